@@ -1,0 +1,215 @@
+"""Array kinds (numpy, JAX, torch): conversion and the few operations derived code needs.
+
+The generic operators never branch on a framework: they call the ``ArrayOps`` of the
+backend (for the arrays that backend computes with) or of the user's input (for results).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from anydiff._errors import BackendUnavailableError
+
+__all__ = ["ArrayOps", "JaxOps", "NumpyOps", "TorchOps", "import_framework", "ops_for"]
+
+_EXTRA = {"jax": "anydiff[jax]", "torch": "anydiff[torch]"}
+
+
+def import_framework(name: str) -> Any:
+    """Import ``jax`` or ``torch``, or raise BackendUnavailableError naming the extra."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        raise BackendUnavailableError(
+            f"this backend needs {name}, which is not installed: pip install '{_EXTRA[name]}'"
+        ) from err
+
+
+class ArrayOps:
+    """Operations on one kind of array; the numpy implementation is the base."""
+
+    name = "numpy"
+
+    def owns(self, x: Any) -> bool:
+        """Whether ``x`` is an array of this kind."""
+        return isinstance(x, np.ndarray)
+
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        """``x`` (numpy, Python scalar or this kind) as an array of this kind."""
+        return np.asarray(x, dtype=dtype)
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        """A host numpy view (or copy where needed) of ``a``."""
+        return np.asarray(a)
+
+    def from_numpy(self, a: np.ndarray, like: Any = None) -> Any:
+        """``a`` as this kind, on the device of ``like``."""
+        return a
+
+    def dtype(self, a: Any) -> np.dtype:
+        """The numpy dtype of ``a``."""
+        return np.asarray(a).dtype if not hasattr(a, "dtype") else np.dtype(a.dtype)
+
+    def canonical_dtype(self, dtype: np.dtype) -> np.dtype:
+        """The float dtype this kind computes with for inputs of ``dtype``."""
+        return np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+
+    def concat(self, arrays: Sequence[Any], axis: int) -> Any:
+        """Concatenate along ``axis``."""
+        return np.concatenate(arrays, axis=axis)
+
+    def stack(self, arrays: Sequence[Any]) -> Any:
+        """Stack along a new leading axis."""
+        return np.stack(arrays)
+
+    def basis(self, n: int, start: Any, k: int, dtype: np.dtype, like: Any = None) -> Any:
+        """Rows ``e_start .. e_{start+k-1}`` of the n x n identity, a k x n array."""
+        return np.eye(k, n, int(start), dtype=dtype)
+
+    def ones(self, shape: tuple[int, ...], dtype: np.dtype, like: Any = None) -> Any:
+        """An array of ones."""
+        return np.ones(shape, dtype=dtype)
+
+    def is_host(self, a: Any) -> bool:
+        """Whether ``a`` lives in host memory (so Rust may read it without a transfer)."""
+        return True
+
+    def compile(self, fn: Callable[..., Any], static_argnums: tuple[int, ...] = ()) -> Callable:
+        """A compiled version of ``fn`` (identity where the framework has no compiler)."""
+        return fn
+
+
+class NumpyOps(ArrayOps):
+    """numpy arrays and Python scalars."""
+
+
+class JaxOps(ArrayOps):
+    """JAX arrays; compiled with ``jax.jit``."""
+
+    name = "jax"
+
+    def __init__(self) -> None:
+        self.jax = import_framework("jax")
+        self.jnp = self.jax.numpy
+
+    def owns(self, x: Any) -> bool:
+        return isinstance(x, self.jax.Array)
+
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        return self.jnp.asarray(x, dtype=dtype)
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        return np.asarray(a)
+
+    def from_numpy(self, a: np.ndarray, like: Any = None) -> Any:
+        if like is not None and self.owns(like):
+            return self.jax.device_put(a, like.sharding)
+        return self.jnp.asarray(a)
+
+    def canonical_dtype(self, dtype: np.dtype) -> np.dtype:
+        base = super().canonical_dtype(dtype)
+        return np.dtype(self.jax.dtypes.canonicalize_dtype(base))
+
+    def concat(self, arrays: Sequence[Any], axis: int) -> Any:
+        return self.jnp.concatenate(arrays, axis=axis)
+
+    def stack(self, arrays: Sequence[Any]) -> Any:
+        return self.jnp.stack(arrays)
+
+    def basis(self, n: int, start: Any, k: int, dtype: np.dtype, like: Any = None) -> Any:
+        # ``start`` may be traced, so compare index grids instead of calling eye(k=start).
+        rows = self.jnp.arange(k)[:, None] + start
+        return (rows == self.jnp.arange(n)[None, :]).astype(dtype)
+
+    def ones(self, shape: tuple[int, ...], dtype: np.dtype, like: Any = None) -> Any:
+        return self.jnp.ones(shape, dtype=dtype)
+
+    def is_host(self, a: Any) -> bool:
+        return all(d.platform == "cpu" for d in a.devices())
+
+    def compile(self, fn: Callable[..., Any], static_argnums: tuple[int, ...] = ()) -> Callable:
+        return self.jax.jit(fn, static_argnums=static_argnums)
+
+
+class TorchOps(ArrayOps):
+    """torch tensors; results stay on the input tensor's device."""
+
+    name = "torch"
+
+    def __init__(self) -> None:
+        self.torch = import_framework("torch")
+
+    def owns(self, x: Any) -> bool:
+        return isinstance(x, self.torch.Tensor)
+
+    def _torch_dtype(self, dtype: Any) -> Any:
+        if dtype is None or isinstance(dtype, self.torch.dtype):
+            return dtype
+        return getattr(self.torch, np.dtype(dtype).name)
+
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        return self.torch.as_tensor(x, dtype=self._torch_dtype(dtype))
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        return a.detach().cpu().numpy()
+
+    def from_numpy(self, a: np.ndarray, like: Any = None) -> Any:
+        t = self.torch.from_numpy(np.ascontiguousarray(a))
+        if like is not None and self.owns(like) and like.device.type != "cpu":
+            t = t.to(like.device)
+        return t
+
+    def dtype(self, a: Any) -> np.dtype:
+        if self.owns(a):
+            return np.dtype(str(a.dtype).removeprefix("torch."))
+        return super().dtype(a)
+
+    def concat(self, arrays: Sequence[Any], axis: int) -> Any:
+        return self.torch.cat(list(arrays), dim=axis)
+
+    def stack(self, arrays: Sequence[Any]) -> Any:
+        return self.torch.stack(list(arrays))
+
+    def basis(self, n: int, start: Any, k: int, dtype: np.dtype, like: Any = None) -> Any:
+        device = like.device if like is not None and self.owns(like) else None
+        eye = self.torch.zeros((k, n), dtype=self._torch_dtype(dtype), device=device)
+        idx = self.torch.arange(k, device=device)
+        eye[idx, idx + int(start)] = 1
+        return eye
+
+    def ones(self, shape: tuple[int, ...], dtype: np.dtype, like: Any = None) -> Any:
+        device = like.device if like is not None and self.owns(like) else None
+        return self.torch.ones(shape, dtype=self._torch_dtype(dtype), device=device)
+
+    def is_host(self, a: Any) -> bool:
+        return a.device.type == "cpu"
+
+
+_OPS: dict[str, ArrayOps] = {}
+_CLASSES: dict[str, type[ArrayOps]] = {"numpy": NumpyOps, "jax": JaxOps, "torch": TorchOps}
+
+
+def ops_named(name: str) -> ArrayOps:
+    """The (cached) ``ArrayOps`` for ``numpy``, ``jax`` or ``torch``."""
+    ops = _OPS.get(name)
+    if ops is None:
+        ops = _OPS[name] = _CLASSES[name]()
+    return ops
+
+
+def kind_name(x: Any) -> str:
+    """``jax``, ``torch`` or ``numpy`` for an array or scalar, without importing frameworks."""
+    module = type(x).__module__
+    if module.startswith(("jax", "jaxlib")):
+        return "jax"
+    if module.startswith("torch"):
+        return "torch"
+    return "numpy"
+
+
+def ops_for(x: Any) -> ArrayOps:
+    """The ``ArrayOps`` of the kind of ``x``."""
+    return ops_named(kind_name(x))

@@ -1,0 +1,137 @@
+"""Normalising a call ``f(*args)``: differentiated inputs, ``Constant`` arguments, checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar
+
+import numpy as np
+
+from anydiff._arrays import ArrayOps, kind_name, ops_named
+from anydiff._errors import PreparationMismatchError
+
+__all__ = ["Constant", "Signature"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Constant(Generic[T]):
+    """An argument of ``f`` that is passed through and not differentiated."""
+
+    value: T
+
+
+def _describe(a: Any) -> str:
+    if isinstance(a, Constant):
+        return "Constant"
+    shape = tuple(getattr(a, "shape", np.shape(a)))
+    return f"{kind_name(a)} array of shape {shape} and dtype {_dtype_name(a)}"
+
+
+def _dtype_name(a: Any) -> str:
+    dtype = getattr(a, "dtype", None)
+    if dtype is None:
+        return np.asarray(a).dtype.name
+    return str(dtype).removeprefix("torch.")
+
+
+class Signature:
+    """Where the differentiated inputs and Constants sit in a call, with shapes and dtypes.
+
+    ``split(args)`` checks a later call against the first one and returns the inputs
+    converted for the backend, plus the constants.
+    """
+
+    def __init__(self, args: tuple, backend_ops: ArrayOps, operator: str) -> None:
+        if not args:
+            raise TypeError(f"{operator} needs at least one input to differentiate; got no arguments")
+        self.operator = operator
+        self.nargs = len(args)
+        self.diff_positions = tuple(i for i, a in enumerate(args) if not isinstance(a, Constant))
+        if not self.diff_positions:
+            raise TypeError(f"{operator}: every argument is a Constant; nothing to differentiate")
+        self.const_positions = tuple(i for i, a in enumerate(args) if isinstance(a, Constant))
+        xs = [args[i] for i in self.diff_positions]
+        for i, x in zip(self.diff_positions, xs):
+            dtype = np.dtype(_dtype_name(x)) if not isinstance(x, (int, float)) else np.dtype(type(x))
+            if dtype.kind != "f":
+                raise TypeError(
+                    f"{operator}: argument {i} must be floating point (float32 or float64), "
+                    f"got {_describe(x)}; wrap non-differentiated arguments in anydiff.Constant"
+                )
+        self.described = tuple(_describe(a) for a in args)
+        self.shapes = tuple(tuple(getattr(x, "shape", np.shape(x))) for x in xs)
+        self.dtypes = tuple(getattr(x, "dtype", None) for x in xs)
+        kinds = [kind_name(x) for x in xs]
+        self.user_ops = ops_named(next((k for k in kinds if k != "numpy"), "numpy"))
+        self.backend_ops = backend_ops
+        self.dtype = backend_ops.canonical_dtype(np.result_type(*(np.dtype(_dtype_name(x)) for x in xs)))
+        self.like = xs[0]
+
+    @property
+    def n_inputs(self) -> int:
+        """How many arguments are differentiated."""
+        return len(self.diff_positions)
+
+    def split(self, args: tuple) -> tuple[tuple, tuple]:
+        """``(xs, cs)``: inputs as backend arrays of the prepared dtype, and constant values."""
+        if len(args) != self.nargs or any(
+            isinstance(args[i], Constant) for i in self.diff_positions
+        ) or any(not isinstance(args[i], Constant) for i in self.const_positions):
+            self._mismatch(args)
+        xs = tuple(args[i] for i in self.diff_positions)
+        for x, shape, dtype in zip(xs, self.shapes, self.dtypes):
+            if getattr(x, "shape", ()) != shape or getattr(x, "dtype", None) != dtype:
+                self._mismatch(args)
+        return self.to_backend(xs), tuple(args[i].value for i in self.const_positions)
+
+    def to_backend(self, xs: tuple) -> tuple:
+        """Arrays converted to the backend's kind and the prepared dtype."""
+        ops, dtype = self.backend_ops, self.dtype
+        return tuple(
+            x if ops.owns(x) and ops.dtype(x) == dtype else ops.asarray(_host(x, ops), dtype=dtype)
+            for x in xs
+        )
+
+    def bind(self, f: Callable[..., Any], cs: tuple) -> Callable[..., Any]:
+        """``f`` as a function of the differentiated inputs alone."""
+        if not self.const_positions:
+            return f
+        nargs, dpos, cpos = self.nargs, self.diff_positions, self.const_positions
+
+        def bound(*xs: Any) -> Any:
+            full: list[Any] = [None] * nargs
+            for i, x in zip(dpos, xs):
+                full[i] = x
+            for i, c in zip(cpos, cs):
+                full[i] = c
+            return f(*full)
+
+        return bound
+
+    def to_user(self, a: Any) -> Any:
+        """A result array as the kind of the user's inputs, on their device."""
+        ops = self.user_ops
+        if ops.owns(a):
+            return a
+        return ops.from_numpy(self.backend_ops.to_numpy(a) if not isinstance(a, np.ndarray) else a, like=self.like)
+
+    def _mismatch(self, args: tuple) -> None:
+        lines = []
+        for i in range(max(len(args), self.nargs)):
+            want = self.described[i] if i < self.nargs else "no argument"
+            got = _describe(args[i]) if i < len(args) else "no argument"
+            mark = "ok" if want == got else "MISMATCH"
+            lines.append(f"  argument {i}: expected {want}, got {got} [{mark}]")
+        raise PreparationMismatchError(
+            f"{self.operator} plan called with arguments unlike those it was prepared for:\n"
+            + "\n".join(lines)
+        )
+
+
+def _host(x: Any, ops: ArrayOps) -> Any:
+    """``x`` in a form ``ops.asarray`` accepts: foreign framework arrays go through numpy."""
+    if kind_name(x) not in ("numpy", ops.name):
+        return ops_named(kind_name(x)).to_numpy(x)
+    return x

@@ -1,0 +1,36 @@
+"""Backends: each implements one primitive; the API derives every operator from it.
+
+JAX and torch are imported only when their backend is created.
+"""
+
+from anydiff.backends.base import (
+    AbstractBackend,
+    AbstractFiniteDifference,
+    AbstractForwardMode,
+    AbstractReverseMode,
+)
+from anydiff.backends.callback import CallbackBackend
+from anydiff.backends.finite_diff import FiniteDifferences
+from anydiff.backends.higher_order import HigherOrderBackend
+from anydiff.backends.jax import JaxBackend
+from anydiff.backends.torch import TorchBackend
+
+__all__ = [
+    "AbstractBackend",
+    "AbstractFiniteDifference",
+    "AbstractForwardMode",
+    "AbstractReverseMode",
+    "CallbackBackend",
+    "FiniteDifferences",
+    "HigherOrderBackend",
+    "JaxBackend",
+    "TorchBackend",
+    "available",
+]
+
+
+def available() -> dict[str, bool]:
+    """Which optional frameworks are importable: ``{"jax": bool, "torch": bool}``."""
+    import importlib.util
+
+    return {name: importlib.util.find_spec(name) is not None for name in ("jax", "torch")}
