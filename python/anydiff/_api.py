@@ -31,7 +31,13 @@ def _plan(cls: type, b: AbstractBackend, f: Function, args: tuple) -> Any:
     """A plan of ``cls`` for ``(b, f, args)``, reused while f, backend and signature match."""
     _check_backend(b)
     try:
-        key = (cls, b, f, tuple(_describe(a) for a in args), tuple(isinstance(a, Constant) for a in args))
+        key = (
+            cls,
+            b,
+            f,
+            tuple(_describe(a) for a in args),
+            tuple(isinstance(a, Constant) for a in args),
+        )
         hash(key)
     except TypeError:
         return cls(b, f, *args)
@@ -63,14 +69,25 @@ def prepare_gradient(b: AbstractBackend, f: Function, *args: Any) -> GradientPla
     return GradientPlan(b, f, *args)
 
 
-def prepare_jacobian(b: AbstractBackend, f: Function, *args: Any, batch_size: int | None = None) -> JacobianPlan:
+def prepare_jacobian(
+    b: AbstractBackend, f: Function, *args: Any, batch_size: int | None = None
+) -> JacobianPlan:
     """Plan for ``jacobian`` / ``value_and_jacobian``; ``batch_size`` overrides the block size."""
     return JacobianPlan(b, f, *args, batch_size=batch_size)
 
 
-def prepare_hessian(b: AbstractBackend, f: Function, *args: Any, batch_size: int | None = None) -> HessianPlan:
-    """Plan for ``hessian`` / ``value_and_hessian`` / ``value_gradient_and_hessian``."""
-    return HessianPlan(b, f, *args, batch_size=batch_size)
+def prepare_hessian(
+    b: AbstractBackend,
+    f: Function,
+    *args: Any,
+    batch_size: int | None = None,
+    symmetrize: bool = False,
+) -> HessianPlan:
+    """Plan for ``hessian`` / ``value_and_hessian`` / ``value_gradient_and_hessian``.
+
+    ``symmetrize=True`` returns ``(H + H^T) / 2``, exactly symmetric.
+    """
+    return HessianPlan(b, f, *args, batch_size=batch_size, symmetrize=symmetrize)
 
 
 def prepare_hvp(b: AbstractBackend, f: Function, *args: Any) -> HvpPlan:
@@ -92,21 +109,45 @@ def prepare_pullback(b: AbstractBackend, f: Function, *args: Any) -> PullbackPla
 
 _TABLE: dict[str, tuple[type, str, str]] = {
     "derivative": (DerivativePlan, "__call__", "df/dx for a scalar input x (any output shape)."),
-    "value_and_derivative": (DerivativePlan, "value_and_derivative", "``(f(x), df/dx)`` for scalar x."),
+    "value_and_derivative": (
+        DerivativePlan,
+        "value_and_derivative",
+        "``(f(x), df/dx)`` for scalar x.",
+    ),
     "second_derivative": (SecondDerivativePlan, "__call__", "d²f/dx² for a scalar input x."),
     "value_derivative_and_second_derivative": (
         SecondDerivativePlan,
         "value_derivative_and_second_derivative",
         "``(f(x), df/dx, d²f/dx²)`` for scalar x.",
     ),
-    "gradient": (GradientPlan, "__call__", "Gradient of a scalar-valued f; a tuple for several inputs."),
+    "gradient": (
+        GradientPlan,
+        "__call__",
+        "Gradient of a scalar-valued f; a tuple for several inputs.",
+    ),
     "value_and_gradient": (GradientPlan, "value_and_gradient", "``(f(*xs), gradient)``."),
-    "jacobian": (JacobianPlan, "__call__", "Dense Jacobian, shape ``out_shape + in_shape``; tuples for several inputs/outputs."),
+    "jacobian": (
+        JacobianPlan,
+        "__call__",
+        "Dense Jacobian, shape ``out_shape + in_shape``; tuples for several inputs/outputs.",
+    ),
     "value_and_jacobian": (JacobianPlan, "value_and_jacobian", "``(f(*xs), jacobian)``."),
-    "hessian": (HessianPlan, "__call__", "Hessian of a scalar f of one input, shape ``in_shape + in_shape``."),
+    "hessian": (
+        HessianPlan,
+        "__call__",
+        "Hessian of a scalar f of one input, shape ``in_shape + in_shape``.",
+    ),
     "value_and_hessian": (HessianPlan, "value_and_hessian", "``(f(x), hessian)``."),
-    "value_gradient_and_hessian": (HessianPlan, "value_gradient_and_hessian", "``(f(x), gradient, hessian)``."),
-    "pushforward_function": (PushforwardPlan, "__call__", "Callable ``tangents -> JVP`` at ``xs``."),
+    "value_gradient_and_hessian": (
+        HessianPlan,
+        "value_gradient_and_hessian",
+        "``(f(x), gradient, hessian)``.",
+    ),
+    "pushforward_function": (
+        PushforwardPlan,
+        "__call__",
+        "Callable ``tangents -> JVP`` at ``xs``.",
+    ),
     "value_and_pushforward_function": (
         PushforwardPlan,
         "value_and_pushforward",
@@ -200,7 +241,9 @@ def lazy_hessian(b: AbstractBackend, f: Function, *args: Any) -> LazyOperator:
 def _lazy_from_jacobian(plan: JacobianPlan, args: tuple, name: str) -> LazyOperator:
     plan._one_input()
     if plan.outputs.multi:
-        raise TypeError(f"{name}: f must return one array, not a tuple of {len(plan.outputs.shapes)}")
+        raise TypeError(
+            f"{name}: f must return one array, not a tuple of {len(plan.outputs.shapes)}"
+        )
     xs, cs = plan.signature.split(args)
     sig, lin = plan.signature, plan.lin
 
@@ -211,5 +254,11 @@ def _lazy_from_jacobian(plan: JacobianPlan, args: tuple, name: str) -> LazyOpera
         return sig.to_user(lin.vjp_rows(xs, cs, sig.to_backend((rows,))[0]))
 
     return LazyOperator(
-        matvecs, rmatvecs, lambda: plan(*args), plan.outputs.shape, plan.inputs.shape, plan.dtype, name
+        matvecs,
+        rmatvecs,
+        lambda: plan(*args),
+        plan.outputs.shape,
+        plan.inputs.shape,
+        plan.dtype,
+        name,
     )

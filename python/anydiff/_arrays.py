@@ -102,12 +102,15 @@ class JaxOps(ArrayOps):
         return self.jnp.asarray(x, dtype=dtype)
 
     def to_numpy(self, a: Any) -> np.ndarray:
+        if self.owns(a) and self.is_host(a):
+            return np.from_dlpack(a)  # a view of the CPU buffer; np.asarray would copy
         return np.asarray(a)
 
     def from_numpy(self, a: np.ndarray, like: Any = None) -> Any:
+        # device_put may alias the numpy buffer on CPU, where jnp.asarray always copies.
         if like is not None and self.owns(like):
             return self.jax.device_put(a, like.sharding)
-        return self.jnp.asarray(a)
+        return self.jax.device_put(a)
 
     def canonical_dtype(self, dtype: np.dtype) -> np.dtype:
         base = super().canonical_dtype(dtype)

@@ -37,7 +37,10 @@ class LazyOperator:
         self.out_shape, self.in_shape = tuple(out_shape), tuple(in_shape)
         self.dtype = np.dtype(dtype)
         self.name = name
-        self._outputs, self._inputs = Layout((self.out_shape,), False), Layout((self.in_shape,), False)
+        self._outputs, self._inputs = (
+            Layout((self.out_shape,), False),
+            Layout((self.in_shape,), False),
+        )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -45,7 +48,7 @@ class LazyOperator:
         return self.out_shape + self.in_shape
 
     @property
-    def T(self) -> LazyOperator:  # noqa: N802
+    def T(self) -> LazyOperator:
         """The transposed operator."""
         return LazyOperator(
             self._rmatvecs,
@@ -68,7 +71,7 @@ class LazyOperator:
         return self._dense()
 
     def aslinearoperator(self) -> Any:
-        """A ``scipy.sparse.linalg.LinearOperator`` of shape ``(prod(out_shape), prod(in_shape))``."""
+        """A scipy ``LinearOperator`` of shape ``(prod(out_shape), prod(in_shape))``."""
         from scipy.sparse.linalg import LinearOperator
 
         m, n = self._outputs.size, self._inputs.size
@@ -103,7 +106,8 @@ def _apply(products: Callable, v: Any, src: Layout, dst: Layout, name: str, trai
     batch_shape = shape[nd:] if trailing else shape[: len(shape) - nd]
     core = shape[:nd] if trailing else shape[len(shape) - nd :]
     if core != src.shape or len(batch_shape) != 1:
-        want = f"{src.shape}" + (f" or {src.shape + ('k',)}" if trailing else f" or {('k', *src.shape)}")
+        batched = (*src.shape, "k") if trailing else ("k", *src.shape)
+        want = f"{src.shape} or {batched}"
         raise ValueError(f"{name}: operand must have shape {want}; got {shape}")
     k = batch_shape[0]
     if trailing:

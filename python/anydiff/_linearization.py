@@ -20,8 +20,6 @@ from anydiff.backends.base import AbstractBackend
 
 __all__ = ["Linearization"]
 
-Assembly = Literal["forward", "reverse", "hessian"]
-
 
 class Linearization:
     """Compiled JVP/VJP blocks of ``fn(xs, cs)`` (``xs`` differentiated, ``cs`` constants).
@@ -44,7 +42,12 @@ class Linearization:
         dtype: np.dtype,
         batch_size: Optional[int] = None,
     ) -> None:
-        self.backend, self.inputs, self.outputs, self.dtype = backend, inputs, outputs, np.dtype(dtype)
+        self.backend, self.inputs, self.outputs, self.dtype = (
+            backend,
+            inputs,
+            outputs,
+            np.dtype(dtype),
+        )
         self.batch_size = batch_size
         ops = backend.ops
         n, m = inputs.size, outputs.size
@@ -66,11 +69,17 @@ class Linearization:
         def vjp_basis(xs: tuple, cs: tuple, start: Any, k: int) -> Any:
             return vjp_rows(xs, cs, ops.basis(m, start, k, self.dtype, like=xs[0]))
 
+        self._jvp_basis_py, self._vjp_basis_py = jvp_basis, vjp_basis
+        self._whole_cache: dict[bool, Callable[[tuple, tuple], Any]] = {}
         compile = backend.compile
         self._jvp_rows = compile(jvp_rows) if backend.supports_forward else None
         self._vjp_rows = compile(vjp_rows) if backend.supports_reverse else None
-        self._jvp_basis = compile(jvp_basis, static_argnums=(3,)) if backend.supports_forward else None
-        self._vjp_basis = compile(vjp_basis, static_argnums=(3,)) if backend.supports_reverse else None
+        self._jvp_basis = (
+            compile(jvp_basis, static_argnums=(3,)) if backend.supports_forward else None
+        )
+        self._vjp_basis = (
+            compile(vjp_basis, static_argnums=(3,)) if backend.supports_reverse else None
+        )
         if self._jvp_rows is None and self._vjp_rows is None:
             raise TypeError(
                 f"{type(backend).__name__} computes neither JVPs nor VJPs "
@@ -85,37 +94,50 @@ class Linearization:
             return "reverse"
         return _core.pick_mode(n, m)
 
-    def matrix(self, xs: tuple, cs: tuple, assembly: Optional[Assembly] = None) -> Any:
-        """The m x n Jacobian (``assembly="hessian"``: the symmetrised n x n matrix whose
-        rows are the products; valid when the products are those of a symmetric matrix).
+    def matrix(self, xs: tuple, cs: tuple, symmetrize: bool = False) -> Any:
+        """The m x n Jacobian at ``xs``; with ``symmetrize``, ``(J + J^T) / 2``.
 
-        Returns numpy for host inputs, else an array of the backend's kind on its device.
+        The Rust policy splits the seeds into blocks. One block is the whole matrix, so the
+        framework computes it in one compiled call and nothing is copied. Several blocks are
+        written by Rust into one preallocated numpy array for host inputs, and stitched by
+        the framework for inputs on an accelerator. Returns numpy or the backend's arrays.
         """
-        assembly = assembly or self.mode
-        forward = assembly == "forward" or (assembly == "hessian" and self.mode == "forward")
-        block = self._jvp_basis if forward else self._vjp_basis
+        forward = self.mode == "forward"
         n, m = self.inputs.size, self.outputs.size
         seeds, length = (n, m) if forward else (m, n)
+        ranges = _core.block_ranges(
+            seeds, length, self.dtype.itemsize, self.batch_size, MEMORY_CAP_BYTES
+        )
+        if len(ranges) <= 1:
+            return self._whole(symmetrize)(xs, cs)
+        block = self._jvp_basis if forward else self._vjp_basis
         ops = self.backend.ops
-        transpose = assembly == "forward"
-        if seeds == 1:
-            b = block(xs, cs, 0, 1)
-            return b.T if transpose else b
         if not ops.is_host(xs[0]):
-            ranges = _core.block_ranges(
-                seeds, length, self.dtype.itemsize, self.batch_size, MEMORY_CAP_BYTES
-            )
             b = ops.concat([block(xs, cs, s, e - s) for s, e in ranges], 0)
-            if assembly == "hessian":
-                return (b + b.T) / 2
-            return b.T if transpose else b
+            b = b.T if forward else b
+            return (b + b.T) / 2 if symmetrize else b
 
         def oracle(start: int, k: int) -> np.ndarray:
             return self._host(block(xs, cs, start, k))
 
         return _core.assemble(
-            oracle, n, m, assembly, self.dtype.name, self.batch_size, MEMORY_CAP_BYTES
+            oracle, n, m, self.mode, self.dtype.name, self.batch_size, MEMORY_CAP_BYTES, symmetrize
         )
+
+    def _whole(self, symmetrize: bool) -> Callable[[tuple, tuple], Any]:
+        """The compiled one-block Jacobian (transposed and symmetrised inside the compiled call)."""
+        fn = self._whole_cache.get(symmetrize)
+        if fn is None:
+            forward, n, m = self.mode == "forward", self.inputs.size, self.outputs.size
+            block = self._jvp_basis_py if forward else self._vjp_basis_py
+
+            def whole(xs: tuple, cs: tuple) -> Any:
+                b = block(xs, cs, 0, n if forward else m)
+                b = b.T if forward else b
+                return (b + b.T) / 2 if symmetrize else b
+
+            fn = self._whole_cache[symmetrize] = self.backend.compile(whole)
+        return fn
 
     def jvp_rows(self, xs: tuple, cs: tuple, t: Any) -> Any:
         """JVPs of the rows of ``t`` (k x n) as a k x m array; through the dense Jacobian

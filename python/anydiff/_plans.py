@@ -45,7 +45,9 @@ class _Plan:
 
     operator = "plan"
 
-    def __init__(self, backend: AbstractBackend, f: Function, args: tuple, *, order: int = 1) -> None:
+    def __init__(
+        self, backend: AbstractBackend, f: Function, args: tuple, *, order: int = 1
+    ) -> None:
         backend = _check_backend(backend)
         if not callable(f):
             raise TypeError(f"{self.operator}: f must be callable; got {type(f).__name__}")
@@ -59,7 +61,9 @@ class _Plan:
         out_dtypes = [_dtype(v) for v in leaves(value)]
         self.dtype = np.result_type(self.signature.dtype, *out_dtypes)
         if self.dtype.kind != "f":
-            raise TypeError(f"{self.operator}: f must return floating-point arrays; got dtype {self.dtype}")
+            raise TypeError(
+                f"{self.operator}: f must return floating-point arrays; got dtype {self.dtype}"
+            )
 
     def _fn(self, xs: tuple, cs: tuple) -> Any:
         return self.signature.bind(self.f, cs)(*xs)
@@ -101,10 +105,17 @@ class JacobianPlan(_Plan):
 
     operator = "jacobian"
 
-    def __init__(self, backend: AbstractBackend, f: Function, *args: Any, batch_size: Optional[int] = None) -> None:
+    def __init__(
+        self, backend: AbstractBackend, f: Function, *args: Any, batch_size: Optional[int] = None
+    ) -> None:
         super().__init__(backend, f, args)
         self.lin = Linearization(
-            self.inner, self._fn, Layout(self.signature.shapes, True), self.outputs, self.dtype, batch_size
+            self.inner,
+            self._fn,
+            Layout(self.signature.shapes, True),
+            self.outputs,
+            self.dtype,
+            batch_size,
         )
         self._value = self._compile_value()
 
@@ -120,7 +131,9 @@ class JacobianPlan(_Plan):
     def _unflatten(self, jac: Any) -> Any:
         jac = self.signature.to_user(jac)
         rows = []
-        for o_off, o_size, o_shape in zip(self.outputs.offsets, self.outputs.sizes, self.outputs.shapes):
+        for o_off, o_size, o_shape in zip(
+            self.outputs.offsets, self.outputs.sizes, self.outputs.shapes
+        ):
             block = jac[o_off : o_off + o_size]
             rows.append(self.inputs.split_columns(block, o_shape))
         return rebuild(rows, self.outputs.multi)
@@ -155,20 +168,23 @@ class GradientPlan(_Plan):
                 return b.value_and_pullback(self._bound(cs), xs, ops.ones((), dtype))
 
             self._value_and_grad = b.compile(value_and_grad)
+            self._grad = b.compile(lambda xs, cs: value_and_grad(xs, cs)[1])
         else:
             # n JVPs, blocked by the Rust policy like any Jacobian with one row.
             tuple_layout = Layout(self.signature.shapes, True)
             lin = Linearization(b, self._fn, tuple_layout, self.outputs, dtype)
             value = self._compile_value()
 
-            def forward_value_and_grad(xs: tuple, cs: tuple) -> tuple[Any, tuple]:
-                row = lin.matrix(xs, cs)
-                return value(xs, cs), tuple_layout.split(row[0])
+            def forward_grad(xs: tuple, cs: tuple) -> tuple:
+                return tuple_layout.split(lin.matrix(xs, cs)[0])
 
-            self._value_and_grad = forward_value_and_grad
+            self._value_and_grad = lambda xs, cs: (value(xs, cs), forward_grad(xs, cs))
+            self._grad = forward_grad
 
     def __call__(self, *args: Any) -> Any:
-        return self.value_and_gradient(*args)[1]
+        grads = self._grad(*self.signature.split(args))
+        to_user = self.signature.to_user
+        return to_user(grads[0]) if len(grads) == 1 else tuple(to_user(g) for g in grads)
 
     def value_and_gradient(self, *args: Any) -> tuple[Any, Any]:
         """``(f(*args), gradient)``."""
@@ -191,7 +207,9 @@ def _gradient_expr(b: AbstractBackend, f: Function, x: Any, dtype: np.dtype) -> 
     return b.pushforward_batch(f, (x,), (seeds,)).reshape(x.shape)
 
 
-def _derivative_expr(b: AbstractBackend, f: Function, x: Any, outputs: Layout, dtype: np.dtype) -> Any:
+def _derivative_expr(
+    b: AbstractBackend, f: Function, x: Any, outputs: Layout, dtype: np.dtype
+) -> Any:
     """The derivative of ``f`` at a scalar input, written with ``b``'s primitives."""
     ops = b.ops
     if b.supports_forward:
@@ -203,13 +221,25 @@ def _derivative_expr(b: AbstractBackend, f: Function, x: Any, outputs: Layout, d
 
 
 class HessianPlan(_Plan):
-    """Prepared ``hessian`` of a scalar f of one input: the outer backend's Jacobian of
-    the inner backend's gradient, symmetrised; shape ``in_shape + in_shape``."""
+    """Prepared ``hessian`` of a scalar f of one input, shape ``in_shape + in_shape``.
+
+    The Hessian is the outer backend's Jacobian of the inner backend's gradient, as in
+    ``jax.hessian``; with ``symmetrize=True`` it is replaced by ``(H + H^T) / 2``, exactly
+    symmetric whatever the rounding of the two passes.
+    """
 
     operator = "hessian"
 
-    def __init__(self, backend: AbstractBackend, f: Function, *args: Any, batch_size: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        backend: AbstractBackend,
+        f: Function,
+        *args: Any,
+        batch_size: Optional[int] = None,
+        symmetrize: bool = False,
+    ) -> None:
         super().__init__(backend, f, args, order=2)
+        self.symmetrize = symmetrize
         self._one_input()
         self._scalar_output()
         inner, dtype = self.inner, self.dtype
@@ -239,7 +269,7 @@ class HessianPlan(_Plan):
         return to_user(value), to_user(grad), self._hessian(xs, cs)
 
     def _hessian(self, xs: tuple, cs: tuple) -> Any:
-        h = self.signature.to_user(self.lin.matrix(xs, cs, "hessian"))
+        h = self.signature.to_user(self.lin.matrix(xs, cs, self.symmetrize))
         return h.reshape(self.inputs.shape + self.inputs.shape)
 
 
@@ -328,10 +358,14 @@ class PushforwardPlan(_Plan):
 
             def many(xs: tuple, cs: tuple, ts: tuple) -> Any:
                 k = ts[0].shape[0]
-                return outputs.split_rows(lin.jvp_rows(xs, cs, inputs.flatten_rows(b.ops, ts, k)), k)
+                return outputs.split_rows(
+                    lin.jvp_rows(xs, cs, inputs.flatten_rows(b.ops, ts, k)), k
+                )
 
             self._many = many
-            self._one = lambda xs, cs, ts: map_leaves(lambda o: o[0], many(xs, cs, tuple(t[None] for t in ts)))
+            self._one = lambda xs, cs, ts: map_leaves(
+                lambda o: o[0], many(xs, cs, tuple(t[None] for t in ts))
+            )
         self._value = self._compile_value()
 
     def __call__(self, *args: Any) -> Callable[..., Any]:
@@ -360,7 +394,8 @@ def _tangents(sig: Signature, tangents: Any, batched: bool, name: str) -> tuple:
     parts = tangents if sig.n_inputs > 1 else (tangents,)
     if not isinstance(parts, (tuple, list)) or len(parts) != sig.n_inputs:
         raise ValueError(
-            f"{sig.operator}: expected a tuple of {sig.n_inputs} {name} (one per differentiated input); "
+            f"{sig.operator}: expected a tuple of {sig.n_inputs} {name} "
+            "(one per differentiated input); "
             f"got {type(tangents).__name__}"
         )
     return tuple(_tangent(sig, t, s, batched, name) for t, s in zip(parts, sig.shapes))
@@ -382,10 +417,18 @@ class PullbackPlan(_Plan):
 
             def many(xs: tuple, cs: tuple, w: Any) -> tuple:
                 k = leaves(w)[0].shape[0]
-                return tuple(leaves(inputs.split_rows(lin.vjp_rows(xs, cs, outputs.flatten_rows(b.ops, w, k)), k)))
+                return tuple(
+                    leaves(
+                        inputs.split_rows(
+                            lin.vjp_rows(xs, cs, outputs.flatten_rows(b.ops, w, k)), k
+                        )
+                    )
+                )
 
             self._many = many
-            self._one = lambda xs, cs, w: tuple(g[0] for g in many(xs, cs, map_leaves(lambda a: a[None], w)))
+            self._one = lambda xs, cs, w: tuple(
+                g[0] for g in many(xs, cs, map_leaves(lambda a: a[None], w))
+            )
         self._value = self._compile_value()
 
     def __call__(self, *args: Any) -> Callable[..., Any]:
@@ -407,12 +450,17 @@ class PullbackPlan(_Plan):
     def _apply(self, xs: tuple, cs: tuple, cotangent: Any, batched: bool) -> Any:
         sig, outputs = self.signature, self.outputs
         parts = leaves(cotangent) if outputs.multi else (cotangent,)
-        if outputs.multi and (not isinstance(cotangent, (tuple, list)) or len(parts) != len(outputs.shapes)):
+        if outputs.multi and (
+            not isinstance(cotangent, (tuple, list)) or len(parts) != len(outputs.shapes)
+        ):
             raise ValueError(
                 f"pullback: expected a tuple of {len(outputs.shapes)} cotangents (one per output); "
                 f"got {type(cotangent).__name__}"
             )
-        ws = rebuild([_tangent(sig, w, s, batched, "cotangent") for w, s in zip(parts, outputs.shapes)], outputs.multi)
+        ws = rebuild(
+            [_tangent(sig, w, s, batched, "cotangent") for w, s in zip(parts, outputs.shapes)],
+            outputs.multi,
+        )
         grads = (self._many if batched else self._one)(xs, cs, ws)
         grads = tuple(sig.to_user(g) for g in grads)
         return grads if len(grads) > 1 else grads[0]

@@ -45,7 +45,9 @@ class Signature:
 
     def __init__(self, args: tuple, backend_ops: ArrayOps, operator: str) -> None:
         if not args:
-            raise TypeError(f"{operator} needs at least one input to differentiate; got no arguments")
+            raise TypeError(
+                f"{operator} needs at least one input to differentiate; got no arguments"
+            )
         self.operator = operator
         self.nargs = len(args)
         self.diff_positions = tuple(i for i, a in enumerate(args) if not isinstance(a, Constant))
@@ -54,7 +56,9 @@ class Signature:
         self.const_positions = tuple(i for i, a in enumerate(args) if isinstance(a, Constant))
         xs = [args[i] for i in self.diff_positions]
         for i, x in zip(self.diff_positions, xs):
-            dtype = np.dtype(_dtype_name(x)) if not isinstance(x, (int, float)) else np.dtype(type(x))
+            dtype = (
+                np.dtype(_dtype_name(x)) if not isinstance(x, (int, float)) else np.dtype(type(x))
+            )
             if dtype.kind != "f":
                 raise TypeError(
                     f"{operator}: argument {i} must be floating point (float32 or float64), "
@@ -63,11 +67,18 @@ class Signature:
         self.described = tuple(_describe(a) for a in args)
         self.shapes = tuple(tuple(getattr(x, "shape", np.shape(x))) for x in xs)
         self.dtypes = tuple(getattr(x, "dtype", None) for x in xs)
-        kinds = [kind_name(x) for x in xs]
-        self.user_ops = ops_named(next((k for k in kinds if k != "numpy"), "numpy"))
+        self.types = tuple(type(x) for x in xs)
+        self.kinds = tuple(kind_name(x) for x in xs)
+        self.user_ops = ops_named(next((k for k in self.kinds if k != "numpy"), "numpy"))
         self.backend_ops = backend_ops
-        self.dtype = backend_ops.canonical_dtype(np.result_type(*(np.dtype(_dtype_name(x)) for x in xs)))
+        self.dtype = backend_ops.canonical_dtype(
+            np.result_type(*(np.dtype(_dtype_name(x)) for x in xs))
+        )
         self.like = xs[0]
+        self._convert = any(
+            not (backend_ops.owns(x) and backend_ops.dtype(x) == self.dtype) for x in xs
+        )
+        self._user_type = type(xs[0]) if self.user_ops.owns(xs[0]) else None
 
     @property
     def n_inputs(self) -> int:
@@ -76,15 +87,35 @@ class Signature:
 
     def split(self, args: tuple) -> tuple[tuple, tuple]:
         """``(xs, cs)``: inputs as backend arrays of the prepared dtype, and constant values."""
-        if len(args) != self.nargs or any(
-            isinstance(args[i], Constant) for i in self.diff_positions
-        ) or any(not isinstance(args[i], Constant) for i in self.const_positions):
+        if len(args) != self.nargs:
             self._mismatch(args)
-        xs = tuple(args[i] for i in self.diff_positions)
-        for x, shape, dtype in zip(xs, self.shapes, self.dtypes):
+        if self.const_positions:
+            if any(isinstance(args[i], Constant) for i in self.diff_positions) or any(
+                not isinstance(args[i], Constant) for i in self.const_positions
+            ):
+                self._mismatch(args)
+            xs = tuple(args[i] for i in self.diff_positions)
+            cs = tuple(args[i].value for i in self.const_positions)
+        else:
+            xs, cs = args, ()
+        # Hot path of every prepared call: compare types, shapes and dtypes, nothing more.
+        for x, t, shape, dtype in zip(xs, self.types, self.shapes, self.dtypes):
+            if (
+                type(x) is not t
+                or getattr(x, "shape", ()) != shape
+                or getattr(x, "dtype", None) != dtype
+            ):
+                self._check_slow(args, xs)
+                return self.to_backend(xs), cs
+        return (self.to_backend(xs) if self._convert else xs), cs
+
+    def _check_slow(self, args: tuple, xs: tuple) -> None:
+        """Accept another type of the same kind (a tensor subclass, say); else raise."""
+        for x, kind, shape, dtype in zip(xs, self.kinds, self.shapes, self.dtypes):
+            if isinstance(x, Constant) or kind_name(x) != kind:
+                self._mismatch(args)
             if getattr(x, "shape", ()) != shape or getattr(x, "dtype", None) != dtype:
                 self._mismatch(args)
-        return self.to_backend(xs), tuple(args[i].value for i in self.const_positions)
 
     def to_backend(self, xs: tuple) -> tuple:
         """Arrays converted to the backend's kind and the prepared dtype."""
@@ -113,9 +144,11 @@ class Signature:
     def to_user(self, a: Any) -> Any:
         """A result array as the kind of the user's inputs, on their device."""
         ops = self.user_ops
-        if ops.owns(a):
+        if type(a) is self._user_type or ops.owns(a):
             return a
-        return ops.from_numpy(self.backend_ops.to_numpy(a) if not isinstance(a, np.ndarray) else a, like=self.like)
+        return ops.from_numpy(
+            self.backend_ops.to_numpy(a) if not isinstance(a, np.ndarray) else a, like=self.like
+        )
 
     def _mismatch(self, args: tuple) -> None:
         lines = []

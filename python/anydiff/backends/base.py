@@ -20,12 +20,17 @@ from typing import Any, Callable
 from anydiff._arrays import ArrayOps, ops_named
 from anydiff._tree import map_leaves
 
-__all__ = ["AbstractBackend", "AbstractFiniteDifference", "AbstractForwardMode", "AbstractReverseMode"]
+__all__ = [
+    "AbstractBackend",
+    "AbstractFiniteDifference",
+    "AbstractForwardMode",
+    "AbstractReverseMode",
+]
 
 Function = Callable[..., Any]
 
 
-class AbstractBackend(metaclass=abc.ABCMeta):
+class AbstractBackend(metaclass=abc.ABCMeta):  # noqa: B024 (subclasses add the abstract primitive)
     """Base of every backend; see the module docstring for the contract."""
 
     supports_forward: bool = False
@@ -77,7 +82,9 @@ class AbstractBackend(metaclass=abc.ABCMeta):
         return (self, self)
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()) if not k.startswith("_"))
+        fields = ", ".join(
+            f"{k}={v!r}" for k, v in sorted(vars(self).items()) if not k.startswith("_")
+        )
         return f"{type(self).__name__}({fields})"
 
     def __eq__(self, other: object) -> bool:
@@ -88,7 +95,11 @@ class AbstractBackend(metaclass=abc.ABCMeta):
 
 
 def _config(b: AbstractBackend) -> tuple:
-    return tuple(sorted((k, v if _hashable(v) else id(v)) for k, v in vars(b).items() if not k.startswith("_")))
+    return tuple(
+        sorted(
+            (k, v if _hashable(v) else id(v)) for k, v in vars(b).items() if not k.startswith("_")
+        )
+    )
 
 
 def _hashable(v: object) -> bool:

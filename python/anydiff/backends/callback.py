@@ -37,7 +37,9 @@ class CallbackBackend(AbstractForwardMode, AbstractReverseMode):
         batched: bool = False,
     ) -> None:
         if jvp is None and vjp is None and jacobian is None:
-            raise ValueError("CallbackBackend needs at least one of jvp=, vjp= or jacobian=; got none")
+            raise ValueError(
+                "CallbackBackend needs at least one of jvp=, vjp= or jacobian=; got none"
+            )
         for name, cb in (("jvp", jvp), ("vjp", vjp), ("jacobian", jacobian)):
             if cb is not None and not callable(cb):
                 raise TypeError(f"{name}= must be callable; got {type(cb).__name__}")
@@ -66,8 +68,10 @@ class CallbackBackend(AbstractForwardMode, AbstractReverseMode):
         if self.batched:
             res = self.jvp(arg, _one_or_all(tangents))
             return _checked(res, value, "jvp", batch=k)
-        rows = [_checked(self.jvp(arg, _one_or_all(tuple(t[i] for t in tangents))), value, "jvp")
-                for i in range(k)]
+        rows = [
+            _checked(self.jvp(arg, _one_or_all(tuple(t[i] for t in tangents))), value, "jvp")
+            for i in range(k)
+        ]
         return _stack(rows, out.multi)
 
     def pullback_batch(self, f: Function, xs: tuple, cotangents: Any) -> tuple:
@@ -127,10 +131,12 @@ def _stack(rows: list, multi: bool) -> Any:
 
 
 def _checked(result: Any, like: Any, name: str, batch: Optional[int] = None) -> Any:
-    """``result`` as numpy, with the structure, shapes and dtypes of ``like`` (plus a batch axis)."""
+    """``result`` as numpy with the structure, shapes and dtypes of ``like`` (plus a batch axis)."""
     got, want = leaves(result) if isinstance(like, tuple) else (result,), leaves(like)
     if isinstance(like, tuple) and (not isinstance(result, (tuple, list)) or len(got) != len(want)):
-        raise ShapeError(f"{name} callback: expected a tuple of {len(want)} arrays, got {type(result).__name__}")
+        raise ShapeError(
+            f"{name} callback: expected a tuple of {len(want)} arrays, got {type(result).__name__}"
+        )
     out = []
     for g, w in zip(got, want):
         g = np.asarray(g)

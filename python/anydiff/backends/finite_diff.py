@@ -10,8 +10,8 @@ from anydiff import _core
 from anydiff._arrays import ops_named
 from anydiff._defaults import FINITE_DIFFERENCE_METHOD
 from anydiff._layout import Layout
-from anydiff._tree import leaves, map_leaves
 from anydiff._modes import FINITE_DIFFERENCE_METHODS, FiniteDifferenceMethod, check_option
+from anydiff._tree import leaves, map_leaves
 from anydiff.backends.base import AbstractFiniteDifference, Function
 
 __all__ = ["FiniteDifferences"]
@@ -56,11 +56,18 @@ class FiniteDifferences(AbstractFiniteDifference):
         fx = out_layout.flatten(ops, value).astype(dtype, copy=False)
         primal = self._primal(f, in_layout, out_layout, dtype)
         jvps = _core.fd_jvp(
-            primal, x, np.ascontiguousarray(t, dtype=dtype), scheme=self.method, step=self.step, fx=fx
+            primal,
+            x,
+            np.ascontiguousarray(t, dtype=dtype),
+            scheme=self.method,
+            step=self.step,
+            fx=fx,
         )
         return out_layout.split_rows(jvps, k)
 
-    def _primal(self, f: Function, in_layout: Layout, out_layout: Layout, dtype: np.dtype) -> Function:
+    def _primal(
+        self, f: Function, in_layout: Layout, out_layout: Layout, dtype: np.dtype
+    ) -> Function:
         ops = ops_named("numpy")
 
         def each(points: np.ndarray) -> np.ndarray:

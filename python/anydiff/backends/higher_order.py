@@ -21,7 +21,9 @@ class HigherOrderBackend(AbstractBackend):
             raise TypeError(f"HigherOrderBackend expects a pair (outer, inner); got {backends!r}")
         for b in backends:
             if not isinstance(b, AbstractBackend):
-                raise TypeError(f"HigherOrderBackend expects anydiff backends; got {type(b).__name__}")
+                raise TypeError(
+                    f"HigherOrderBackend expects anydiff backends; got {type(b).__name__}"
+                )
         self.backends = tuple(backends)
 
     @property

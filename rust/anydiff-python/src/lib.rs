@@ -8,39 +8,22 @@ mod error;
 mod oracle;
 
 use anydiff::{
-    hessian_from_hvp_into, jacobian_forward_into, jacobian_reverse_into, pick_mode, BatchPolicy,
-    Error, FiniteDiff, Scalar, Scheme,
+    jacobian_forward_into, jacobian_reverse_into, pick_mode, symmetrize_in_place, BatchPolicy,
+    Error, FiniteDiff, Mode, Scalar, Scheme,
 };
 use ndarray::{Array2, ArrayView1, ArrayView2};
-use numpy::{Element, IntoPyArray, PyArrayDescrMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use numpy::{
+    Element, IntoPyArray, PyArrayDescrMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray,
+    PyUntypedArrayMethods,
+};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
 use crate::error::{to_py, ShapeError};
 use crate::oracle::{BlockOracle, PrimalOracle};
 
-/// What `assemble` builds from the blocks an oracle returns.
-#[derive(Clone, Copy)]
-enum Assembly {
-    /// Blocks of JVPs: rows of J^T, written into columns of the m x n Jacobian.
-    Forward,
-    /// Blocks of VJPs: rows of the m x n Jacobian.
-    Reverse,
-    /// Blocks of Hessian-vector products: rows of the n x n Hessian, then symmetrised.
-    Hessian,
-}
-
-impl Assembly {
-    fn parse(s: &str) -> PyResult<Self> {
-        match s {
-            "forward" => Ok(Self::Forward),
-            "reverse" => Ok(Self::Reverse),
-            "hessian" => Ok(Self::Hessian),
-            other => Err(PyValueError::new_err(format!(
-                "assembly must be 'forward', 'reverse' or 'hessian'; got {other:?}"
-            ))),
-        }
-    }
+fn parse_mode(s: &str) -> PyResult<Mode> {
+    s.parse::<Mode>().map_err(|e: Error<_>| to_py(e.widen()))
 }
 
 fn policy(batch_size: Option<usize>, memory_cap: usize) -> BatchPolicy {
@@ -53,60 +36,62 @@ fn policy(batch_size: Option<usize>, memory_cap: usize) -> BatchPolicy {
 fn assemble_typed<T: Scalar + Element>(
     py: Python<'_>,
     oracle: Py<PyAny>,
-    n: usize,
-    m: usize,
-    assembly: Assembly,
+    (n, m): (usize, usize),
+    mode: Mode,
+    symmetrize: bool,
     policy: BatchPolicy,
 ) -> PyResult<Py<PyAny>> {
-    let shape = match assembly {
-        Assembly::Hessian if n != m => {
-            return Err(ShapeError::new_err(format!(
-                "hessian assembly needs as many outputs as inputs: expected m = n = {n}, got m = {m}"
-            )))
-        }
-        _ => (m, n),
-    };
-    let mut out = Array2::<T>::zeros(shape);
-    let result = py.detach(|| {
+    if symmetrize && n != m {
+        return Err(ShapeError::new_err(format!(
+            "a symmetrised matrix must be square: expected m = n = {n}, got m = {m}"
+        )));
+    }
+    let mut out = Array2::<T>::zeros((m, n));
+    py.detach(|| {
         let view = out.view_mut();
-        match assembly {
-            Assembly::Forward => {
+        match mode {
+            Mode::Forward => {
                 jacobian_forward_into(&mut BlockOracle::new(oracle, "jvp"), &policy, view)
             }
-            Assembly::Reverse => {
+            Mode::Reverse => {
                 jacobian_reverse_into(&mut BlockOracle::new(oracle, "vjp"), &policy, view)
             }
-            Assembly::Hessian => {
-                hessian_from_hvp_into(&mut BlockOracle::new(oracle, "hvp"), &policy, view)
-            }
+        }?;
+        if symmetrize {
+            symmetrize_in_place(out.view_mut()).map_err(Error::widen)?;
         }
-    });
-    result.map_err(to_py)?;
+        Ok(())
+    })
+    .map_err(to_py)?;
     Ok(out.into_pyarray(py).into_any().unbind())
 }
 
-/// Assemble a dense matrix from blocks of products.
+/// Assemble a dense m x n Jacobian from blocks of products.
 ///
-/// `oracle(start, k)` returns the products against basis vectors `start..start+k` as a
-/// `(k, m)` (forward) or `(k, n)` (reverse, hessian) array of `dtype`. Returns the m x n
-/// Jacobian, or the symmetrised n x n Hessian.
+/// `oracle(start, k)` returns the products against basis vectors `start..start+k`: a
+/// `(k, m)` array of JVPs (`mode="forward"`) or a `(k, n)` array of VJPs
+/// (`mode="reverse"`) of `dtype`. With `symmetrize=True` the square result is replaced
+/// by `(J + J^T) / 2` (a Hessian from the Jacobian of a gradient).
+// The Python signature mirrors the policy's knobs one to one.
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (oracle, n, m, assembly, dtype, batch_size=None, memory_cap=anydiff::DEFAULT_MEMORY_CAP_BYTES))]
+#[pyo3(signature = (oracle, n, m, mode, dtype, batch_size=None, memory_cap=anydiff::DEFAULT_MEMORY_CAP_BYTES, symmetrize=false))]
 fn assemble(
     py: Python<'_>,
     oracle: Py<PyAny>,
     n: usize,
     m: usize,
-    assembly: &str,
+    mode: &str,
     dtype: &str,
     batch_size: Option<usize>,
     memory_cap: usize,
+    symmetrize: bool,
 ) -> PyResult<Py<PyAny>> {
-    let assembly = Assembly::parse(assembly)?;
+    let mode = parse_mode(mode)?;
     let policy = policy(batch_size, memory_cap);
     match dtype {
-        "float64" => assemble_typed::<f64>(py, oracle, n, m, assembly, policy),
-        "float32" => assemble_typed::<f32>(py, oracle, n, m, assembly, policy),
+        "float64" => assemble_typed::<f64>(py, oracle, (n, m), mode, symmetrize, policy),
+        "float32" => assemble_typed::<f32>(py, oracle, (n, m), mode, symmetrize, policy),
         other => Err(PyTypeError::new_err(format!(
             "dtype must be 'float32' or 'float64'; got {other:?}"
         ))),
@@ -203,7 +188,10 @@ fn fd_jvp(
         .map_err(|_| PyTypeError::new_err("x must be a numpy array"))?
         .dtype();
     if dtype.is_equiv_to(&numpy::dtype::<f32>(py)) {
-        let fd = FiniteDiff { scheme, step: step.map(|s| s as f32) };
+        let fd = FiniteDiff {
+            scheme,
+            step: step.map(|s| s as f32),
+        };
         fd_jvp_typed::<f32>(py, primal, x, tangents, fx, fd)
     } else if dtype.is_equiv_to(&numpy::dtype::<f64>(py)) {
         fd_jvp_typed::<f64>(py, primal, x, tangents, fx, FiniteDiff { scheme, step })

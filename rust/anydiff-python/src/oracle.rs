@@ -24,7 +24,11 @@ impl BlockOracle {
         Self { callable, name }
     }
 
-    fn fill<T: Scalar + Element>(&self, start: usize, mut out: ArrayViewMut2<'_, T>) -> PyResult<()> {
+    fn fill<T: Scalar + Element>(
+        &self,
+        start: usize,
+        mut out: ArrayViewMut2<'_, T>,
+    ) -> PyResult<()> {
         Python::attach(|py| {
             let result = self.callable.bind(py).call1((start, out.nrows()))?;
             copy_result(&result, &mut out, self.name)
@@ -120,11 +124,7 @@ impl PrimalOracle {
 
 impl<T: Scalar + Element> Primal<T> for PrimalOracle {
     type Error = PyErr;
-    fn eval(
-        &mut self,
-        points: ArrayView2<'_, T>,
-        mut out: ArrayViewMut2<'_, T>,
-    ) -> PyResult<()> {
+    fn eval(&mut self, points: ArrayView2<'_, T>, mut out: ArrayViewMut2<'_, T>) -> PyResult<()> {
         Python::attach(|py| {
             let points = points.to_owned().into_pyarray(py);
             let result = self.callable.bind(py).call1((points,))?;

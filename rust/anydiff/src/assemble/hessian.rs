@@ -30,19 +30,27 @@ pub fn symmetrize_in_place<T: Scalar>(
             shape2(rows, cols),
         ));
     }
-    let two = T::one() + T::one();
-    for i in 0..rows {
-        for j in (i + 1)..cols {
-            let mean = (out[[i, j]] + out[[j, i]]) / two;
-            out[[i, j]] = mean;
-            out[[j, i]] = mean;
+    let half = T::one() / (T::one() + T::one());
+    // Walk the upper triangle in square tiles so that the mirrored reads of the lower
+    // triangle stay in cache; elementwise indexing would stride through memory.
+    const TILE: usize = 64;
+    for bi in (0..rows).step_by(TILE) {
+        for bj in (bi..cols).step_by(TILE) {
+            for i in bi..(bi + TILE).min(rows) {
+                let j0 = if bi == bj { i + 1 } else { bj };
+                for j in j0..(bj + TILE).min(cols) {
+                    let mean = (out[[i, j]] + out[[j, i]]) * half;
+                    out[[i, j]] = mean;
+                    out[[j, i]] = mean;
+                }
+            }
         }
     }
     Ok(())
 }
 
 /// Fills `out` (`n x n`) with the Hessian from column blocks of HVPs
-/// ([`Hvp::hvp_basis`] writing into `out[:, start..stop].t()`), then
+/// ([`Hvp::hvp_basis`] writing rows `start..stop`, the transposed columns), then
 /// symmetrises it. Nothing is called when `n == 0`.
 ///
 /// ```
@@ -76,10 +84,12 @@ pub fn hessian_from_hvp_into<T: Scalar, O: Hvp<T>>(
     if n == 0 {
         return Ok(());
     }
+    // H e_j is column j of H; it is written as row j (contiguous) because the
+    // symmetrisation below makes the two placements equal.
     for block in policy.blocks(n, n, n, std::mem::size_of::<T>()) {
         let start = block.start;
-        let cols = out.slice_mut(s![.., block]).reversed_axes();
-        oracle.hvp_basis(n, start, cols).map_err(Error::Oracle)?;
+        let rows = out.slice_mut(s![block, ..]);
+        oracle.hvp_basis(n, start, rows).map_err(Error::Oracle)?;
     }
     symmetrize_in_place(out).map_err(Error::widen)
 }
