@@ -13,7 +13,17 @@ import numpy as np
 
 from anydiff._errors import BackendUnavailableError
 
-__all__ = ["ArrayOps", "JaxOps", "NumpyOps", "TorchOps", "import_framework", "ops_for"]
+__all__ = [
+    "ArrayOps",
+    "JaxOps",
+    "NumpyOps",
+    "TorchOps",
+    "dtype_of",
+    "import_framework",
+    "kind_name",
+    "ops_for",
+    "ops_named",
+]
 
 _EXTRA = {"jax": "anydiff[jax]", "torch": "anydiff[torch]"}
 
@@ -48,10 +58,6 @@ class ArrayOps:
     def from_numpy(self, a: np.ndarray, like: Any = None) -> Any:
         """``a`` as this kind, on the device of ``like``."""
         return a
-
-    def dtype(self, a: Any) -> np.dtype:
-        """The numpy dtype of ``a``."""
-        return np.asarray(a).dtype if not hasattr(a, "dtype") else np.dtype(a.dtype)
 
     def canonical_dtype(self, dtype: np.dtype) -> np.dtype:
         """The float dtype this kind computes with for inputs of ``dtype``."""
@@ -165,11 +171,6 @@ class TorchOps(ArrayOps):
             t = t.to(like.device)
         return t
 
-    def dtype(self, a: Any) -> np.dtype:
-        if self.owns(a):
-            return np.dtype(str(a.dtype).removeprefix("torch."))
-        return super().dtype(a)
-
     def concat(self, arrays: Sequence[Any], axis: int) -> Any:
         return self.torch.cat(list(arrays), dim=axis)
 
@@ -211,6 +212,16 @@ def kind_name(x: Any) -> str:
     if module.startswith("torch"):
         return "torch"
     return "numpy"
+
+
+def dtype_of(a: Any) -> np.dtype:
+    """The numpy dtype of an array of any kind, or of a Python scalar."""
+    dtype = getattr(a, "dtype", None)
+    if dtype is None:
+        return np.asarray(a).dtype
+    if isinstance(dtype, np.dtype):
+        return dtype
+    return np.dtype(str(dtype).removeprefix("torch."))
 
 
 def ops_for(x: Any) -> ArrayOps:

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from anydiff._arrays import dtype_of
 from anydiff._layout import Layout
 from anydiff._linearization import Linearization
 from anydiff._signature import Signature
@@ -58,7 +59,7 @@ class _Plan:
         value = self._fn(xs, cs)
         self.inputs = Layout(self.signature.shapes, self.signature.n_inputs > 1)
         self.outputs = Layout.of(value)
-        out_dtypes = [_dtype(v) for v in leaves(value)]
+        out_dtypes = [dtype_of(v) for v in leaves(value)]
         self.dtype = np.result_type(self.signature.dtype, *out_dtypes)
         if self.dtype.kind != "f":
             raise TypeError(
@@ -464,10 +465,3 @@ class PullbackPlan(_Plan):
         grads = (self._many if batched else self._one)(xs, cs, ws)
         grads = tuple(sig.to_user(g) for g in grads)
         return grads if len(grads) > 1 else grads[0]
-
-
-def _dtype(a: Any) -> np.dtype:
-    dtype = getattr(a, "dtype", None)
-    if dtype is None:
-        return np.asarray(a).dtype
-    return np.dtype(str(dtype).removeprefix("torch."))

@@ -7,7 +7,7 @@ from typing import Any, Callable, Generic, TypeVar
 
 import numpy as np
 
-from anydiff._arrays import ArrayOps, kind_name, ops_named
+from anydiff._arrays import ArrayOps, dtype_of, kind_name, ops_named
 from anydiff._errors import PreparationMismatchError
 
 __all__ = ["Constant", "Signature"]
@@ -26,14 +26,7 @@ def _describe(a: Any) -> str:
     if isinstance(a, Constant):
         return "Constant"
     shape = tuple(getattr(a, "shape", np.shape(a)))
-    return f"{kind_name(a)} array of shape {shape} and dtype {_dtype_name(a)}"
-
-
-def _dtype_name(a: Any) -> str:
-    dtype = getattr(a, "dtype", None)
-    if dtype is None:
-        return np.asarray(a).dtype.name
-    return str(dtype).removeprefix("torch.")
+    return f"{kind_name(a)} array of shape {shape} and dtype {dtype_of(a)}"
 
 
 class Signature:
@@ -56,10 +49,7 @@ class Signature:
         self.const_positions = tuple(i for i, a in enumerate(args) if isinstance(a, Constant))
         xs = [args[i] for i in self.diff_positions]
         for i, x in zip(self.diff_positions, xs):
-            dtype = (
-                np.dtype(_dtype_name(x)) if not isinstance(x, (int, float)) else np.dtype(type(x))
-            )
-            if dtype.kind != "f":
+            if dtype_of(x).kind != "f":
                 raise TypeError(
                     f"{operator}: argument {i} must be floating point (float32 or float64), "
                     f"got {_describe(x)}; wrap non-differentiated arguments in anydiff.Constant"
@@ -71,13 +61,9 @@ class Signature:
         self.kinds = tuple(kind_name(x) for x in xs)
         self.user_ops = ops_named(next((k for k in self.kinds if k != "numpy"), "numpy"))
         self.backend_ops = backend_ops
-        self.dtype = backend_ops.canonical_dtype(
-            np.result_type(*(np.dtype(_dtype_name(x)) for x in xs))
-        )
+        self.dtype = backend_ops.canonical_dtype(np.result_type(*(dtype_of(x) for x in xs)))
         self.like = xs[0]
-        self._convert = any(
-            not (backend_ops.owns(x) and backend_ops.dtype(x) == self.dtype) for x in xs
-        )
+        self._convert = any(not (backend_ops.owns(x) and dtype_of(x) == self.dtype) for x in xs)
         self._user_type = type(xs[0]) if self.user_ops.owns(xs[0]) else None
 
     @property
@@ -121,7 +107,7 @@ class Signature:
         """Arrays converted to the backend's kind and the prepared dtype."""
         ops, dtype = self.backend_ops, self.dtype
         return tuple(
-            x if ops.owns(x) and ops.dtype(x) == dtype else ops.asarray(_host(x, ops), dtype=dtype)
+            x if ops.owns(x) and dtype_of(x) == dtype else ops.asarray(_host(x, ops), dtype=dtype)
             for x in xs
         )
 

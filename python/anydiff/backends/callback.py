@@ -109,7 +109,9 @@ class CallbackBackend(AbstractForwardMode, AbstractReverseMode):
             per_input = leaves(block) if len(xs) > 1 else (block,)
             cols = []
             for in_shape, b in zip(in_layout.shapes, per_input):
-                expected = np.empty(out_shape + in_shape, dtype=_dtype_of(value))
+                expected = np.empty(
+                    out_shape + in_shape, dtype=np.result_type(*(v.dtype for v in leaves(value)))
+                )
                 b = _checked(b, expected, "jacobian")
                 cols.append(b.reshape(int(np.prod(out_shape)), int(np.prod(in_shape))))
             rows.append(np.concatenate(cols, axis=1))
@@ -118,10 +120,6 @@ class CallbackBackend(AbstractForwardMode, AbstractReverseMode):
 
 def _one_or_all(xs: tuple) -> Any:
     return xs[0] if len(xs) == 1 else xs
-
-
-def _dtype_of(value: Any) -> np.dtype:
-    return np.result_type(*(v.dtype for v in leaves(value)))
 
 
 def _stack(rows: list, multi: bool) -> Any:
