@@ -166,7 +166,9 @@ class TorchOps(ArrayOps):
         return a.detach().cpu().numpy()
 
     def from_numpy(self, a: np.ndarray, like: Any = None) -> Any:
-        t = self.torch.from_numpy(np.ascontiguousarray(a))
+        if not (a.flags.c_contiguous and a.flags.writeable):
+            a = a.copy()  # torch.from_numpy wants a writable buffer (0-d stays 0-d)
+        t = self.torch.from_numpy(a)
         if like is not None and self.owns(like) and like.device.type != "cpu":
             t = t.to(like.device)
         return t

@@ -14,19 +14,21 @@ def assemble(
     oracle: Callable[[int, int], npt.NDArray[np.floating]],
     n: int,
     m: int,
-    assembly: Literal["forward", "reverse", "hessian"],
+    mode: Literal["forward", "reverse"],
     dtype: Literal["float32", "float64"],
     batch_size: Optional[int] = None,
     memory_cap: int = ...,
+    symmetrize: bool = False,
 ) -> npt.NDArray[np.floating]:
-    """Assemble a dense matrix from blocks of products.
+    """Assemble a dense m x n Jacobian from blocks of products.
 
-    ``oracle(start, k)`` returns the products against basis vectors ``start..start+k`` as a
-    ``(k, m)`` (forward) or ``(k, n)`` (reverse, hessian) array of ``dtype``. Returns the
-    m x n Jacobian, or the symmetrised n x n Hessian. The GIL is released between calls.
+    ``oracle(start, k)`` returns the products against basis vectors ``start..start+k``: a
+    ``(k, m)`` array of JVPs (``mode="forward"``) or a ``(k, n)`` array of VJPs
+    (``mode="reverse"``) of ``dtype``. With ``symmetrize=True`` the square result is
+    replaced by ``(J + J^T) / 2``. The GIL is released between calls.
 
     Raises:
-        ShapeError: a block of the wrong shape, or ``n != m`` for a Hessian.
+        ShapeError: a block of the wrong shape, or ``symmetrize`` with ``n != m``.
         TypeError: a block that is not a 2-d array of ``dtype``.
         Exception: whatever ``oracle`` raises, unchanged.
     """

@@ -70,7 +70,7 @@ class Linearization:
             return vjp_rows(xs, cs, ops.basis(m, start, k, self.dtype, like=xs[0]))
 
         self._jvp_basis_py, self._vjp_basis_py = jvp_basis, vjp_basis
-        self._whole_cache: dict[bool, Callable[[tuple, tuple], Any]] = {}
+        self._whole_cache: dict[tuple, Callable[[tuple, tuple], Any]] = {}
         compile = backend.compile
         self._jvp_rows = compile(jvp_rows) if backend.supports_forward else None
         self._vjp_rows = compile(vjp_rows) if backend.supports_reverse else None
@@ -94,8 +94,17 @@ class Linearization:
             return "reverse"
         return _core.pick_mode(n, m)
 
-    def matrix(self, xs: tuple, cs: tuple, symmetrize: bool = False) -> Any:
+    def matrix(
+        self,
+        xs: tuple,
+        cs: tuple,
+        symmetrize: bool = False,
+        finish: Optional[Callable[[Any], Any]] = None,
+    ) -> Any:
         """The m x n Jacobian at ``xs``; with ``symmetrize``, ``(J + J^T) / 2``.
+
+        ``finish`` (reshaping, splitting) is applied to the matrix, inside the compiled call
+        when there is one, so that JAX does not dispatch those operations one by one.
 
         The Rust policy splits the seeds into blocks. One block is the whole matrix, so the
         framework computes it in one compiled call and nothing is copied. Several blocks are
@@ -109,34 +118,47 @@ class Linearization:
             seeds, length, self.dtype.itemsize, self.batch_size, MEMORY_CAP_BYTES
         )
         if len(ranges) <= 1:
-            return self._whole(symmetrize)(xs, cs)
+            return self._whole(symmetrize, finish)(xs, cs)
+        finish = finish or _identity
         block = self._jvp_basis if forward else self._vjp_basis
         ops = self.backend.ops
         if not ops.is_host(xs[0]):
             b = ops.concat([block(xs, cs, s, e - s) for s, e in ranges], 0)
             b = b.T if forward else b
-            return (b + b.T) / 2 if symmetrize else b
+            return finish((b + b.T) / 2 if symmetrize else b)
 
         def oracle(start: int, k: int) -> np.ndarray:
             return self._host(block(xs, cs, start, k))
 
-        return _core.assemble(
-            oracle, n, m, self.mode, self.dtype.name, self.batch_size, MEMORY_CAP_BYTES, symmetrize
+        return finish(
+            _core.assemble(
+                oracle,
+                n,
+                m,
+                self.mode,
+                self.dtype.name,
+                self.batch_size,
+                MEMORY_CAP_BYTES,
+                symmetrize,
+            )
         )
 
-    def _whole(self, symmetrize: bool) -> Callable[[tuple, tuple], Any]:
-        """The compiled one-block Jacobian (transposed and symmetrised inside the compiled call)."""
-        fn = self._whole_cache.get(symmetrize)
+    def _whole(
+        self, symmetrize: bool, finish: Optional[Callable[[Any], Any]]
+    ) -> Callable[[tuple, tuple], Any]:
+        """The compiled one-block Jacobian (transposed, symmetrised and finished inside)."""
+        fn = self._whole_cache.get((symmetrize, finish))
         if fn is None:
+            end = finish or _identity
             forward, n, m = self.mode == "forward", self.inputs.size, self.outputs.size
             block = self._jvp_basis_py if forward else self._vjp_basis_py
 
             def whole(xs: tuple, cs: tuple) -> Any:
                 b = block(xs, cs, 0, n if forward else m)
                 b = b.T if forward else b
-                return (b + b.T) / 2 if symmetrize else b
+                return end((b + b.T) / 2 if symmetrize else b)
 
-            fn = self._whole_cache[symmetrize] = self.backend.compile(whole)
+            fn = self._whole_cache[(symmetrize, finish)] = self.backend.compile(whole)
         return fn
 
     def jvp_rows(self, xs: tuple, cs: tuple, t: Any) -> Any:
@@ -156,3 +178,7 @@ class Linearization:
     def _host(self, block: Any) -> np.ndarray:
         a = self.backend.ops.to_numpy(block)
         return a if a.dtype == self.dtype else a.astype(self.dtype)
+
+
+def _identity(a: Any) -> Any:
+    return a

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from anydiff._arrays import dtype_of
+from anydiff._arrays import ArrayOps, dtype_of, ops_for
 from anydiff._layout import Layout
 from anydiff._linearization import Linearization
 from anydiff._signature import Signature
@@ -122,15 +122,27 @@ class JacobianPlan(_Plan):
 
     def __call__(self, *args: Any) -> Any:
         xs, cs = self.signature.split(args)
-        return self._unflatten(self.lin.matrix(xs, cs))
+        return self._jacobian(xs, cs)
 
     def value_and_jacobian(self, *args: Any) -> tuple[Any, Any]:
         """``(f(*args), jacobian)``."""
         xs, cs = self.signature.split(args)
-        return self._user(self._value(xs, cs)), self._unflatten(self.lin.matrix(xs, cs))
+        return self._user(self._value(xs, cs)), self._jacobian(xs, cs)
+
+    def _jacobian(self, xs: tuple, cs: tuple) -> Any:
+        jac = self.lin.matrix(xs, cs, finish=self._unflatten)
+        to_user, multi_in = self.signature.to_user, self.inputs.multi
+
+        def per_output(row: Any) -> Any:
+            return tuple(to_user(b) for b in row) if multi_in else to_user(row)
+
+        return tuple(per_output(r) for r in jac) if self.outputs.multi else per_output(jac)
 
     def _unflatten(self, jac: Any) -> Any:
-        jac = self.signature.to_user(jac)
+        """The m x n matrix as JAX-shaped blocks per output and input (traceable)."""
+        if not (self.outputs.multi or self.inputs.multi):
+            shape = self.outputs.shape + self.inputs.shape
+            return jac if tuple(jac.shape) == shape else jac.reshape(shape)
         rows = []
         for o_off, o_size, o_shape in zip(
             self.outputs.offsets, self.outputs.sizes, self.outputs.shapes
@@ -197,10 +209,19 @@ class GradientPlan(_Plan):
         return to_user(value), tuple(to_user(g) for g in grads)
 
 
+def _own(ops: ArrayOps, x: Any, dtype: np.dtype) -> Any:
+    """``x`` as an array of ``ops``' kind: an outer backend that evaluates the inner
+    derivative as a black box (finite differences) passes its own arrays."""
+    if ops.owns(x):
+        return x
+    return ops.asarray(ops_for(x).to_numpy(x), dtype=dtype)
+
+
 def _gradient_expr(b: AbstractBackend, f: Function, x: Any, dtype: np.dtype) -> Any:
     """The gradient of scalar ``f`` at one input, written with ``b``'s primitives so an
     outer backend can differentiate it."""
     ops = b.ops
+    x = _own(ops, x, dtype)
     if b.supports_reverse:
         return b.pullback(f, (x,), ops.ones((), dtype))[0]
     n = int(np.prod(x.shape))
@@ -213,6 +234,7 @@ def _derivative_expr(
 ) -> Any:
     """The derivative of ``f`` at a scalar input, written with ``b``'s primitives."""
     ops = b.ops
+    x = _own(ops, x, dtype)
     if b.supports_forward:
         return b.pushforward(f, (x,), (ops.ones((), dtype),))
     m = outputs.size
@@ -270,8 +292,11 @@ class HessianPlan(_Plan):
         return to_user(value), to_user(grad), self._hessian(xs, cs)
 
     def _hessian(self, xs: tuple, cs: tuple) -> Any:
-        h = self.signature.to_user(self.lin.matrix(xs, cs, self.symmetrize))
-        return h.reshape(self.inputs.shape + self.inputs.shape)
+        return self.signature.to_user(self.lin.matrix(xs, cs, self.symmetrize, self._shaped))
+
+    def _shaped(self, h: Any) -> Any:
+        shape = self.inputs.shape + self.inputs.shape
+        return h if tuple(h.shape) == shape else h.reshape(shape)
 
 
 class SecondDerivativePlan(_Plan):

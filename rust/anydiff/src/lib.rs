@@ -56,6 +56,7 @@ pub mod assemble;
 pub mod error;
 pub mod finite_diff;
 pub mod scalar;
+pub mod sparse;
 
 pub use assemble::{
     hessian_from_hvp, hessian_from_hvp_into, jacobian_forward, jacobian_forward_into,
@@ -66,3 +67,8 @@ pub use assemble::{
 pub use error::Error;
 pub use finite_diff::{FdJvp, FiniteDiff, Scheme};
 pub use scalar::Scalar;
+pub use sparse::{
+    color_acyclic, color_columns, color_columns_best, color_rows, color_rows_best, color_star,
+    decompress_acyclic, decompress_columns, decompress_rows, decompress_star, Coloring,
+    ColoringKind, Order, Pattern,
+};

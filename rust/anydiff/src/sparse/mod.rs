@@ -1,0 +1,51 @@
+//! Sparse Jacobians and Hessians: sparsity patterns, colorings, orderings
+//! and decompression.
+//!
+//! A [`Pattern`] holds the structural nonzeros. A [`Coloring`] groups
+//! columns (or rows, or vertices of a symmetric pattern) so that one
+//! product per color recovers every nonzero: [`color_columns`] for JVPs
+//! (`B = J S`), [`color_rows`] for VJPs (`C = S^T J`), [`color_star`] and
+//! [`color_acyclic`] for Hessians (`B = H S`). [`seed_matrix`] gives `S`;
+//! the `decompress_*` functions give the nonzeros in CSR order.
+//!
+//! ```
+//! use anydiff::sparse::{color_columns, decompress_columns, is_valid, seed_matrix, Order, Pattern};
+//! use ndarray::Array2;
+//! // a 6 x 6 tridiagonal Jacobian with entries 1 + i + j
+//! let mut j = Array2::<f64>::zeros((6, 6));
+//! let (mut rows, mut cols) = (vec![], vec![]);
+//! for i in 0..6usize {
+//!     for k in i.saturating_sub(1)..(i + 2).min(6) {
+//!         j[[i, k]] = (1 + i + k) as f64;
+//!         rows.push(i);
+//!         cols.push(k);
+//!     }
+//! }
+//! let p = Pattern::from_coo(6, 6, &rows, &cols).unwrap();
+//! let c = color_columns(&p, Order::Natural);
+//! assert_eq!(c.ncolors, 3);
+//! assert!(is_valid(&p, &c));
+//! let b = j.dot(&seed_matrix::<f64>(&c)); // three JVPs instead of six
+//! let values = decompress_columns(&p, &c, b.view()).unwrap();
+//! assert_eq!(p.to_dense(&values).unwrap(), j);
+//! ```
+
+// Index loops over CSR ranges read more clearly than zipped iterators here.
+#![allow(clippy::needless_range_loop)]
+
+mod coloring;
+mod decompress;
+mod graph;
+mod order;
+mod pattern;
+
+pub use coloring::{
+    color_acyclic, color_columns, color_columns_best, color_rows, color_rows_best, color_star,
+    improve, is_valid, Coloring, ColoringKind, ImproveOptions,
+};
+pub use decompress::{
+    decompress_acyclic, decompress_columns, decompress_rows, decompress_star,
+    decompression_gather_indices, seed_matrix,
+};
+pub use order::{order_columns, order_rows, order_symmetric, Order};
+pub use pattern::Pattern;
