@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from anydiff._arrays import ArrayOps, dtype_of, ops_for
+from anydiff._errors import UnsupportedOperationError
 from anydiff._layout import Layout
 from anydiff._linearization import Linearization
 from anydiff._signature import Signature
@@ -54,6 +55,12 @@ class _Plan:
             raise TypeError(f"{self.operator}: f must be callable; got {type(f).__name__}")
         self.backend, self.f = backend, f
         self.outer, self.inner = backend.second_order if order == 2 else (backend.first_order,) * 2
+        if order == 2 and not self.outer.differentiates_any_function:
+            raise UnsupportedOperationError(
+                f"{self.operator}: {type(self.outer).__name__} differentiates the function its "
+                "callbacks describe, not the gradient a second-order operator needs; use "
+                "HigherOrderBackend((FiniteDifferences(), <this backend>)) instead"
+            )
         self.signature = Signature(args, self.inner.ops, self.operator)
         xs, cs = self.signature.split(args)
         value = self._fn(xs, cs)

@@ -39,6 +39,9 @@ class AbstractBackend(metaclass=abc.ABCMeta):  # noqa: B024 (subclasses add the 
     """Whether the backend computes VJPs (``pullback_batch``)."""
     array_kind: str = "numpy"
     """The kind of array ``f`` receives: ``numpy``, ``jax`` or ``torch``."""
+    differentiates_any_function: bool = True
+    """False for backends whose derivatives describe one given function only (callbacks):
+    they cannot be the outer backend of a second-order operator."""
 
     @property
     def ops(self) -> ArrayOps:

@@ -6,6 +6,7 @@
 
 mod error;
 mod oracle;
+mod sparse;
 
 use anydiff::{
     jacobian_forward_into, jacobian_reverse_into, pick_mode, symmetrize_in_place, BatchPolicy,
@@ -210,5 +211,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(block_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(pick_mode_py, m)?)?;
     m.add_function(wrap_pyfunction!(fd_jvp, m)?)?;
+    sparse::register(m)?;
     Ok(())
 }

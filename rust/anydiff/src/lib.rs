@@ -69,6 +69,6 @@ pub use finite_diff::{FdJvp, FiniteDiff, Scheme};
 pub use scalar::Scalar;
 pub use sparse::{
     color_acyclic, color_columns, color_columns_best, color_rows, color_rows_best, color_star,
-    decompress_acyclic, decompress_columns, decompress_rows, decompress_star, Coloring,
-    ColoringKind, Order, Pattern,
+    color_symmetric_best, decompress_acyclic, decompress_columns, decompress_rows, decompress_star,
+    Coloring, ColoringKind, Order, Pattern,
 };

@@ -41,7 +41,7 @@ mod pattern;
 
 pub use coloring::{
     color_acyclic, color_columns, color_columns_best, color_rows, color_rows_best, color_star,
-    improve, is_valid, Coloring, ColoringKind, ImproveOptions,
+    color_symmetric_best, improve, is_valid, Coloring, ColoringKind, ImproveOptions,
 };
 pub use decompress::{
     decompress_acyclic, decompress_columns, decompress_rows, decompress_star,
