@@ -5,7 +5,7 @@ computes the derivatives. The Rust core (``anydiff._core``) assembles Jacobians 
 Hessians from batched products and computes finite differences.
 """
 
-from anydiff import _api
+from anydiff import _api, coloring
 from anydiff._api import (
     hvp,
     jvp,
@@ -42,6 +42,7 @@ from anydiff._plans import (
     SecondDerivativePlan,
 )
 from anydiff._signature import Constant
+from anydiff._sparse_plans import SparseHessianPlan, SparseJacobianPlan
 from anydiff.backends import (
     AbstractBackend,
     AbstractFiniteDifference,
@@ -51,8 +52,10 @@ from anydiff.backends import (
     FiniteDifferences,
     HigherOrderBackend,
     JaxBackend,
+    SparseBackend,
     TorchBackend,
 )
+from anydiff.detection import AbstractDetector, KnownPattern, LocalDetector
 
 derivative = _api.derivative  # type: ignore[attr-defined]
 value_and_derivative = _api.value_and_derivative  # type: ignore[attr-defined]
@@ -72,6 +75,7 @@ value_and_pullback_function = _api.value_and_pullback_function  # type: ignore[a
 
 __all__ = [
     "AbstractBackend",
+    "AbstractDetector",
     "AbstractFiniteDifference",
     "AbstractForwardMode",
     "AbstractReverseMode",
@@ -86,15 +90,21 @@ __all__ = [
     "HvpPlan",
     "JacobianPlan",
     "JaxBackend",
+    "KnownPattern",
     "LazyOperator",
+    "LocalDetector",
     "PreparationMismatchError",
     "PullbackPlan",
     "PushforwardPlan",
     "SecondDerivativePlan",
     "ShapeError",
+    "SparseBackend",
+    "SparseHessianPlan",
+    "SparseJacobianPlan",
     "TorchBackend",
     "UnsupportedOperationError",
     "__version__",
+    "coloring",
     "derivative",
     "gradient",
     "hessian",

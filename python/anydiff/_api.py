@@ -29,7 +29,7 @@ _CACHE_SIZE = 64
 
 def _plan(cls: type, b: AbstractBackend, f: Function, args: tuple) -> Any:
     """A plan of ``cls`` for ``(b, f, args)``, reused while f, backend and signature match."""
-    _check_backend(b)
+    cls = _check_backend(b).plan_class(cls)
     try:
         key = (
             cls,
@@ -73,7 +73,7 @@ def prepare_jacobian(
     b: AbstractBackend, f: Function, *args: Any, batch_size: int | None = None
 ) -> JacobianPlan:
     """Plan for ``jacobian`` / ``value_and_jacobian``; ``batch_size`` overrides the block size."""
-    return JacobianPlan(b, f, *args, batch_size=batch_size)
+    return _check_backend(b).plan_class(JacobianPlan)(b, f, *args, batch_size=batch_size)
 
 
 def prepare_hessian(
@@ -82,12 +82,13 @@ def prepare_hessian(
     *args: Any,
     batch_size: int | None = None,
     symmetrize: bool = False,
-) -> HessianPlan:
+) -> Any:
     """Plan for ``hessian`` / ``value_and_hessian`` / ``value_gradient_and_hessian``.
 
     ``symmetrize=True`` returns ``(H + H^T) / 2``, exactly symmetric.
     """
-    return HessianPlan(b, f, *args, batch_size=batch_size, symmetrize=symmetrize)
+    cls = _check_backend(b).plan_class(HessianPlan)
+    return cls(b, f, *args, batch_size=batch_size, symmetrize=symmetrize)
 
 
 def prepare_hvp(b: AbstractBackend, f: Function, *args: Any) -> HvpPlan:

@@ -13,6 +13,7 @@ from anydiff.backends.callback import CallbackBackend
 from anydiff.backends.finite_diff import FiniteDifferences
 from anydiff.backends.higher_order import HigherOrderBackend
 from anydiff.backends.jax import JaxBackend
+from anydiff.backends.sparse import SparseBackend
 from anydiff.backends.torch import TorchBackend
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "FiniteDifferences",
     "HigherOrderBackend",
     "JaxBackend",
+    "SparseBackend",
     "TorchBackend",
     "available",
 ]

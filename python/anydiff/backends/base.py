@@ -79,6 +79,11 @@ class AbstractBackend(metaclass=abc.ABCMeta):  # noqa: B024 (subclasses add the 
         """The backend used for first-order operators."""
         return self
 
+    def plan_class(self, default: type) -> type:
+        """The plan class this backend computes ``default``'s operator with (a backend with
+        its own way to form, say, Jacobians returns its own plan class)."""
+        return default
+
     @property
     def second_order(self) -> tuple[AbstractBackend, AbstractBackend]:
         """``(outer, inner)`` used for second-order operators."""

@@ -1,0 +1,246 @@
+"""Prepared sparse Jacobians and Hessians: detect once, color once, then one product per
+color and a decompression per call."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from anydiff import _core
+from anydiff._layout import Layout
+from anydiff._linearization import Linearization
+from anydiff._plans import HessianPlan, JacobianPlan, _gradient_expr, _Plan
+from anydiff.backends.base import AbstractBackend
+from anydiff.backends.sparse import SparseBackend
+from anydiff.coloring import (
+    Coloring,
+    Pattern,
+    acyclic_coloring,
+    color_columns,
+    color_rows,
+    star_coloring,
+)
+from anydiff.detection import SparsityProblem
+
+__all__ = ["SparseHessianPlan", "SparseJacobianPlan"]
+
+Function = Callable[..., Any]
+
+
+class _SparsePlan(_Plan):
+    """Shared machinery: pattern, coloring, seeds, compressed products, decompression."""
+
+    backend: SparseBackend
+    pattern: Pattern
+    coloring: Coloring
+
+    def _setup(
+        self,
+        args: tuple,
+        pattern: Pattern,
+        coloring: Coloring,
+        products: Callable[[tuple, tuple, Any], Any],
+        ops_backend: AbstractBackend,
+    ) -> None:
+        """Seeds on the input's device, the decompressor and, for framework formats, the
+        compiled gather."""
+        self.pattern, self.coloring = pattern, coloring
+        self._products = products
+        self._ops = ops_backend.ops
+        ops, like = ops_backend.ops, self.signature.to_backend((self.signature.like,))[0]
+        seeds = np.ascontiguousarray(coloring.seed_matrix(self.dtype).T)
+        self._seeds = ops.from_numpy(seeds, like=like) if ops.name != "numpy" else seeds
+        self._decompress = _core.Decompressor(pattern._core, coloring.colors, coloring.kind)
+        self.format = self.backend.format or _default_format(ops, like)
+        self._wrap = _wrapper(self.format, pattern, ops, like)
+        self._zeros = ops.from_numpy(np.zeros(0, dtype=self.dtype), like=like)
+        if self.format != "scipy":
+            gather = self._decompress.gather_indices
+            if gather is None:
+                raise ValueError(
+                    f"format={self.format!r} decompresses by gathering, which an acyclic coloring "
+                    "cannot; use hessian_coloring='star' or format='scipy'"
+                )
+            idx = ops.from_numpy(gather, like=like)
+            self._gathered = ops_backend.compile(
+                lambda xs, cs, seeds, idx: products(xs, cs, seeds).reshape(-1)[idx]
+            )
+            self._gather = idx
+
+    def _sparse(self, xs: tuple, cs: tuple) -> Any:
+        """The sparse matrix at ``xs`` in the plan's format."""
+        if self.coloring.ncolors == 0:  # a structurally zero matrix: no products at all
+            return self._wrap(self._zeros)
+        if self.format == "scipy":
+            block = self._ops.to_numpy(self._products(xs, cs, self._seeds))
+            values = self._decompress(
+                block if block.dtype == self.dtype else block.astype(self.dtype)
+            )
+            return self.pattern.tocsr(values)
+        return self._wrap(self._gathered(xs, cs, self._seeds, self._gather))
+
+    def _problem(
+        self, args: tuple, shape: tuple[int, int], dense_plan: Any, hessian: bool
+    ) -> SparsityProblem:
+        sig = self.signature
+        x_user = args[sig.diff_positions[0]]
+        pos = sig.diff_positions[0]
+
+        def dense(point: Any) -> np.ndarray:
+            point = np.asarray(point, dtype=self.signature.dtype).reshape(self.inputs.shape)
+            value = (
+                sig.user_ops.from_numpy(point, like=x_user)
+                if sig.user_ops.name != "numpy"
+                else point
+            )
+            full = (*args[:pos], value, *args[pos + 1 :])
+            matrix = dense_plan(*full)
+            return np.asarray(sig.user_ops.to_numpy(matrix)).reshape(shape)
+
+        xs, cs = sig.split(args)
+        return SparsityProblem(self._bound(cs), xs[0], shape, dense, hessian)
+
+
+class SparseJacobianPlan(_SparsePlan):
+    """Prepared sparse ``jacobian`` of f of one input and one output.
+
+    The result is an (m, n) sparse matrix over the flattened output and input.
+    Attributes ``pattern`` and ``coloring`` show what was detected and how it was colored.
+    """
+
+    operator = "jacobian"
+
+    def __init__(
+        self, backend: SparseBackend, f: Function, *args: Any, batch_size: Optional[int] = None
+    ) -> None:
+        super().__init__(backend, f, args)
+        self._one_input()
+        if self.outputs.multi:
+            raise TypeError(
+                "sparse jacobian: f must return one array, "
+                f"not a tuple of {len(self.outputs.shapes)}"
+            )
+        b, n, m = self.inner, self.inputs.size, self.outputs.size
+        problem = self._problem(args, (m, n), JacobianPlan(b, f, *args), hessian=False)
+        pattern = backend.detector.detect(problem)
+        coloring = _jacobian_coloring(backend, b, pattern)
+        lin = Linearization(
+            b, self._fn, Layout(self.signature.shapes, True), self.outputs, self.dtype
+        )
+        products = lin.jvp_rows if coloring.kind == "column" else lin.vjp_rows
+        self._setup(args, pattern, coloring, products, b)
+        self._value = self._compile_value()
+
+    def __call__(self, *args: Any) -> Any:
+        return self._sparse(*self.signature.split(args))
+
+    def value_and_jacobian(self, *args: Any) -> tuple[Any, Any]:
+        """``(f(*args), sparse jacobian)``."""
+        xs, cs = self.signature.split(args)
+        return self._user(self._value(xs, cs)), self._sparse(xs, cs)
+
+
+class SparseHessianPlan(_SparsePlan):
+    """Prepared sparse ``hessian`` of a scalar f of one input: an (n, n) sparse matrix."""
+
+    operator = "hessian"
+
+    def __init__(
+        self,
+        backend: SparseBackend,
+        f: Function,
+        *args: Any,
+        batch_size: Optional[int] = None,
+        symmetrize: bool = False,
+    ) -> None:
+        super().__init__(backend, f, args, order=2)
+        self._one_input()
+        self._scalar_output()
+        outer, inner, dtype, n = self.outer, self.inner, self.dtype, self.inputs.size
+
+        def grad(xs: tuple, cs: tuple) -> Any:
+            return _gradient_expr(inner, self._bound(cs), xs[0], dtype)
+
+        problem = self._problem(args, (n, n), HessianPlan(backend.inner, f, *args), hessian=True)
+        pattern = _symmetric(backend.detector.detect(problem))
+        color = star_coloring if backend.hessian_coloring == "star" else acyclic_coloring
+        coloring = color(pattern, backend.coloring, backend.time_budget)
+        lin = Linearization(outer, grad, Layout(self.signature.shapes, True), self.inputs, dtype)
+        # The Hessian is symmetric, so VJPs of the gradient are HVPs too.
+        products = lin.jvp_rows if outer.supports_forward else lin.vjp_rows
+        self._setup(args, pattern, coloring, products, outer)
+        self._value_and_grad = inner.compile(lambda xs, cs: (self._fn(xs, cs), grad(xs, cs)))
+
+    def __call__(self, *args: Any) -> Any:
+        return self._sparse(*self.signature.split(args))
+
+    def value_and_hessian(self, *args: Any) -> tuple[Any, Any]:
+        """``(f(*args), sparse hessian)``."""
+        xs, cs = self.signature.split(args)
+        return self.signature.to_user(self._value_and_grad(xs, cs)[0]), self._sparse(xs, cs)
+
+    def value_gradient_and_hessian(self, *args: Any) -> tuple[Any, Any, Any]:
+        """``(f(*args), gradient, sparse hessian)``."""
+        xs, cs = self.signature.split(args)
+        value, grad = self._value_and_grad(xs, cs)
+        to_user = self.signature.to_user
+        return to_user(value), to_user(grad), self._sparse(xs, cs)
+
+
+def _jacobian_coloring(
+    backend: SparseBackend, inner: AbstractBackend, pattern: Pattern
+) -> Coloring:
+    """Column coloring for JVPs, row coloring for VJPs; the fewer colors when both work."""
+    want = backend.compression
+    options = []
+    if inner.supports_forward and want in ("auto", "column"):
+        options.append(color_columns(pattern, backend.coloring, backend.time_budget))
+    if inner.supports_reverse and want in ("auto", "row"):
+        options.append(color_rows(pattern, backend.coloring, backend.time_budget))
+    if not options:
+        mode = "forward" if want == "column" else "reverse"
+        raise ValueError(
+            f"compression={want!r} needs {mode}-mode products, which {type(inner).__name__} "
+            "does not compute"
+        )
+    return min(options, key=lambda c: c.ncolors)
+
+
+def _symmetric(pattern: Pattern) -> Pattern:
+    """The pattern united with its transpose (a Hessian's pattern is symmetric)."""
+    m, n = pattern.shape
+    if m != n:
+        raise ValueError(f"a Hessian's pattern must be square; got shape {pattern.shape}")
+    if pattern.is_symmetric():
+        return pattern
+    rows, cols = pattern.coo()
+    return Pattern.from_coo(
+        pattern.shape, np.concatenate([rows, cols]), np.concatenate([cols, rows])
+    )
+
+
+def _default_format(ops: Any, like: Any) -> str:
+    if ops.name == "numpy" or ops.is_host(like):
+        return "scipy"
+    return "bcoo" if ops.name == "jax" else "torch"
+
+
+def _wrapper(fmt: str, pattern: Pattern, ops: Any, like: Any) -> Callable[[Any], Any]:
+    """A function putting ``values`` (CSR order) into a sparse matrix of ``fmt``; the index
+    arrays are made once, on the device of ``like``."""
+    if fmt == "scipy":
+        return lambda values: pattern.tocsr(np.asarray(values))
+    if fmt == "bcoo":
+        from jax.experimental.sparse import BCOO
+
+        rows, cols = pattern.coo()
+        indices = ops.from_numpy(np.stack([rows, cols], axis=1).astype(np.int32), like=like)
+        return lambda values: BCOO(
+            (values, indices), shape=pattern.shape, indices_sorted=True, unique_indices=True
+        )
+    import torch
+
+    crow = ops.from_numpy(np.asarray(pattern.indptr), like=like)
+    col = ops.from_numpy(np.asarray(pattern.indices), like=like)
+    return lambda values: torch.sparse_csr_tensor(crow, col, values, size=pattern.shape)

@@ -1,0 +1,112 @@
+"""Sparse Jacobians and Hessians through coloring: few products recover every nonzero."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from anydiff._modes import check_option
+from anydiff.backends.base import AbstractBackend, Function
+from anydiff.coloring import ORDERS, ColoringOrder
+from anydiff.detection import AbstractDetector, LocalDetector
+
+__all__ = ["SparseBackend"]
+
+SparseFormat = Literal["scipy", "bcoo", "torch"]
+SPARSE_FORMATS: tuple[SparseFormat, ...] = ("scipy", "bcoo", "torch")
+HessianColoring = Literal["star", "acyclic"]
+COMPRESSIONS = ("auto", "column", "row")
+
+
+class SparseBackend(AbstractBackend):
+    """Compute ``jacobian`` and ``hessian`` as sparse matrices with ``inner``'s products.
+
+    The detector gives the pattern once, at preparation; a coloring groups columns (JVPs)
+    or rows (VJPs) — whichever the inner backend computes, the fewer colors when it does
+    both — and each evaluation runs one product per color, then decompresses. Hessians use
+    a star coloring (direct recovery) or an acyclic one (fewer colors, recovery by
+    substitution) with ``inner``'s second order (pass a HigherOrderBackend for
+    forward-over-reverse). Other operators are ``inner``'s.
+
+    Args:
+        inner: the backend computing the products.
+        detector: finds the pattern; default ``LocalDetector()``, valid near the input only.
+            Give ``KnownPattern(S)`` when the pattern is known.
+        coloring: the greedy ordering, or ``"best"`` (every ordering, then an improvement
+            pass for ``time_budget`` seconds).
+        time_budget: seconds for the improvement pass (default 0.05 with ``"best"``).
+        hessian_coloring: ``"star"`` or ``"acyclic"``.
+        compression: ``"auto"``, ``"column"`` (JVPs) or ``"row"`` (VJPs).
+        format: result type: ``"scipy"`` (``scipy.sparse.csr_array``, the default for
+            host inputs), ``"bcoo"`` (JAX BCOO, default for JAX arrays on an accelerator)
+            or ``"torch"`` (sparse CSR tensor, default for torch tensors on an accelerator).
+            For ``"bcoo"``/``"torch"`` decompression runs in the framework.
+    """
+
+    def __init__(
+        self,
+        inner: AbstractBackend,
+        detector: Optional[AbstractDetector] = None,
+        coloring: ColoringOrder = "best",
+        time_budget: Optional[float] = None,
+        hessian_coloring: HessianColoring = "star",
+        compression: Literal["auto", "column", "row"] = "auto",
+        format: Optional[SparseFormat] = None,
+    ) -> None:
+        if not isinstance(inner, AbstractBackend) or isinstance(inner, SparseBackend):
+            raise TypeError(f"SparseBackend wraps a dense anydiff backend; got {inner!r}")
+        if detector is not None and not isinstance(detector, AbstractDetector):
+            raise TypeError(
+                "detector must be an anydiff detector (KnownPattern, LocalDetector, ...); "
+                f"got {type(detector).__name__}"
+            )
+        self.inner = inner
+        self.detector = detector if detector is not None else LocalDetector()
+        self.coloring = check_option("coloring", coloring, ORDERS)
+        if time_budget is not None and not time_budget >= 0:
+            raise ValueError(
+                f"time_budget must be a non-negative number of seconds; got {time_budget}"
+            )
+        self.time_budget = time_budget
+        self.hessian_coloring = check_option(
+            "hessian_coloring", hessian_coloring, ("star", "acyclic")
+        )
+        self.compression = check_option("compression", compression, COMPRESSIONS)
+        self.format = None if format is None else check_option("format", format, SPARSE_FORMATS)
+
+    @property
+    def first_order(self) -> AbstractBackend:
+        return self.inner.first_order
+
+    @property
+    def second_order(self) -> tuple[AbstractBackend, AbstractBackend]:
+        return self.inner.second_order
+
+    @property
+    def array_kind(self) -> str:  # type: ignore[override]
+        return self.inner.array_kind
+
+    @property
+    def supports_forward(self) -> bool:  # type: ignore[override]
+        return self.inner.supports_forward
+
+    @property
+    def supports_reverse(self) -> bool:  # type: ignore[override]
+        return self.inner.supports_reverse
+
+    @property
+    def differentiates_any_function(self) -> bool:  # type: ignore[override]
+        return self.inner.differentiates_any_function
+
+    def plan_class(self, default: type) -> type:
+        from anydiff._plans import HessianPlan, JacobianPlan
+        from anydiff._sparse_plans import SparseHessianPlan, SparseJacobianPlan
+
+        return {JacobianPlan: SparseJacobianPlan, HessianPlan: SparseHessianPlan}.get(
+            default, default
+        )
+
+    def pushforward_batch(self, f: Function, xs: tuple, tangents: tuple) -> Any:
+        return self.inner.pushforward_batch(f, xs, tangents)
+
+    def pullback_batch(self, f: Function, xs: tuple, cotangents: Any) -> tuple:
+        return self.inner.pullback_batch(f, xs, cotangents)

@@ -1,0 +1,121 @@
+"""Sparsity detection: where a Jacobian or Hessian can be nonzero.
+
+A detector receives a :class:`SparsityProblem` (the function of one input, the point,
+the matrix shape and a way to form dense matrices) and returns a
+:class:`~anydiff.coloring.Pattern`. ``KnownPattern`` trusts the user;
+``LocalDetector`` probes dense matrices at random points near the input, so its pattern
+is valid only near them. Global detection by tracing plugs in through the same interface.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from anydiff._errors import ShapeError
+from anydiff.coloring import Pattern
+
+__all__ = ["AbstractDetector", "KnownPattern", "LocalDetector", "SparsityProblem"]
+
+
+@dataclass(frozen=True)
+class SparsityProblem:
+    """What a detector may use: ``f`` of one input at ``x``, and dense matrices there.
+
+    ``shape`` is the matrix shape over flattened inputs and outputs: ``(m, n)`` for a
+    Jacobian, ``(n, n)`` for a Hessian. ``dense(x)`` returns that matrix at a point of
+    the same shape as ``x`` as a numpy array.
+    """
+
+    f: Callable[[Any], Any]
+    x: Any
+    shape: tuple[int, int]
+    dense: Callable[[Any], np.ndarray]
+    hessian: bool
+
+
+class AbstractDetector(abc.ABC):
+    """Finds the sparsity pattern of a Jacobian or Hessian."""
+
+    @abc.abstractmethod
+    def detect(self, problem: SparsityProblem) -> Pattern:
+        """The pattern of ``problem``'s matrix, shape ``problem.shape``."""
+
+
+class KnownPattern(AbstractDetector):
+    """A pattern the user gives (a Pattern, a scipy.sparse matrix or a dense boolean array).
+
+    With ``check=True`` the preparation also forms one dense matrix at the input (the cost
+    of a dense Jacobian or Hessian) and raises ValueError if the function has a nonzero the
+    pattern misses, which would otherwise be dropped silently.
+    """
+
+    def __init__(self, pattern: Any, check: bool = False) -> None:
+        self.pattern = Pattern.of(pattern)
+        self.check = check
+
+    def detect(self, problem: SparsityProblem) -> Pattern:
+        what = "Hessian" if problem.hessian else "Jacobian"
+        if self.pattern.shape != problem.shape:
+            raise ShapeError(
+                f"KnownPattern: expected the {what}'s shape {problem.shape} "
+                "(outputs x inputs, flattened), got a pattern of shape "
+                f"{self.pattern.shape}"
+            )
+        if self.check:
+            dense = np.asarray(problem.dense(problem.x))
+            missed = np.argwhere((dense != 0) & ~self.pattern.todense())
+            if len(missed):
+                i, j = missed[0]
+                raise ValueError(
+                    f"KnownPattern misses {len(missed)} nonzero(s) of the {what}, the first at "
+                    f"({i}, {j}) with value {dense[i, j]:.6g}; expected every nonzero inside the "
+                    "pattern"
+                )
+        return self.pattern
+
+    def __repr__(self) -> str:
+        m, n = self.pattern.shape
+        return f"KnownPattern({m} x {n}, nnz={self.pattern.nnz})"
+
+
+class LocalDetector(AbstractDetector):
+    """The union of the nonzeros of dense matrices at ``points`` random points near x.
+
+    Valid only near those points: an entry that happens to vanish at every probe (a
+    product with a zero, a branch not taken) is missed. Costs ``points`` dense matrices.
+
+    Args:
+        points: how many points to probe (the input itself is the first).
+        scale: relative size of the random perturbations.
+        seed: seed of the perturbations.
+    """
+
+    def __init__(self, points: int = 3, scale: float = 1e-2, seed: int = 0) -> None:
+        if points < 1:
+            raise ValueError(f"points must be at least 1; got {points}")
+        self.points, self.scale, self.seed = points, scale, seed
+
+    def detect(self, problem: SparsityProblem) -> Pattern:
+        rng = np.random.default_rng(self.seed)
+        base = _host(problem.x)
+        mask = np.zeros(problem.shape, dtype=bool)
+        for k in range(self.points):
+            noise = self.scale * (np.abs(base) + 1.0) * rng.standard_normal(base.shape)
+            point = base if k == 0 else base + noise
+            mask |= np.asarray(problem.dense(point.astype(base.dtype))) != 0
+        if problem.hessian:
+            mask |= mask.T
+        return Pattern.from_dense(mask)
+
+    def __repr__(self) -> str:
+        return f"LocalDetector(points={self.points}, scale={self.scale}, seed={self.seed})"
+
+
+def _host(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
