@@ -59,3 +59,63 @@ def fd_jvp(
     ``x`` is the flat point, ``tangents`` a ``(k, n)`` array, ``fx`` the flat value f(x);
     returns the ``(k, m)`` JVPs.
     """
+
+class Pattern:
+    """Structural nonzeros of an m x n matrix (CSR, with a CSC view)."""
+
+    def __init__(
+        self, m: int, n: int, indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int64]
+    ) -> None:
+        """A pattern from CSR arrays; raises ValueError for out-of-range or unsorted input."""
+    @staticmethod
+    def from_coo(
+        m: int, n: int, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
+    ) -> Pattern:
+        """A pattern from coordinates (duplicates merged)."""
+    @property
+    def shape(self) -> tuple[int, int]: ...
+    @property
+    def nnz(self) -> int: ...
+    @property
+    def indptr(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def indices(self) -> npt.NDArray[np.int64]: ...
+    def transpose(self) -> Pattern:
+        """The transposed pattern."""
+    def is_symmetric(self) -> bool:
+        """Whether the pattern equals its transpose."""
+
+def color(
+    pattern: Pattern,
+    kind: Literal["column", "row", "star", "acyclic"],
+    order: str = "natural",
+    time_budget: Optional[float] = None,
+    seed: int = 0,
+) -> npt.NDArray[np.int64]:
+    """Colors of the columns, rows or vertices; ``order="best"`` tries every ordering and
+    improves the best for ``time_budget`` seconds. The GIL is released."""
+
+def is_valid(
+    pattern: Pattern,
+    colors: npt.NDArray[np.int64],
+    kind: Literal["column", "row", "star", "acyclic"],
+) -> bool:
+    """Whether ``colors`` is a valid coloring of ``kind`` (False for a wrong length)."""
+
+class Decompressor:
+    """Recovers the nonzeros (CSR order) from a block of products, one row per color."""
+
+    def __init__(
+        self,
+        pattern: Pattern,
+        colors: npt.NDArray[np.int64],
+        kind: Literal["column", "row", "star", "acyclic"],
+    ) -> None:
+        """Validates the coloring once; raises ValueError when it is not valid."""
+    @property
+    def ncolors(self) -> int: ...
+    @property
+    def gather_indices(self) -> Optional[npt.NDArray[np.int64]]:
+        """Flat index into the block of each nonzero (None for acyclic colorings)."""
+    def __call__(self, block: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+        """The nonzeros from a ``(ncolors, m)`` block (``(ncolors, n)`` for rows)."""

@@ -149,3 +149,25 @@ class AbstractReverseMode(AbstractBackend):
 
 class AbstractFiniteDifference(AbstractForwardMode):
     """A forward-mode backend whose JVPs come from evaluations of ``f`` alone."""
+
+
+class DelegatingBackend(AbstractBackend):
+    """A backend whose first-order products are those of ``first_order`` (another backend)."""
+
+    @property
+    def array_kind(self) -> str:  # type: ignore[override]
+        return self.first_order.array_kind
+
+    @property
+    def supports_forward(self) -> bool:  # type: ignore[override]
+        return self.first_order.supports_forward
+
+    @property
+    def supports_reverse(self) -> bool:  # type: ignore[override]
+        return self.first_order.supports_reverse
+
+    def pushforward_batch(self, f: Function, xs: tuple, tangents: tuple) -> Any:
+        return self.first_order.pushforward_batch(f, xs, tangents)
+
+    def pullback_batch(self, f: Function, xs: tuple, cotangents: Any) -> tuple:
+        return self.first_order.pullback_batch(f, xs, cotangents)

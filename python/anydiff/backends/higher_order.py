@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from anydiff.backends.base import AbstractBackend, Function
+from anydiff.backends.base import AbstractBackend, DelegatingBackend
 
 __all__ = ["HigherOrderBackend"]
 
 
-class HigherOrderBackend(AbstractBackend):
+class HigherOrderBackend(DelegatingBackend):
     """``HigherOrderBackend((outer, inner))``: Hessians as the outer Jacobian of the inner gradient.
 
     ``(JaxBackend("forward"), JaxBackend("reverse"))`` is forward-over-reverse. First-order
@@ -33,21 +31,3 @@ class HigherOrderBackend(AbstractBackend):
     @property
     def second_order(self) -> tuple[AbstractBackend, AbstractBackend]:
         return (self.backends[0].first_order, self.backends[1].first_order)
-
-    @property
-    def array_kind(self) -> str:  # type: ignore[override]
-        return self.first_order.array_kind
-
-    @property
-    def supports_forward(self) -> bool:  # type: ignore[override]
-        return self.first_order.supports_forward
-
-    @property
-    def supports_reverse(self) -> bool:  # type: ignore[override]
-        return self.first_order.supports_reverse
-
-    def pushforward_batch(self, f: Function, xs: tuple, tangents: tuple) -> Any:
-        return self.first_order.pushforward_batch(f, xs, tangents)
-
-    def pullback_batch(self, f: Function, xs: tuple, cotangents: Any) -> tuple:
-        return self.first_order.pullback_batch(f, xs, cotangents)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
 
 from anydiff._modes import check_option
-from anydiff.backends.base import AbstractBackend, Function
+from anydiff.backends.base import AbstractBackend, DelegatingBackend
 from anydiff.coloring import ORDERS, ColoringOrder
 from anydiff.detection import AbstractDetector, LocalDetector
 
@@ -17,7 +17,7 @@ HessianColoring = Literal["star", "acyclic"]
 COMPRESSIONS = ("auto", "column", "row")
 
 
-class SparseBackend(AbstractBackend):
+class SparseBackend(DelegatingBackend):
     """Compute ``jacobian`` and ``hessian`` as sparse matrices with ``inner``'s products.
 
     The detector gives the pattern once, at preparation; a coloring groups columns (JVPs)
@@ -82,18 +82,6 @@ class SparseBackend(AbstractBackend):
         return self.inner.second_order
 
     @property
-    def array_kind(self) -> str:  # type: ignore[override]
-        return self.inner.array_kind
-
-    @property
-    def supports_forward(self) -> bool:  # type: ignore[override]
-        return self.inner.supports_forward
-
-    @property
-    def supports_reverse(self) -> bool:  # type: ignore[override]
-        return self.inner.supports_reverse
-
-    @property
     def differentiates_any_function(self) -> bool:  # type: ignore[override]
         return self.inner.differentiates_any_function
 
@@ -104,9 +92,3 @@ class SparseBackend(AbstractBackend):
         return {JacobianPlan: SparseJacobianPlan, HessianPlan: SparseHessianPlan}.get(
             default, default
         )
-
-    def pushforward_batch(self, f: Function, xs: tuple, tangents: tuple) -> Any:
-        return self.inner.pushforward_batch(f, xs, tangents)
-
-    def pullback_batch(self, f: Function, xs: tuple, cotangents: Any) -> tuple:
-        return self.inner.pullback_batch(f, xs, cotangents)
