@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
 from anydiff.bench.contenders import enable_x64
 from anydiff.bench.machine import busy_warning, load_average, machine_info
 from anydiff.bench.problems import get_problem, to_numpy
@@ -35,9 +36,10 @@ Call = Callable[[], Any]
 
 def _contenders() -> dict[str, tuple[Call, Call]]:
     """name -> (anydiff call, native call), all prepared."""
-    import anydiff
     import jax
     import torch.func
+
+    import anydiff
 
     mlp, rosen, tiny = get_problem("mlp"), get_problem("rosenbrock"), get_problem("tiny")
     pairs: dict[str, tuple[Call, Call]] = {}

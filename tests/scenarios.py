@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-import anydiff
 import numpy as np
+
+import anydiff
 from conftest import ns
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import anydiff
 import numpy as np
 import pytest
+
+import anydiff
 from anydiff import _core
 from conftest import assert_close, jax_backend, ns, torch_backend
 

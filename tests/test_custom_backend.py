@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import anydiff
 import numpy as np
+
+import anydiff
 from conftest import assert_close
 
 

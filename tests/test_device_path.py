@@ -7,9 +7,10 @@ pretend the CPU arrays live elsewhere and check the results are unchanged.
 
 from __future__ import annotations
 
-import anydiff
 import numpy as np
 import pytest
+
+import anydiff
 from anydiff import _arrays
 
 

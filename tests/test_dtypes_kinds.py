@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import anydiff
 import numpy as np
 import pytest
+
+import anydiff
 from conftest import assert_close, assert_kind, jax_backend, ns, to_numpy, torch_backend
 
 

@@ -6,9 +6,10 @@ import sys
 import traceback
 from typing import Any, Callable
 
-import anydiff
 import numpy as np
 import pytest
+
+import anydiff
 from anydiff import _arrays
 from conftest import jax_backend, ns, torch_backend
 

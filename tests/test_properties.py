@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import anydiff
 import numpy as np
 import pytest
+
+import anydiff
 from conftest import HAS_JAX, HAS_TORCH, assert_close, ns, to_numpy
 
 hypothesis = pytest.importorskip("hypothesis")

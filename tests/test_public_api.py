@@ -6,8 +6,9 @@ import ast
 import inspect
 from pathlib import Path
 
-import anydiff
 import pytest
+
+import anydiff
 from anydiff import _core
 
 STUB = Path(anydiff.__file__).with_name("_core.pyi")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-import anydiff
 import numpy as np
 import pytest
+
+import anydiff
 from conftest import assert_close, assert_kind, jax_backend, torch_backend
 from scenarios import SCENARIOS, Scenario
 
