@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from anydiff import _core
+from anydiff._errors import ShapeError
 from anydiff._layout import Layout
 from anydiff._linearization import Linearization
 from anydiff._plans import HessianPlan, JacobianPlan, _gradient_expr, _Plan
@@ -123,7 +124,7 @@ class SparseJacobianPlan(_SparsePlan):
             )
         b, n, m = self.inner, self.inputs.size, self.outputs.size
         problem = self._problem(args, (m, n), JacobianPlan(b, f, *args), hessian=False)
-        pattern = backend.detector.detect(problem)
+        pattern = _detect(backend, problem)
         coloring = _jacobian_coloring(backend, b, pattern)
         lin = Linearization(
             b, self._fn, Layout(self.signature.shapes, True), self.outputs, self.dtype
@@ -163,7 +164,7 @@ class SparseHessianPlan(_SparsePlan):
             return _gradient_expr(inner, self._bound(cs), xs[0], dtype)
 
         problem = self._problem(args, (n, n), HessianPlan(backend.inner, f, *args), hessian=True)
-        pattern = _symmetric(backend.detector.detect(problem))
+        pattern = _symmetric(_detect(backend, problem))
         color = star_coloring if backend.hessian_coloring == "star" else acyclic_coloring
         coloring = color(pattern, backend.coloring, backend.time_budget)
         lin = Linearization(outer, grad, Layout(self.signature.shapes, True), self.inputs, dtype)
@@ -188,6 +189,18 @@ class SparseHessianPlan(_SparsePlan):
         return to_user(value), to_user(grad), self._sparse(xs, cs)
 
 
+def _detect(backend: SparseBackend, problem: SparsityProblem) -> Pattern:
+    """The detector's pattern, checked against the matrix it describes."""
+    pattern = Pattern.of(backend.detector.detect(problem))
+    if pattern.shape != problem.shape:
+        what = "Hessian" if problem.hessian else "Jacobian"
+        raise ShapeError(
+            f"{type(backend.detector).__name__}: expected a pattern of the {what}'s shape "
+            f"{problem.shape} (outputs x inputs, flattened), got {pattern.shape}"
+        )
+    return pattern
+
+
 def _jacobian_coloring(
     backend: SparseBackend, inner: AbstractBackend, pattern: Pattern
 ) -> Coloring:
@@ -209,9 +222,6 @@ def _jacobian_coloring(
 
 def _symmetric(pattern: Pattern) -> Pattern:
     """The pattern united with its transpose (a Hessian's pattern is symmetric)."""
-    m, n = pattern.shape
-    if m != n:
-        raise ValueError(f"a Hessian's pattern must be square; got shape {pattern.shape}")
     if pattern.is_symmetric():
         return pattern
     rows, cols = pattern.coo()

@@ -50,7 +50,9 @@ class KnownPattern(AbstractDetector):
 
     With ``check=True`` the preparation also forms one dense matrix at the input (the cost
     of a dense Jacobian or Hessian) and raises ValueError if the function has a nonzero the
-    pattern misses, which would otherwise be dropped silently.
+    pattern misses. Without the check such an entry is dropped, and since compression adds
+    columns (or rows) of one color together, it may also be added into another stored
+    entry of its row (or column).
     """
 
     def __init__(self, pattern: Any, check: bool = False) -> None:
