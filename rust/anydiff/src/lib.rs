@@ -53,6 +53,7 @@
 )]
 
 pub mod assemble;
+pub mod dual;
 pub mod error;
 pub mod finite_diff;
 pub mod scalar;
@@ -64,6 +65,7 @@ pub use assemble::{
     symmetrize_in_place, BatchPolicy, Hvp, Jvp, Mode, Primal, Vjp, WithBasis,
     DEFAULT_MEMORY_CAP_BYTES,
 };
+pub use dual::{Dual, DualNum, DualVec, Elementary};
 pub use error::Error;
 pub use finite_diff::{FdJvp, FiniteDiff, Scheme};
 pub use scalar::Scalar;
