@@ -23,6 +23,7 @@ from anydiff._api import (
     prepare_second_derivative,
     vjp,
 )
+from anydiff._batch import BatchPlan, batch_gradient, batch_hessian, batch_jacobian
 from anydiff._core import __version__
 from anydiff._errors import (
     BackendUnavailableError,
@@ -79,6 +80,7 @@ __all__ = [
     "AbstractFiniteDifference",
     "AbstractForwardMode",
     "AbstractReverseMode",
+    "BatchPlan",
     "BackendUnavailableError",
     "CallbackBackend",
     "Constant",
@@ -104,6 +106,9 @@ __all__ = [
     "TorchBackend",
     "UnsupportedOperationError",
     "__version__",
+    "batch_gradient",
+    "batch_hessian",
+    "batch_jacobian",
     "coloring",
     "derivative",
     "gradient",

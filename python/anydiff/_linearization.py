@@ -52,11 +52,16 @@ class Linearization:
         ops = backend.ops
         n, m = inputs.size, outputs.size
 
-        def jvp_rows(xs: tuple, cs: tuple, t: Any) -> Any:
+        def generic_jvp_rows(xs: tuple, cs: tuple, t: Any) -> Any:
             k = t.shape[0]
             tangents = tuple(leaves(inputs.split_rows(t, k)))
             out = backend.pushforward_batch(lambda *a: fn(a, cs), xs, tangents)
             return outputs.flatten_rows(ops, out, k)
+
+        native = (
+            backend.native("jvp_rows", fn, inputs, self.dtype) if backend.supports_forward else None
+        )
+        jvp_rows = native or generic_jvp_rows
 
         def vjp_rows(xs: tuple, cs: tuple, w: Any) -> Any:
             k = w.shape[0]

@@ -216,6 +216,11 @@ class GradientPlan(_Plan):
         return to_user(value), tuple(to_user(g) for g in grads)
 
 
+def _reshape_grad(native_result: tuple, shape: tuple) -> tuple[Any, Any]:
+    value, grad, _ = native_result
+    return value, grad.reshape(shape)
+
+
 def _own(ops: ArrayOps, x: Any, dtype: np.dtype) -> Any:
     """``x`` as an array of ``ops``' kind: an outer backend that evaluates the inner
     derivative as a black box (finite differences) passes its own arrays."""
@@ -273,12 +278,20 @@ class HessianPlan(_Plan):
         self._one_input()
         self._scalar_output()
         inner, dtype = self.inner, self.dtype
+        tuple_layout = Layout(self.signature.shapes, True)
+        self._native = (
+            self.outer.native("hessian", self._fn, tuple_layout, dtype)
+            if self.outer == self.inner
+            else None
+        )
+        if self._native is not None:
+            native, shape = self._native, self.inputs.shape
+            self._value_and_grad = lambda xs, cs: _reshape_grad(native(xs, cs, dtype), shape)
+            return
 
         def grad(xs: tuple, cs: tuple) -> Any:
             return _gradient_expr(inner, self._bound(cs), xs[0], dtype)
 
-        self._grad = grad
-        tuple_layout = Layout(self.signature.shapes, True)
         self.lin = Linearization(self.outer, grad, tuple_layout, self.inputs, dtype, batch_size)
         self._value_and_grad = inner.compile(lambda xs, cs: (self._fn(xs, cs), grad(xs, cs)))
 
@@ -299,6 +312,10 @@ class HessianPlan(_Plan):
         return to_user(value), to_user(grad), self._hessian(xs, cs)
 
     def _hessian(self, xs: tuple, cs: tuple) -> Any:
+        if self._native is not None:
+            h = self._native(xs, cs, self.dtype)[2]
+            h = (h + h.T) / 2 if self.symmetrize else h
+            return self.signature.to_user(self._shaped(h))
         return self.signature.to_user(self.lin.matrix(xs, cs, self.symmetrize, self._shaped))
 
     def _shaped(self, h: Any) -> Any:
@@ -315,6 +332,8 @@ class SecondDerivativePlan(_Plan):
         super().__init__(backend, f, args, order=2)
         self._scalar_input()
         outer, inner, dtype, outputs = self.outer, self.inner, self.dtype, self.outputs
+        if outer == inner and self._native_setup():
+            return
 
         def first(cs: tuple) -> Function:
             return lambda x: _derivative_expr(inner, self._bound(cs), x, outputs, dtype)
@@ -336,6 +355,33 @@ class SecondDerivativePlan(_Plan):
         value, d, dd = self._all(*self.signature.split(args))
         return self._user(value), self._user(d), self._user(dd)
 
+    def _native_setup(self) -> bool:
+        """Second derivatives from the backend's native Hessians, one output element at a
+        time (each a function of one scalar); False when the backend has none."""
+        layout, outputs, dtype = Layout(self.signature.shapes, True), self.outputs, self.dtype
+        hessians = []
+        for j, size in enumerate(outputs.sizes):
+            for i in range(size):
+
+                def element(xs: tuple, cs: tuple, j: int = j, i: int = i) -> Any:
+                    return leaves(self._fn(xs, cs))[j].reshape(-1)[i]
+
+                native = self.outer.native("hessian", element, layout, dtype)
+                if native is None:
+                    return False
+                hessians.append(native)
+
+        def all_three(xs: tuple, cs: tuple) -> tuple[Any, Any, Any]:
+            results = [h(xs, cs, dtype) for h in hessians]
+            flat = [
+                np.array([float(np.ravel(r[k])[0]) for r in results], dtype=dtype) for k in range(3)
+            ]
+            return tuple(outputs.split(v) for v in flat)  # type: ignore[return-value]
+
+        self._all = all_three
+        self._second = lambda xs, cs: all_three(xs, cs)[2]
+        return True
+
 
 class HvpPlan(_Plan):
     """Prepared Hessian-vector products of a scalar f of one input."""
@@ -347,6 +393,12 @@ class HvpPlan(_Plan):
         self._one_input()
         self._scalar_output()
         outer, inner, dtype = self.outer, self.inner, self.dtype
+        layout, shape, n = Layout(self.signature.shapes, True), self.inputs.shape, self.inputs.size
+        native = outer.native("hvp_rows", self._fn, layout, dtype) if outer == inner else None
+        if native is not None:
+            self._one = lambda xs, cs, v: native(xs, cs, v.reshape(1, n))[0].reshape(shape)
+            self._many = lambda xs, cs, v: native(xs, cs, v.reshape(-1, n)).reshape(v.shape)
+            return
 
         def grad(cs: tuple) -> Function:
             return lambda x: _gradient_expr(inner, self._bound(cs), x, dtype)

@@ -29,6 +29,9 @@ class FunctionalBackend(AbstractForwardMode, AbstractReverseMode):
     def supports_reverse(self) -> bool:  # type: ignore[override]
         return self.mode == "reverse"
 
+    def vectorize(self, fn: Function, in_axes: Any) -> Function:
+        return self._vmap(fn, in_axes)
+
     def pushforward_batch(self, f: Function, xs: tuple, tangents: tuple) -> Any:
         jvp = self._jvp
         return self._vmap(lambda *ts: jvp(f, xs, ts)[1])(*tangents)

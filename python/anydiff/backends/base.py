@@ -15,7 +15,7 @@ structure (batch-leading) and returns one batch-leading array per input.
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from anydiff._arrays import ArrayOps, ops_named
 from anydiff._tree import map_leaves
@@ -78,6 +78,23 @@ class AbstractBackend(metaclass=abc.ABCMeta):  # noqa: B024 (subclasses add the 
     def first_order(self) -> AbstractBackend:
         """The backend used for first-order operators."""
         return self
+
+    def native(
+        self, operator: str, fn: Function, inputs: Any, dtype: Any
+    ) -> Optional[Callable[..., Any]]:
+        """A faster path this backend has for ``operator`` on ``fn(xs, cs)``, or None.
+
+        Operators: ``jvp_rows`` (``(xs, cs, seeds) -> JVP rows``), ``hessian``
+        (``(xs, cs, dtype) -> (value, flat gradient, n x n Hessian)``), ``hvp_rows``
+        (``(xs, cs, v) -> HVP rows``), ``batch_jacobian`` (``(xs, cs, P, dtype) ->
+        (values, Jacobians)``). The generic derivations are used where it returns None.
+        """
+        return None
+
+    def vectorize(self, fn: Function, in_axes: Any) -> Optional[Function]:
+        """``fn`` mapped over a leading batch axis (``jax.vmap``, ``torch.func.vmap``), or
+        None when the framework has no such transform (callers then loop)."""
+        return None
 
     def plan_class(self, default: type) -> type:
         """The plan class this backend computes ``default``'s operator with (a backend with
