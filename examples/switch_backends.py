@@ -28,7 +28,10 @@ def main() -> None:
     backends: dict[str, tuple[anydiff.AbstractBackend, object]] = {
         "FiniteDifferences()": (anydiff.FiniteDifferences(), mlp_numpy),
         "FiniteDifferences('central5')": (anydiff.FiniteDifferences("central5"), mlp_numpy),
-        "CallbackBackend(jacobian=...)": (anydiff.CallbackBackend(jacobian=exact_jacobian), mlp_numpy),
+        "CallbackBackend(jacobian=...)": (
+            anydiff.CallbackBackend(jacobian=exact_jacobian),
+            mlp_numpy,
+        ),
     }
     available = anydiff.backends.available()
     if available["jax"]:
@@ -37,7 +40,7 @@ def main() -> None:
 
         jax.config.update("jax_enable_x64", True)
 
-        def mlp_jax(x):  # noqa: ANN001, ANN202
+        def mlp_jax(x):
             return jnp.asarray(W2) @ jnp.tanh(jnp.asarray(W1) @ x) + jnp.sin(x)
 
         backends["JaxBackend('forward')"] = (anydiff.JaxBackend("forward"), mlp_jax)
@@ -47,7 +50,7 @@ def main() -> None:
 
         w1, w2 = torch.from_numpy(W1), torch.from_numpy(W2)
 
-        def mlp_torch(x):  # noqa: ANN001, ANN202
+        def mlp_torch(x):
             return w2 @ torch.tanh(w1 @ x) + torch.sin(x)
 
         backends["TorchBackend('reverse')"] = (anydiff.TorchBackend("reverse"), mlp_torch)

@@ -44,19 +44,22 @@ class _SparsePlan(_Plan):
         products: Callable[[tuple, tuple, Any], Any],
         ops_backend: AbstractBackend,
     ) -> None:
-        """Seeds on the input's device, the decompressor and, for framework formats, the
-        compiled gather."""
+        """The compiled compressed products (seeds are constants of the compiled call, as
+        XLA then folds them), the decompressor and, for framework formats, the compiled
+        gather that builds the sparse matrix on the device."""
         self.pattern, self.coloring = pattern, coloring
-        self._products = products
-        self._ops = ops_backend.ops
         ops, like = ops_backend.ops, self.signature.to_backend((self.signature.like,))[0]
+        self._ops, compile = ops, ops_backend.compile
         seeds = np.ascontiguousarray(coloring.seed_matrix(self.dtype).T)
-        self._seeds = ops.from_numpy(seeds, like=like) if ops.name != "numpy" else seeds
+        seeds = ops.from_numpy(seeds, like=like) if ops.name != "numpy" else seeds
+        self._compressed = compile(lambda xs, cs: products(xs, cs, seeds))
         self._decompress = _core.Decompressor(pattern._core, coloring.colors, coloring.kind)
         self.format = self.backend.format or _default_format(ops, like)
-        self._wrap = _wrapper(self.format, pattern, ops, like)
-        self._zeros = ops.from_numpy(np.zeros(0, dtype=self.dtype), like=like)
-        if self.format != "scipy":
+        wrap = _wrapper(self.format, pattern, ops, like)
+        if coloring.ncolors == 0:  # a structurally zero matrix: no products at all
+            zeros = ops.from_numpy(np.zeros(0, dtype=self.dtype), like=like)
+            self._direct = lambda xs, cs: wrap(zeros)
+        elif self.format != "scipy":
             gather = self._decompress.gather_indices
             if gather is None:
                 raise ValueError(
@@ -64,22 +67,17 @@ class _SparsePlan(_Plan):
                     "cannot; use hessian_coloring='star' or format='scipy'"
                 )
             idx = ops.from_numpy(gather, like=like)
-            self._gathered = ops_backend.compile(
-                lambda xs, cs, seeds, idx: products(xs, cs, seeds).reshape(-1)[idx]
-            )
-            self._gather = idx
+            self._direct = compile(lambda xs, cs: wrap(products(xs, cs, seeds).reshape(-1)[idx]))
+        else:
+            self._direct = None
 
     def _sparse(self, xs: tuple, cs: tuple) -> Any:
         """The sparse matrix at ``xs`` in the plan's format."""
-        if self.coloring.ncolors == 0:  # a structurally zero matrix: no products at all
-            return self._wrap(self._zeros)
-        if self.format == "scipy":
-            block = self._ops.to_numpy(self._products(xs, cs, self._seeds))
-            values = self._decompress(
-                block if block.dtype == self.dtype else block.astype(self.dtype)
-            )
-            return self.pattern.tocsr(values)
-        return self._wrap(self._gathered(xs, cs, self._seeds, self._gather))
+        if self._direct is not None:
+            return self._direct(xs, cs)
+        block = self._ops.to_numpy(self._compressed(xs, cs))
+        values = self._decompress(block if block.dtype == self.dtype else block.astype(self.dtype))
+        return self.pattern.tocsr(values)
 
     def _problem(
         self, args: tuple, shape: tuple[int, int], dense_plan: Any, hessian: bool
@@ -167,9 +165,12 @@ class SparseHessianPlan(_SparsePlan):
         pattern = _symmetric(_detect(backend, problem))
         color = star_coloring if backend.hessian_coloring == "star" else acyclic_coloring
         coloring = color(pattern, backend.coloring, backend.time_budget)
-        lin = Linearization(outer, grad, Layout(self.signature.shapes, True), self.inputs, dtype)
-        # The Hessian is symmetric, so VJPs of the gradient are HVPs too.
-        products = lin.jvp_rows if outer.supports_forward else lin.vjp_rows
+        layout = Layout(self.signature.shapes, True)
+        products = outer.native("hvp_rows", self._fn, layout, dtype) if outer == inner else None
+        if products is None:
+            lin = Linearization(outer, grad, layout, self.inputs, dtype)
+            # The Hessian is symmetric, so VJPs of the gradient are HVPs too.
+            products = lin.jvp_rows if outer.supports_forward else lin.vjp_rows
         self._setup(args, pattern, coloring, products, outer)
         self._value_and_grad = inner.compile(lambda xs, cs: (self._fn(xs, cs), grad(xs, cs)))
 

@@ -16,9 +16,18 @@ from typing import Any, Callable
 import numpy as np
 
 from anydiff._errors import ShapeError
+from anydiff._modes import check_option
 from anydiff.coloring import Pattern
 
-__all__ = ["AbstractDetector", "KnownPattern", "LocalDetector", "SparsityProblem"]
+__all__ = [
+    "AbstractDetector",
+    "KnownPattern",
+    "LocalDetector",
+    "SparsityProblem",
+    "TracerDetector",
+    "hessian_sparsity",
+    "jacobian_sparsity",
+]
 
 
 @dataclass(frozen=True)
@@ -121,3 +130,50 @@ def _host(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+class TracerDetector(AbstractDetector):
+    """Global patterns: index sets propagated through the traced expression graph.
+
+    Valid for every input (and every value of the constants), at the cost of being
+    conservative where a value happens to be zero. ``f`` must be traceable by the numpy or
+    JAX front end (see :class:`~anydiff.DualBackend`).
+    """
+
+    def __init__(self, frontend: str = "auto") -> None:
+        from anydiff.ir._compile import FRONTENDS
+
+        self.frontend = check_option("frontend", frontend, FRONTENDS)
+
+    def detect(self, problem: SparsityProblem) -> Pattern:
+        return self.pattern(problem.f, problem.x, problem.hessian)
+
+    def pattern(self, f: Callable[[Any], Any], x: Any, hessian: bool = False) -> Pattern:
+        """The Jacobian (or, for scalar f, Hessian) pattern of ``f`` at inputs shaped like x."""
+        from anydiff.ir._compile import TracedProgram, trace
+
+        graph, is_param = trace(lambda xs, cs: f(xs[0]), (x,), (), self.frontend)  # type: ignore[arg-type]
+        program = TracedProgram(graph, is_param).program
+        if hessian:
+            if program.n_outputs != 1:
+                raise ValueError(
+                    f"a Hessian pattern needs a scalar function; got {program.n_outputs} outputs"
+                )
+            m, n, indptr, indices = program.hessian_sparsity()
+        else:
+            m, n, indptr, indices = program.jacobian_sparsity()
+        return Pattern.from_csr((m, n), indptr, indices)
+
+    def __repr__(self) -> str:
+        return f"TracerDetector(frontend={self.frontend!r})"
+
+
+def jacobian_sparsity(f: Callable[[Any], Any], x: Any, frontend: str = "auto") -> Pattern:
+    """The Jacobian pattern of ``f`` (one input) valid for all inputs, shape (m, n) over the
+    flattened output and input, from index-set propagation through the traced graph."""
+    return TracerDetector(frontend).pattern(f, x, hessian=False)
+
+
+def hessian_sparsity(f: Callable[[Any], Any], x: Any, frontend: str = "auto") -> Pattern:
+    """The Hessian pattern of scalar ``f`` valid for all inputs, shape (n, n)."""
+    return TracerDetector(frontend).pattern(f, x, hessian=True)

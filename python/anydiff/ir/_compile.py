@@ -1,0 +1,90 @@
+"""Tracing a function of (inputs, constants) once and compiling it for the Rust engine."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Literal, Optional, Sequence
+
+import numpy as np
+
+from anydiff import _core
+from anydiff._arrays import kind_name, ops_for
+from anydiff.ir._graph import Graph
+from anydiff.ir.jaxpr import trace_jax
+from anydiff.ir.numpy_tracer import TraceError, trace_numpy
+
+__all__ = ["Frontend", "TracedProgram", "flat_points", "is_parameter", "trace"]
+
+Frontend = Literal["auto", "numpy", "jax"]
+FRONTENDS: tuple[Frontend, ...] = ("auto", "numpy", "jax")
+
+
+def is_parameter(c: Any) -> bool:
+    """Constants that become parameters of the program (values may change per call)."""
+    if isinstance(c, (bool, np.bool_)):
+        return False
+    if isinstance(c, (int, float, np.number)):
+        return True
+    return kind_name(c) != "numpy" or (isinstance(c, np.ndarray) and c.dtype.kind in "iuf")
+
+
+def _host(c: Any) -> np.ndarray:
+    return np.asarray(ops_for(c).to_numpy(c) if kind_name(c) != "numpy" else c, dtype=np.float64)
+
+
+def trace(
+    fn: Callable[..., Any], xs: Sequence[Any], cs: Sequence[Any], frontend: Frontend
+) -> tuple[Graph, tuple[bool, ...]]:
+    """Trace ``fn(xs, cs)``: inputs from ``xs``, parameters from array-like ``cs`` (the
+    rest is baked in). Returns the graph and which constants are parameters."""
+    is_param = tuple(is_parameter(c) for c in cs)
+    examples = [np.zeros(np.shape(x)) for x in xs] + [
+        np.zeros(np.shape(_host(c))) for c, p in zip(cs, is_param) if p
+    ]
+    flags = [True] * len(xs) + [False] * sum(is_param)
+
+    def flat(*args: Any) -> Any:
+        it = iter(args[len(xs) :])
+        consts = tuple(next(it) if p else c for c, p in zip(cs, is_param))
+        return fn(tuple(args[: len(xs)]), consts)
+
+    if frontend == "auto":
+        frontend = "jax" if any(kind_name(x) == "jax" for x in (*xs, *cs)) else "numpy"
+        if frontend == "numpy":
+            try:
+                return trace_numpy(flat, examples, flags), is_param
+            except TraceError as numpy_error:
+                try:
+                    return trace_jax(flat, examples, flags), is_param
+                except ImportError:
+                    raise numpy_error from None
+    if frontend == "numpy":
+        return trace_numpy(flat, examples, flags), is_param
+    return trace_jax(flat, examples, flags), is_param
+
+
+class TracedProgram:
+    """A traced function compiled for the engine, with its parameter handling."""
+
+    def __init__(self, graph: Graph, is_param: tuple[bool, ...]) -> None:
+        input_lens = [graph.nodes[i].length for i in graph.inputs]
+        param_lens = [graph.nodes[i].length for i in graph.params]
+        outputs = [o.node for o in graph.outputs]
+        self.graph, self.is_param = graph, is_param
+        self.program = _core.Program(graph.instructions(), input_lens, param_lens, outputs)
+
+    def params(self, cs: Sequence[Any], dtype: np.dtype) -> list[np.ndarray]:
+        """The parameter values for constants ``cs``, flat arrays of ``dtype``."""
+        return [
+            np.ascontiguousarray(_host(c).ravel(), dtype=dtype)
+            for c, p in zip(cs, self.is_param)
+            if p
+        ]
+
+
+def flat_points(xs: Sequence[Any], dtype: np.dtype, batch: Optional[int] = None) -> np.ndarray:
+    """The inputs as engine points: (1, n), or (batch, n) when each input leads with a batch."""
+    if batch is None:
+        parts = [np.asarray(x, dtype=dtype).ravel() for x in xs]
+        return np.concatenate(parts)[None, :] if len(parts) > 1 else parts[0][None, :]
+    parts = [np.asarray(x, dtype=dtype).reshape(batch, -1) for x in xs]
+    return np.ascontiguousarray(np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0])
