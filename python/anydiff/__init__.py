@@ -56,7 +56,16 @@ from anydiff.backends import (
     SparseBackend,
     TorchBackend,
 )
-from anydiff.detection import AbstractDetector, KnownPattern, LocalDetector
+from anydiff.detection import (
+    AbstractDetector,
+    KnownPattern,
+    LocalDetector,
+    TracerDetector,
+    hessian_sparsity,
+    jacobian_sparsity,
+)
+from anydiff.ode import ODEJacobian, ode_jacobian
+from anydiff.spy import spy
 
 derivative = _api.derivative  # type: ignore[attr-defined]
 value_and_derivative = _api.value_and_derivative  # type: ignore[attr-defined]
@@ -80,8 +89,8 @@ __all__ = [
     "AbstractFiniteDifference",
     "AbstractForwardMode",
     "AbstractReverseMode",
-    "BatchPlan",
     "BackendUnavailableError",
+    "BatchPlan",
     "CallbackBackend",
     "Constant",
     "DerivativePlan",
@@ -95,6 +104,7 @@ __all__ = [
     "KnownPattern",
     "LazyOperator",
     "LocalDetector",
+    "ODEJacobian",
     "PreparationMismatchError",
     "PullbackPlan",
     "PushforwardPlan",
@@ -104,6 +114,7 @@ __all__ = [
     "SparseHessianPlan",
     "SparseJacobianPlan",
     "TorchBackend",
+    "TracerDetector",
     "UnsupportedOperationError",
     "__version__",
     "batch_gradient",
@@ -113,13 +124,16 @@ __all__ = [
     "derivative",
     "gradient",
     "hessian",
+    "hessian_sparsity",
     "hvp",
     "jacobian",
+    "jacobian_sparsity",
     "jvp",
     "lazy_derivative",
     "lazy_gradient",
     "lazy_hessian",
     "lazy_jacobian",
+    "ode_jacobian",
     "prepare_derivative",
     "prepare_gradient",
     "prepare_hessian",
@@ -131,6 +145,7 @@ __all__ = [
     "pullback_function",
     "pushforward_function",
     "second_derivative",
+    "spy",
     "value_and_derivative",
     "value_and_gradient",
     "value_and_hessian",
