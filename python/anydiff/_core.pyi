@@ -119,3 +119,62 @@ class Decompressor:
         """Flat index into the block of each nonzero (None for acyclic colorings)."""
     def __call__(self, block: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
         """The nonzeros from a ``(ncolors, m)`` block (``(ncolors, n)`` for rows)."""
+
+class Program:
+    """An expression graph compiled for the Rust engine: evaluation with dual numbers over
+    many points (vectorised across points, parallel over chunks, GIL released) and global
+    sparsity detection. float32 points evaluate in float32, others in float64."""
+
+    def __init__(
+        self,
+        instructions: list[tuple[str, tuple[int, ...], dict[str, object]]],
+        input_lens: list[int],
+        param_lens: list[int],
+        outputs: list[int],
+    ) -> None:
+        """Validates ``instructions`` (as ``Graph.instructions()`` returns them); raises
+        ValueError naming the instruction index and the problem. Dead nodes are pruned."""
+    @property
+    def n_inputs(self) -> int:
+        """Total length n of the inputs."""
+    @property
+    def n_outputs(self) -> int:
+        """Total length m of the outputs."""
+    @property
+    def n_nodes(self) -> int:
+        """Number of live nodes."""
+    def eval(
+        self, points: npt.NDArray[np.floating], params: Optional[list[npt.ArrayLike]] = None
+    ) -> npt.NDArray[np.floating]:
+        """Outputs ``(P, m)`` at ``points`` ``(P, n)``; ``params`` is a list of arrays."""
+    def jvp(
+        self,
+        points: npt.NDArray[np.floating],
+        params: Optional[list[npt.ArrayLike]],
+        seeds: npt.NDArray[np.floating],
+    ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+        """``(values (P, m), tangents (P, L, m))`` for tangents ``seeds`` ``(L, n)``."""
+    def jacobian(
+        self, points: npt.NDArray[np.floating], params: Optional[list[npt.ArrayLike]] = None
+    ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+        """``(values (P, m), jacobians (P, m, n))``."""
+    def hessian(
+        self, points: npt.NDArray[np.floating], params: Optional[list[npt.ArrayLike]] = None
+    ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+        """``(values (P,), gradients (P, n), hessians (P, n, n))`` of a program with one
+        scalar output (ValueError otherwise)."""
+    def hvp(
+        self,
+        points: npt.NDArray[np.floating],
+        params: Optional[list[npt.ArrayLike]],
+        v: npt.NDArray[np.floating],
+    ) -> npt.NDArray[np.floating]:
+        """Hessian-vector products ``(P, L, n)`` of a scalar program for ``v`` ``(L, n)``."""
+    def jacobian_sparsity(
+        self,
+    ) -> tuple[int, int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Global Jacobian pattern ``(m, n, indptr, indices)`` (CSR), valid for all inputs."""
+    def hessian_sparsity(
+        self,
+    ) -> tuple[int, int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Global Hessian pattern ``(n, n, indptr, indices)`` of the sum of the outputs."""

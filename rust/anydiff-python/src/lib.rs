@@ -5,6 +5,7 @@
 //! only inside Python callbacks.
 
 mod error;
+mod ir;
 mod oracle;
 mod sparse;
 
@@ -212,5 +213,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pick_mode_py, m)?)?;
     m.add_function(wrap_pyfunction!(fd_jvp, m)?)?;
     sparse::register(m)?;
+    ir::register(m)?;
     Ok(())
 }

@@ -55,6 +55,17 @@ impl Scheme {
         }
     }
 
+    /// The stencil as weighted differences `(a, b, w)`: the derivative is
+    /// `sum(w * (f(x + a h) - f(x + b h))) / h`. Differences of equal values are
+    /// exactly zero, which keeps structural zeros exact.
+    pub fn pairs(&self) -> &'static [(f64, f64, f64)] {
+        match self {
+            Scheme::Forward => &[(1.0, 0.0, 1.0)],
+            Scheme::Central => &[(1.0, -1.0, 0.5)],
+            Scheme::Central5 => &[(1.0, -1.0, 2.0 / 3.0), (2.0, -2.0, -1.0 / 12.0)],
+        }
+    }
+
     /// Default relative step: `eps^(1/2)` (forward), `eps^(1/3)` (central),
     /// `eps^(1/5)` (central5), with `eps` the machine epsilon of `T`.
     pub fn default_relative_step<T: Float>(&self) -> T {
@@ -436,17 +447,22 @@ impl<T: Scalar> FiniteDiff<T> {
             (None, Some(v)) if needs_fx => Some(v),
             _ => None,
         };
+        // Combine as weighted differences of pairs of evaluations, so that an output the
+        // displacement does not touch gives exactly zero (a structural zero stays zero).
         for (a, &(i, h)) in active.iter().enumerate() {
             let mut row = out.row_mut(i);
-            if let Some(f0) = centre {
-                Zip::from(&mut row)
-                    .and(f0)
-                    .for_each(|o, &v| *o = centre_weight * v);
-            }
-            for (q, &(_, w)) in moving.iter().enumerate() {
-                Zip::from(&mut row)
-                    .and(values.row(a * per + q))
-                    .for_each(|o, &v| *o = *o + w * v);
+            for &(plus, minus, w) in self.scheme.pairs() {
+                let (plus, minus, w): (T, T, T) = (cast(plus), cast(minus), cast(w));
+                let value_at = |c: T| match moving.iter().position(|&(o, _)| o == c) {
+                    Some(q) => Some(values.row(a * per + q)),
+                    None => centre,
+                };
+                if let (Some(hi), Some(lo)) = (value_at(plus), value_at(minus)) {
+                    Zip::from(&mut row)
+                        .and(hi)
+                        .and(lo)
+                        .for_each(|o, &u, &v| *o = *o + w * (u - v));
+                }
             }
             row.mapv_inplace(|v| v / h);
         }

@@ -56,6 +56,7 @@ pub mod assemble;
 pub mod dual;
 pub mod error;
 pub mod finite_diff;
+pub mod ir;
 pub mod scalar;
 pub mod sparse;
 
@@ -68,6 +69,7 @@ pub use assemble::{
 pub use dual::{Dual, DualNum, DualVec, Elementary};
 pub use error::Error;
 pub use finite_diff::{FdJvp, FiniteDiff, Scheme};
+pub use ir::Program;
 pub use scalar::Scalar;
 pub use sparse::{
     color_acyclic, color_columns, color_columns_best, color_rows, color_rows_best, color_star,

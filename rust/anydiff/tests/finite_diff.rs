@@ -7,7 +7,7 @@ use anydiff::{
     jacobian_forward, jacobian_forward_into, oracle_fn, BatchPolicy, Error, FdJvp, FiniteDiff,
     Scheme,
 };
-use ndarray::{array, Array1, Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{array, Array1, Array2, ArrayView2, ArrayViewMut2, Zip};
 
 /// f(x) = [exp(x0) sin(x1), exp(x0 + x1), sin(x0 x1)]
 fn f_point(x: &[f64]) -> [f64; 3] {
@@ -382,5 +382,51 @@ fn scheme_parsing_and_steps() {
         let m1: f64 = s.offsets().iter().map(|(c, w)| c * w).sum();
         assert!(w.abs() < 1e-15 && (m1 - 1.0).abs() < 1e-15, "{s}");
         assert_eq!(s.to_string().parse::<Scheme>(), Ok(s));
+    }
+}
+
+#[test]
+fn pairs_expand_to_the_offsets() {
+    for scheme in [Scheme::Forward, Scheme::Central, Scheme::Central5] {
+        let mut expanded: Vec<(f64, f64)> = Vec::new();
+        for &(a, b, w) in scheme.pairs() {
+            for (c, wc) in [(a, w), (b, -w)] {
+                match expanded.iter_mut().find(|(o, _)| *o == c) {
+                    Some(entry) => entry.1 += wc,
+                    None => expanded.push((c, wc)),
+                }
+            }
+        }
+        for &(c, w) in scheme.offsets() {
+            let got = expanded.iter().find(|(o, _)| *o == c).map(|e| e.1);
+            assert_eq!(got, Some(w), "{scheme:?} offset {c}");
+        }
+        assert_eq!(expanded.len(), scheme.offsets().len(), "{scheme:?}");
+    }
+}
+
+#[test]
+fn untouched_outputs_give_exact_zeros() {
+    // f_i depends on x_i only: every off-diagonal entry must be exactly zero, whatever
+    // the rounding of the stencil's weights.
+    let x = ndarray::array![0.1, 1.7, -3.2, 12.5];
+    for scheme in [Scheme::Forward, Scheme::Central, Scheme::Central5] {
+        let mut primal = |p: ArrayView2<f64>, mut out: ArrayViewMut2<f64>| {
+            Zip::from(&mut out)
+                .and(&p)
+                .for_each(|o, &v| *o = (v * 1.3).sin() * 7.0 + v * v);
+            Ok::<(), Infallible>(())
+        };
+        let fd = FiniteDiff::<f64>::new(scheme);
+        let jac = fd
+            .jacobian(&mut primal, x.view(), None, 4, &BatchPolicy::default())
+            .unwrap();
+        for i in 0..4 {
+            for j in 0..4 {
+                if i != j {
+                    assert_eq!(jac[[i, j]], 0.0, "{scheme:?} ({i}, {j})");
+                }
+            }
+        }
     }
 }

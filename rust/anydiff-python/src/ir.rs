@@ -1,0 +1,544 @@
+//! The IR engine for Python: `_core.Program` built from `Graph.instructions()`.
+//!
+//! Points cross as `(P, n)` numpy arrays; float32 points evaluate in f32, anything
+//! else in f64. Parameters are a list of arrays (flattened, cast to the points'
+//! dtype). The GIL is released while Rust computes.
+
+use std::sync::Arc;
+
+use anydiff::ir::{IrReal, Op, Program};
+use anydiff::sparse::Pattern;
+use anydiff::{Elementary, Error};
+use ndarray::{Array1, Array2, Array3};
+use numpy::{
+    AllowTypeChange, Element, IntoPyArray, PyArray1, PyArrayDescrMethods, PyArrayLike2,
+    PyArrayLikeDyn, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::error::{to_py, ShapeError};
+
+fn core_err(e: Error<std::convert::Infallible>) -> PyErr {
+    to_py(e.widen())
+}
+
+/// `ValueError` naming instruction `i`.
+fn bad(i: usize, op: &str, msg: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(format!("instruction {i} ({op}): {msg}"))
+}
+
+fn attr<'py>(
+    attrs: &Bound<'py, PyDict>,
+    key: &str,
+    i: usize,
+    op: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    attrs
+        .get_item(key)?
+        .ok_or_else(|| bad(i, op, format!("missing attribute {key:?}")))
+}
+
+fn attr_usize(attrs: &Bound<'_, PyDict>, key: &str, i: usize, op: &str) -> PyResult<usize> {
+    attr(attrs, key, i, op)?.extract::<usize>().map_err(|_| {
+        bad(
+            i,
+            op,
+            format!("attribute {key:?} must be a non-negative integer"),
+        )
+    })
+}
+
+fn attr_str(attrs: &Bound<'_, PyDict>, key: &str, i: usize, op: &str) -> PyResult<String> {
+    attr(attrs, key, i, op)?
+        .extract::<String>()
+        .map_err(|_| bad(i, op, format!("attribute {key:?} must be a string")))
+}
+
+fn attr_f64s(attrs: &Bound<'_, PyDict>, key: &str, i: usize, op: &str) -> PyResult<Vec<f64>> {
+    let v = attr(attrs, key, i, op)?;
+    if let Ok(a) = v.extract::<PyArrayLikeDyn<'_, f64, AllowTypeChange>>() {
+        return Ok(a.as_array().iter().copied().collect());
+    }
+    v.extract::<Vec<f64>>().map_err(|_| {
+        bad(
+            i,
+            op,
+            format!("attribute {key:?} must be an array of numbers"),
+        )
+    })
+}
+
+fn attr_i64s(attrs: &Bound<'_, PyDict>, key: &str, i: usize, op: &str) -> PyResult<Vec<i64>> {
+    let v = attr(attrs, key, i, op)?;
+    if let Ok(a) = v.extract::<PyReadonlyArray1<'_, i64>>() {
+        return Ok(a.as_array().to_vec());
+    }
+    v.extract::<Vec<i64>>().map_err(|_| {
+        bad(
+            i,
+            op,
+            format!("attribute {key:?} must be a 1-d integer array"),
+        )
+    })
+}
+
+fn attr_usizes(attrs: &Bound<'_, PyDict>, key: &str, i: usize, op: &str) -> PyResult<Vec<usize>> {
+    attr_i64s(attrs, key, i, op)?
+        .into_iter()
+        .map(|x| {
+            usize::try_from(x).map_err(|_| {
+                bad(
+                    i,
+                    op,
+                    format!("attribute {key:?} holds a negative value {x}"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn parse_fn<F: std::str::FromStr<Err = Error<std::convert::Infallible>>>(
+    attrs: &Bound<'_, PyDict>,
+    i: usize,
+    op: &str,
+) -> PyResult<F> {
+    attr_str(attrs, "fn", i, op)?
+        .parse::<F>()
+        .map_err(|e| bad(i, op, e))
+}
+
+/// One `(op, args, attrs)` tuple as an [`Op`].
+fn parse_instruction(i: usize, item: &Bound<'_, PyAny>) -> PyResult<Op> {
+    let tuple = item.cast::<PyTuple>().map_err(|_| {
+        PyValueError::new_err(format!(
+            "instruction {i}: expected a tuple (op, args, attrs)"
+        ))
+    })?;
+    if tuple.len() != 3 {
+        return Err(PyValueError::new_err(format!(
+            "instruction {i}: expected a tuple (op, args, attrs) of 3 items; got {}",
+            tuple.len()
+        )));
+    }
+    let op: String = tuple
+        .get_item(0)?
+        .extract()
+        .map_err(|_| PyValueError::new_err(format!("instruction {i}: op must be a string")))?;
+    let op = op.as_str();
+    let args: Vec<usize> = tuple
+        .get_item(1)?
+        .extract()
+        .map_err(|_| bad(i, op, "args must be a tuple of non-negative integers"))?;
+    let attrs_obj = tuple.get_item(2)?;
+    let attrs = attrs_obj
+        .cast::<PyDict>()
+        .map_err(|_| bad(i, op, "attrs must be a dict"))?;
+    let want = |k: usize| -> PyResult<()> {
+        if args.len() != k {
+            return Err(bad(
+                i,
+                op,
+                format!("expected {k} arguments, got {}", args.len()),
+            ));
+        }
+        Ok(())
+    };
+    Ok(match op {
+        "input" | "param" => {
+            want(0)?;
+            let index = attr_usize(attrs, "index", i, op)?;
+            let len = attr_usize(attrs, "len", i, op)?;
+            if op == "input" {
+                Op::Input { index, len }
+            } else {
+                Op::Param { index, len }
+            }
+        }
+        "const" => {
+            want(0)?;
+            Op::Const(attr_f64s(attrs, "values", i, op)?)
+        }
+        "unary" => {
+            want(1)?;
+            Op::Unary {
+                func: parse_fn(attrs, i, op)?,
+                a: args[0],
+            }
+        }
+        "binary" => {
+            want(2)?;
+            Op::Binary {
+                func: parse_fn(attrs, i, op)?,
+                a: args[0],
+                b: args[1],
+            }
+        }
+        "compare" => {
+            want(2)?;
+            Op::Compare {
+                func: parse_fn(attrs, i, op)?,
+                a: args[0],
+                b: args[1],
+            }
+        }
+        "powi" => {
+            want(1)?;
+            let n: i64 = attr(attrs, "n", i, op)?
+                .extract()
+                .map_err(|_| bad(i, op, "attribute \"n\" must be an integer"))?;
+            let n = i32::try_from(n)
+                .map_err(|_| bad(i, op, format!("exponent {n} is out of range")))?;
+            Op::Powi { a: args[0], n }
+        }
+        "select" => {
+            want(3)?;
+            Op::Select {
+                c: args[0],
+                t: args[1],
+                f: args[2],
+            }
+        }
+        "gather" => {
+            want(1)?;
+            Op::Gather {
+                a: args[0],
+                indices: attr_i64s(attrs, "indices", i, op)?,
+            }
+        }
+        "concat" => Op::Concat(args),
+        "reduce" => {
+            want(1)?;
+            Op::Reduce {
+                func: parse_fn(attrs, i, op)?,
+                a: args[0],
+                offsets: attr_usizes(attrs, "offsets", i, op)?,
+                indices: attr_usizes(attrs, "indices", i, op)?,
+            }
+        }
+        "dot" => {
+            want(2)?;
+            Op::Dot {
+                a: args[0],
+                b: args[1],
+                batch: attr_usize(attrs, "batch", i, op)?,
+                m: attr_usize(attrs, "m", i, op)?,
+                k: attr_usize(attrs, "k", i, op)?,
+                n: attr_usize(attrs, "n", i, op)?,
+            }
+        }
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "instruction {i}: unknown op {other:?}"
+            )))
+        }
+    })
+}
+
+/// A pattern as `(rows, cols, indptr, indices)`.
+type CsrOut = (usize, usize, Py<PyArray1<i64>>, Py<PyArray1<i64>>);
+
+/// Points as a `(P, n)` array in the engine's real type.
+enum Points<'py> {
+    F32(PyReadonlyArray2<'py, f32>),
+    F64(PyArrayLike2<'py, f64, AllowTypeChange>),
+}
+
+fn points<'py>(obj: &Bound<'py, PyAny>, n: usize) -> PyResult<Points<'py>> {
+    if let Ok(a) = obj.cast::<PyUntypedArray>() {
+        if a.ndim() != 2 {
+            return Err(ShapeError::new_err(format!(
+                "points: expected (P, {n}), got {:?}",
+                a.shape()
+            )));
+        }
+        if a.dtype().is_equiv_to(&numpy::dtype::<f32>(obj.py())) {
+            return Ok(Points::F32(obj.extract()?));
+        }
+    }
+    let arr: PyArrayLike2<'py, f64, AllowTypeChange> = obj.extract().map_err(|_| {
+        PyTypeError::new_err("points must be a 2-d array of numbers (float32 or float64)")
+    })?;
+    Ok(Points::F64(arr))
+}
+
+fn params_as<T: IrReal + Element>(list: &Bound<'_, PyAny>, lens: &[usize]) -> PyResult<Vec<T>> {
+    let items: Vec<Bound<'_, PyAny>> = if list.is_none() {
+        Vec::new()
+    } else {
+        list.try_iter()?.collect::<PyResult<_>>()?
+    };
+    if items.len() != lens.len() {
+        return Err(ShapeError::new_err(format!(
+            "params: expected {} arrays, got {}",
+            lens.len(),
+            items.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(lens.iter().sum());
+    for (k, (item, &len)) in items.iter().zip(lens).enumerate() {
+        let a: PyArrayLikeDyn<'_, f64, AllowTypeChange> = item.extract().map_err(|_| {
+            PyTypeError::new_err(format!("params[{k}] must be an array of numbers"))
+        })?;
+        let view = a.as_array();
+        if view.len() != len {
+            return Err(ShapeError::new_err(format!(
+                "params[{k}]: expected {len} numbers, got shape {:?}",
+                view.shape()
+            )));
+        }
+        out.extend(view.iter().map(|&v| <T as Elementary>::from_f64(v)));
+    }
+    Ok(out)
+}
+
+/// An expression graph compiled for evaluation with dual numbers over many points.
+#[pyclass(frozen, name = "Program", module = "anydiff._core")]
+pub struct PyProgram {
+    inner: Arc<Program>,
+}
+
+macro_rules! dispatch {
+    ($self:ident, $py:ident, $pts:expr, $params:expr, |$t:ident, $arr:ident, $par:ident| $body:expr) => {{
+        match points($pts, $self.inner.n_inputs())? {
+            Points::F32(a) => {
+                let $par = params_as::<f32>($params, $self.inner.param_lens())?;
+                let $arr = a.as_array();
+                type $t = f32;
+                $body
+            }
+            Points::F64(a) => {
+                let $par = params_as::<f64>($params, $self.inner.param_lens())?;
+                let $arr = a.as_array();
+                type $t = f64;
+                $body
+            }
+        }
+    }};
+}
+
+fn check_cols(what: &str, got: &[usize], n: usize) -> PyResult<()> {
+    if got.len() != 2 || got[1] != n {
+        return Err(ShapeError::new_err(format!(
+            "{what}: expected (L, {n}), got {got:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn directions<T: IrReal + Element>(
+    obj: &Bound<'_, PyAny>,
+    n: usize,
+    what: &str,
+) -> PyResult<Array2<T>> {
+    if let Ok(a) = obj.cast::<PyUntypedArray>() {
+        check_cols(what, a.shape(), n)?;
+    }
+    let a: PyArrayLike2<'_, f64, AllowTypeChange> = obj
+        .extract()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be a 2-d array of numbers")))?;
+    let view = a.as_array();
+    check_cols(what, view.shape(), n)?;
+    Ok(view.mapv(|v| <T as Elementary>::from_f64(v)))
+}
+
+fn pattern_out(py: Python<'_>, p: &Pattern) -> CsrOut {
+    let conv = |v: &[usize]| {
+        Array1::from_iter(v.iter().map(|&i| i as i64))
+            .into_pyarray(py)
+            .unbind()
+    };
+    (p.nrows(), p.ncols(), conv(p.row_ptr()), conv(p.col_idx()))
+}
+
+#[pymethods]
+impl PyProgram {
+    /// Validates `instructions` (as `Graph.instructions()` returns them) and builds
+    /// the program. `input_lens` / `param_lens` are the lengths of the inputs and
+    /// parameters; `outputs` the output node ids. Raises ValueError naming the
+    /// offending instruction.
+    #[new]
+    fn new(
+        py: Python<'_>,
+        instructions: &Bound<'_, PyList>,
+        input_lens: Vec<usize>,
+        param_lens: Vec<usize>,
+        outputs: Vec<usize>,
+    ) -> PyResult<Self> {
+        let ops: Vec<Op> = instructions
+            .iter()
+            .enumerate()
+            .map(|(i, item)| parse_instruction(i, &item))
+            .collect::<PyResult<_>>()?;
+        let prog = py
+            .detach(|| Program::new(ops, &input_lens, &param_lens, &outputs))
+            .map_err(core_err)?;
+        Ok(Self {
+            inner: Arc::new(prog),
+        })
+    }
+
+    /// Total length of the inputs (n).
+    #[getter]
+    fn n_inputs(&self) -> usize {
+        self.inner.n_inputs()
+    }
+
+    /// Total length of the outputs (m).
+    #[getter]
+    fn n_outputs(&self) -> usize {
+        self.inner.n_outputs()
+    }
+
+    /// Number of live nodes (after dead-code removal).
+    #[getter]
+    fn n_nodes(&self) -> usize {
+        self.inner.n_nodes()
+    }
+
+    /// Outputs `(P, m)` at `points` `(P, n)`.
+    #[pyo3(signature = (points, params=None))]
+    fn eval(
+        &self,
+        py: Python<'_>,
+        points: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let none = py.None().into_bound(py);
+        let params = params.unwrap_or(&none);
+        let prog = self.inner.clone();
+        dispatch!(self, py, points, params, |T, x, par| {
+            let mut out = Array2::<T>::zeros((x.nrows(), prog.n_outputs()));
+            py.detach(|| prog.eval_points(x.view(), &par, out.view_mut()))
+                .map_err(core_err)?;
+            Ok(out.into_pyarray(py).into_any().unbind())
+        })
+    }
+
+    /// `(values (P, m), tangents (P, L, m))` for the tangents `seeds` `(L, n)`.
+    #[pyo3(signature = (points, params, seeds))]
+    fn jvp(
+        &self,
+        py: Python<'_>,
+        points: &Bound<'_, PyAny>,
+        params: &Bound<'_, PyAny>,
+        seeds: &Bound<'_, PyAny>,
+    ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let prog = self.inner.clone();
+        let (n, m) = (prog.n_inputs(), prog.n_outputs());
+        dispatch!(self, py, points, params, |T, x, par| {
+            let s = directions::<T>(seeds, n, "seeds")?;
+            let mut vals = Array2::<T>::zeros((x.nrows(), m));
+            let mut tan = Array3::<T>::zeros((x.nrows(), s.nrows(), m));
+            py.detach(|| {
+                prog.jvp_points(x.view(), &par, s.view(), vals.view_mut(), tan.view_mut())
+            })
+            .map_err(core_err)?;
+            Ok((
+                vals.into_pyarray(py).into_any().unbind(),
+                tan.into_pyarray(py).into_any().unbind(),
+            ))
+        })
+    }
+
+    /// `(values (P, m), jacobians (P, m, n))`.
+    #[pyo3(signature = (points, params=None))]
+    fn jacobian(
+        &self,
+        py: Python<'_>,
+        points: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let none = py.None().into_bound(py);
+        let params = params.unwrap_or(&none);
+        let prog = self.inner.clone();
+        let (n, m) = (prog.n_inputs(), prog.n_outputs());
+        dispatch!(self, py, points, params, |T, x, par| {
+            let mut vals = Array2::<T>::zeros((x.nrows(), m));
+            let mut jac = Array3::<T>::zeros((x.nrows(), m, n));
+            py.detach(|| {
+                prog.value_and_jacobian_points(x.view(), &par, vals.view_mut(), jac.view_mut())
+            })
+            .map_err(core_err)?;
+            Ok((
+                vals.into_pyarray(py).into_any().unbind(),
+                jac.into_pyarray(py).into_any().unbind(),
+            ))
+        })
+    }
+
+    /// `(values (P,), gradients (P, n), hessians (P, n, n))` of a scalar program.
+    #[pyo3(signature = (points, params=None))]
+    fn hessian(
+        &self,
+        py: Python<'_>,
+        points: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(Py<PyAny>, Py<PyAny>, Py<PyAny>)> {
+        let none = py.None().into_bound(py);
+        let params = params.unwrap_or(&none);
+        let prog = self.inner.clone();
+        let n = prog.n_inputs();
+        dispatch!(self, py, points, params, |T, x, par| {
+            let np = x.nrows();
+            let mut vals = Array1::<T>::zeros(np);
+            let mut grad = Array2::<T>::zeros((np, n));
+            let mut hess = Array3::<T>::zeros((np, n, n));
+            py.detach(|| {
+                prog.value_grad_hessian_points(
+                    x.view(),
+                    &par,
+                    vals.view_mut(),
+                    grad.view_mut(),
+                    hess.view_mut(),
+                )
+            })
+            .map_err(core_err)?;
+            Ok((
+                vals.into_pyarray(py).into_any().unbind(),
+                grad.into_pyarray(py).into_any().unbind(),
+                hess.into_pyarray(py).into_any().unbind(),
+            ))
+        })
+    }
+
+    /// Hessian-vector products `(P, L, n)` of a scalar program for `v` `(L, n)`.
+    #[pyo3(signature = (points, params, v))]
+    fn hvp(
+        &self,
+        py: Python<'_>,
+        points: &Bound<'_, PyAny>,
+        params: &Bound<'_, PyAny>,
+        v: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let prog = self.inner.clone();
+        let n = prog.n_inputs();
+        dispatch!(self, py, points, params, |T, x, par| {
+            let v = directions::<T>(v, n, "v")?;
+            let mut out = Array3::<T>::zeros((x.nrows(), v.nrows(), n));
+            py.detach(|| prog.hvp_points(x.view(), &par, v.view(), out.view_mut()))
+                .map_err(core_err)?;
+            Ok(out.into_pyarray(py).into_any().unbind())
+        })
+    }
+
+    /// The global Jacobian pattern as `(m, n, indptr, indices)` (CSR, int64).
+    fn jacobian_sparsity(&self, py: Python<'_>) -> CsrOut {
+        let prog = self.inner.clone();
+        let p = py.detach(|| prog.jacobian_sparsity());
+        pattern_out(py, &p)
+    }
+
+    /// The global Hessian pattern of the sum of the outputs as `(n, n, indptr, indices)`.
+    fn hessian_sparsity(&self, py: Python<'_>) -> PyResult<CsrOut> {
+        let prog = self.inner.clone();
+        let p = py.detach(|| prog.hessian_sparsity()).map_err(core_err)?;
+        Ok(pattern_out(py, &p))
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyProgram>()?;
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Hand-built programs shared by the IR tests.
+#![allow(dead_code)]
+
+use anydiff::ir::{BinaryFn, Op, Program, ReduceFn, UnaryFn};
+
+pub fn bin(func: BinaryFn, a: usize, b: usize) -> Op {
+    Op::Binary { func, a, b }
+}
+
+pub fn un(func: UnaryFn, a: usize) -> Op {
+    Op::Unary { func, a }
+}
+
+pub fn gather(a: usize, indices: Vec<i64>) -> Op {
+    Op::Gather { a, indices }
+}
+
+/// Inputs (x, y, a, b, c, d); outputs (a x - b x y, c x y - d y).
+pub fn lotka_volterra() -> Program {
+    let ops = vec![
+        Op::Input { index: 0, len: 6 },
+        gather(0, vec![0]),
+        gather(0, vec![1]),
+        gather(0, vec![2]),
+        gather(0, vec![3]),
+        gather(0, vec![4]),
+        gather(0, vec![5]),
+        bin(BinaryFn::Mul, 3, 1),
+        bin(BinaryFn::Mul, 4, 1),
+        bin(BinaryFn::Mul, 8, 2),
+        bin(BinaryFn::Sub, 7, 9),
+        bin(BinaryFn::Mul, 5, 1),
+        bin(BinaryFn::Mul, 11, 2),
+        bin(BinaryFn::Mul, 6, 2),
+        bin(BinaryFn::Sub, 12, 13),
+        Op::Concat(vec![10, 14]),
+    ];
+    Program::new(ops, &[6], &[], &[15]).unwrap()
+}
+
+pub fn lv_values(z: &[f64]) -> [f64; 2] {
+    let (x, y, a, b, c, d) = (z[0], z[1], z[2], z[3], z[4], z[5]);
+    [a * x - b * x * y, c * x * y - d * y]
+}
+
+pub fn lv_jacobian(z: &[f64]) -> [[f64; 6]; 2] {
+    let (x, y, a, b, c, d) = (z[0], z[1], z[2], z[3], z[4], z[5]);
+    [
+        [a - b * y, -b * x, x, -x * y, 0.0, 0.0],
+        [c * y, c * x - d, 0.0, 0.0, x * y, -y],
+    ]
+}
+
+/// Extended Rosenbrock: sum 100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2.
+pub fn rosenbrock(n: usize) -> Program {
+    let k = n - 1;
+    let ops = vec![
+        Op::Input { index: 0, len: n },
+        gather(0, (0..k as i64).collect()),
+        gather(0, (1..n as i64).collect()),
+        un(UnaryFn::Square, 1),
+        bin(BinaryFn::Sub, 2, 3),
+        Op::Powi { a: 4, n: 2 },
+        Op::Const(vec![100.0; k]),
+        bin(BinaryFn::Mul, 6, 5),
+        Op::Const(vec![1.0; k]),
+        bin(BinaryFn::Sub, 8, 1),
+        un(UnaryFn::Square, 9),
+        bin(BinaryFn::Add, 7, 10),
+        Op::Reduce {
+            func: ReduceFn::Sum,
+            a: 11,
+            offsets: vec![0, k],
+            indices: (0..k).collect(),
+        },
+    ];
+    Program::new(ops, &[n], &[], &[12]).unwrap()
+}
+
+pub fn rosenbrock_value(x: &[f64]) -> f64 {
+    x.windows(2)
+        .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
+        .sum()
+}
+
+pub fn rosenbrock_grad(x: &[f64]) -> Vec<f64> {
+    let n = x.len();
+    let mut g = vec![0.0; n];
+    for i in 0..n - 1 {
+        let t = x[i + 1] - x[i] * x[i];
+        g[i] += -400.0 * x[i] * t - 2.0 * (1.0 - x[i]);
+        g[i + 1] += 200.0 * t;
+    }
+    g
+}
+
+pub fn rosenbrock_hessian(x: &[f64]) -> Vec<Vec<f64>> {
+    let n = x.len();
+    let mut h = vec![vec![0.0; n]; n];
+    for i in 0..n - 1 {
+        h[i][i] += 1200.0 * x[i] * x[i] - 400.0 * x[i + 1] + 2.0;
+        h[i][i + 1] += -400.0 * x[i];
+        h[i + 1][i] += -400.0 * x[i];
+        h[i + 1][i + 1] += 200.0;
+    }
+    h
+}
+
+/// f(x) = W2 tanh(W1 x) + sin(x); W1 a parameter (n x n), W2 a constant.
+pub fn mlp(n: usize, w2: &[f64]) -> Program {
+    let ops = vec![
+        Op::Input { index: 0, len: n },
+        Op::Param {
+            index: 0,
+            len: n * n,
+        },
+        Op::Dot {
+            a: 1,
+            b: 0,
+            batch: 1,
+            m: n,
+            k: n,
+            n: 1,
+        },
+        un(UnaryFn::Tanh, 2),
+        Op::Const(w2.to_vec()),
+        Op::Dot {
+            a: 4,
+            b: 3,
+            batch: 1,
+            m: n,
+            k: n,
+            n: 1,
+        },
+        un(UnaryFn::Sin, 0),
+        bin(BinaryFn::Add, 5, 6),
+    ];
+    Program::new(ops, &[n], &[n * n], &[7]).unwrap()
+}
+
+/// y_i = (x_{i-1} - 2 x_i + x_{i+1}) * x_i^2 with zero boundary values.
+pub fn stencil(n: usize) -> Program {
+    let left: Vec<i64> = (0..n as i64).map(|i| i - 1).collect();
+    let right: Vec<i64> = (0..n as i64)
+        .map(|i| if i + 1 < n as i64 { i + 1 } else { -1 })
+        .collect();
+    let ops = vec![
+        Op::Input { index: 0, len: n },
+        gather(0, left),
+        gather(0, right),
+        bin(BinaryFn::Add, 1, 2),
+        Op::Const(vec![2.0; n]),
+        bin(BinaryFn::Mul, 4, 0),
+        bin(BinaryFn::Sub, 3, 5),
+        Op::Powi { a: 0, n: 2 },
+        bin(BinaryFn::Mul, 6, 7),
+    ];
+    Program::new(ops, &[n], &[], &[8]).unwrap()
+}
+
+/// Deterministic pseudo-random numbers in [lo, hi).
+pub fn uniform(len: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
+        })
+        .collect()
+}
