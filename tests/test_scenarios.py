@@ -53,6 +53,8 @@ BACKENDS = [
     ),
     BackendCase("cb-jvp", lambda scn: anydiff.CallbackBackend(jvp=scn.callback_jvp), 1e-10, None),
     BackendCase("cb-vjp", lambda scn: anydiff.CallbackBackend(vjp=scn.callback_vjp), 1e-10, None),
+    BackendCase("dual", lambda scn: anydiff.DualBackend(), 1e-10, 1e-10),
+    BackendCase("dual-numpy", lambda scn: anydiff.DualBackend(frontend="numpy"), 1e-10, 1e-10),
     BackendCase("ho-jax", _ho(jax_backend("forward"), jax_backend("reverse")), 1e-10, 1e-10),
     BackendCase("ho-torch", _ho(torch_backend("forward"), torch_backend("reverse")), 1e-10, 1e-10),
     BackendCase(

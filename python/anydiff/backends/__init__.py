@@ -10,6 +10,7 @@ from anydiff.backends.base import (
     AbstractReverseMode,
 )
 from anydiff.backends.callback import CallbackBackend
+from anydiff.backends.dual import DualBackend
 from anydiff.backends.finite_diff import FiniteDifferences
 from anydiff.backends.higher_order import HigherOrderBackend
 from anydiff.backends.jax import JaxBackend
@@ -22,6 +23,7 @@ __all__ = [
     "AbstractForwardMode",
     "AbstractReverseMode",
     "CallbackBackend",
+    "DualBackend",
     "FiniteDifferences",
     "HigherOrderBackend",
     "JaxBackend",

@@ -14,6 +14,7 @@ from anydiff.ir._compile import (
     FRONTENDS,
     Frontend,
     TracedProgram,
+    constant_key,
     flat_points,
     is_parameter,
     trace,
@@ -74,17 +75,23 @@ class _Compiled:
     def __init__(self, fn: Function, frontend: Frontend) -> None:
         self.fn, self.frontend = fn, frontend
         self._programs: dict[Any, TracedProgram] = {}
+        self._params: dict[Any, tuple[bool, ...]] = {}
         self.outputs: Layout = Layout((), False)
 
     def _program(self, xs: tuple, cs: tuple) -> TracedProgram:
-        key = tuple((np.shape(c), "p") if is_parameter(c) else (id(c), "b") for c in cs) + tuple(
-            np.shape(x) for x in xs
-        )
-        prog = self._programs.get(key)
-        if prog is None:
-            graph, is_param = trace(self.fn, xs, cs, self.frontend)
-            prog = self._programs[key] = TracedProgram(graph, is_param)
-            self.outputs = Layout(tuple(o.shape for o in graph.outputs), len(graph.outputs) > 1)
+        shapes = tuple(np.shape(x) for x in xs) + tuple(is_parameter(c) for c in cs)
+        is_param = self._params.get(shapes)
+        key = None
+        if is_param is not None:
+            key = shapes + tuple(constant_key(c, p) for c, p in zip(cs, is_param))
+            prog = self._programs.get(key)
+            if prog is not None:
+                return prog
+        graph, is_param = trace(self.fn, xs, cs, self.frontend, is_param)
+        self._params[shapes] = is_param
+        key = shapes + tuple(constant_key(c, p) for c, p in zip(cs, is_param))
+        prog = self._programs[key] = TracedProgram(graph, is_param)
+        self.outputs = Layout(tuple(o.shape for o in graph.outputs), len(graph.outputs) > 1)
         return prog
 
     def jvp_rows(self, xs: tuple, cs: tuple, seeds: Any) -> np.ndarray:

@@ -12,7 +12,14 @@ from anydiff.ir._graph import Graph
 from anydiff.ir.jaxpr import trace_jax
 from anydiff.ir.numpy_tracer import TraceError, trace_numpy
 
-__all__ = ["Frontend", "TracedProgram", "flat_points", "is_parameter", "trace"]
+__all__ = [
+    "Frontend",
+    "TracedProgram",
+    "constant_key",
+    "flat_points",
+    "is_parameter",
+    "trace",
+]
 
 Frontend = Literal["auto", "numpy", "jax"]
 FRONTENDS: tuple[Frontend, ...] = ("auto", "numpy", "jax")
@@ -32,11 +39,35 @@ def _host(c: Any) -> np.ndarray:
 
 
 def trace(
-    fn: Callable[..., Any], xs: Sequence[Any], cs: Sequence[Any], frontend: Frontend
+    fn: Callable[..., Any],
+    xs: Sequence[Any],
+    cs: Sequence[Any],
+    frontend: Frontend,
+    is_param: Optional[Sequence[bool]] = None,
 ) -> tuple[Graph, tuple[bool, ...]]:
     """Trace ``fn(xs, cs)``: inputs from ``xs``, parameters from array-like ``cs`` (the
-    rest is baked in). Returns the graph and which constants are parameters."""
-    is_param = tuple(is_parameter(c) for c in cs)
+    rest is baked in). Returns the graph and which constants are parameters.
+
+    If ``fn`` turns a parameter into a plain array (``np.asarray(c)``), the trace is
+    repeated with every constant baked in; callers then key programs on their values.
+    """
+    params = tuple(is_parameter(c) for c in cs) if is_param is None else tuple(is_param)
+    try:
+        return _trace(fn, xs, cs, frontend, params), params
+    except TraceError as err:
+        if is_param is not None or not any(params) or "converted to a plain" not in str(err):
+            raise
+    baked = (False,) * len(cs)
+    return _trace(fn, xs, cs, frontend, baked), baked
+
+
+def _trace(
+    fn: Callable[..., Any],
+    xs: Sequence[Any],
+    cs: Sequence[Any],
+    frontend: Frontend,
+    is_param: tuple[bool, ...],
+) -> Graph:
     examples = [np.zeros(np.shape(x)) for x in xs] + [
         np.zeros(np.shape(_host(c))) for c, p in zip(cs, is_param) if p
     ]
@@ -51,15 +82,31 @@ def trace(
         frontend = "jax" if any(kind_name(x) == "jax" for x in (*xs, *cs)) else "numpy"
         if frontend == "numpy":
             try:
-                return trace_numpy(flat, examples, flags), is_param
-            except TraceError as numpy_error:
+                return trace_numpy(flat, examples, flags)
+            except (TraceError, TypeError) as numpy_error:
+                # jax.numpy code rejects numpy tracers with a TypeError: try its jaxpr.
                 try:
-                    return trace_jax(flat, examples, flags), is_param
-                except ImportError:
-                    raise numpy_error from None
+                    return trace_jax(flat, examples, flags)
+                except Exception as jax_error:
+                    # a TraceError is the numpy tracer's own verdict; a TypeError came from
+                    # code meant for JAX, so JAX's complaint is the useful one
+                    if isinstance(numpy_error, TraceError):
+                        raise numpy_error from None
+                    raise jax_error from None
     if frontend == "numpy":
-        return trace_numpy(flat, examples, flags), is_param
-    return trace_jax(flat, examples, flags), is_param
+        return trace_numpy(flat, examples, flags)
+    return trace_jax(flat, examples, flags)
+
+
+def constant_key(c: Any, is_param: bool) -> Any:
+    """What a program depends on in constant ``c``: its shape when a parameter, its value
+    when baked in (so a changed value gets its own program)."""
+    if is_param:
+        return ("param", np.shape(_host(c)))
+    if is_parameter(c):
+        arr = _host(c)
+        return ("value", arr.shape, arr.tobytes())
+    return ("object", id(c))
 
 
 class TracedProgram:

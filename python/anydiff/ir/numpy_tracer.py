@@ -404,6 +404,11 @@ _FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.outer: _outer,
     np.diff: _diff,
     np.shape: lambda a: a.shape,
+    np.result_type: lambda *a: np.result_type(
+        *(np.float64 if isinstance(x, Tracer) else x for x in a)
+    ),
+    np.iscomplexobj: lambda a: False,
+    np.isrealobj: lambda a: True,
     np.ndim: lambda a: a.ndim,
     np.size: lambda a: a.size,
 }
