@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -25,6 +25,10 @@ Call = Callable[[], Any]
 _FD_MAX_INPUTS = {"jacobian": 4096, "gradient": 4096, "hessian": 64}
 """Largest input size for which finite differences are timed (they cost O(n) or O(n^2)
 function evaluations from Python)."""
+
+_DUAL_MAX_INPUTS = {"jacobian": 4096, "gradient": 4096, "hessian": 256}
+"""Largest input size for the dual engine's dense operators (its dense Hessians carry
+n^2 lanes)."""
 
 
 def installed(framework: str) -> bool:
@@ -51,6 +55,7 @@ class Contender:
         framework: the array framework the problem is built for (``numpy``/``jax``/``torch``).
         exact: False for finite differences (checked with a looser tolerance).
         build: ``(f, x) -> call``; does all preparation and returns the timed call.
+        max_inputs: largest input size it is timed on (None: any).
     """
 
     name: str
@@ -59,6 +64,7 @@ class Contender:
     framework: str
     exact: bool
     build: Callable[[Callable[[Any], Any], Any], Call]
+    max_inputs: Optional[int] = None
 
     def setup(self, problem: Problem) -> Call:
         """The prepared zero-argument call of this contender on ``problem``."""
@@ -75,12 +81,13 @@ _PREPARE = {
 def _anydiff(
     label: str, operator: str, framework: str, backend: Callable[[], anydiff.AbstractBackend],
     exact: bool = True,
+    max_inputs: Optional[int] = None,
 ) -> Contender:
     def build(f: Callable[[Any], Any], x: Any) -> Call:
         plan = _PREPARE[operator](backend(), f, x)
         return lambda: plan(x)
 
-    return Contender(label, operator, False, framework, exact, build)
+    return Contender(label, operator, False, framework, exact, build, max_inputs)
 
 
 def _jax_native(operator: str, transform: str) -> Contender:
@@ -123,9 +130,17 @@ def _scipy_native(operator: str) -> Contender:
 
 
 def _catalogue() -> list[Contender]:
-    from anydiff import FiniteDifferences, HigherOrderBackend, JaxBackend, TorchBackend
+    from anydiff import (
+        DualBackend,
+        FiniteDifferences,
+        HigherOrderBackend,
+        JaxBackend,
+        TorchBackend,
+    )
 
     out: list[Contender] = []
+    for op, limit in _DUAL_MAX_INPUTS.items():
+        out.append(_anydiff("DualBackend()", op, "numpy", DualBackend, max_inputs=limit))
     for op in ("jacobian", "gradient"):
         if installed("jax"):
             out += [
@@ -187,6 +202,8 @@ def contenders_for(problem: Problem, operator: str) -> list[Contender]:
         if c.operator != operator or c.framework not in problem.frameworks:
             continue
         if not c.exact and problem.n > _FD_MAX_INPUTS[operator]:
+            continue
+        if c.max_inputs is not None and problem.n > c.max_inputs:
             continue
         chosen.append(c)
     return sorted(chosen, key=lambda c: c.native)
