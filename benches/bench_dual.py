@@ -24,9 +24,7 @@ Usage: python benches/bench_dual.py [--quick] [--out FILE]
 
 from __future__ import annotations
 
-import argparse
 import cProfile
-import json
 import pstats
 import time
 from pathlib import Path
@@ -36,7 +34,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from anydiff.bench.contenders import enable_x64
-from anydiff.bench.machine import busy_warning, load_average, machine_info
+from anydiff.bench.machine import (
+    busy_warning,
+    script_arguments,
+    write_results,
+)
 from anydiff.bench.problems import brusselator_init, brusselator_rhs, get_problem, to_numpy
 from anydiff.bench.report import format_seconds
 from anydiff.bench.runner import Settings
@@ -417,10 +419,7 @@ def shown(figure: dict[str, Any]) -> tuple[str, str]:
 
 def main() -> int:
     """Measure, print, profile what misses its target, save."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter repetitions")
-    parser.add_argument("--out", default=str(RESULTS / "dual.json"), help="JSON output")
-    args = parser.parse_args()
+    args = script_arguments(__doc__.splitlines()[0], RESULTS / "dual.json")
     enable_x64()
     settings = Settings.quick() if args.quick else Settings(target=0.3, rounds=7, warmup=3)
     warning = busy_warning()
@@ -467,23 +466,18 @@ def main() -> int:
                 f"{prof['python_share']:>8.0%} {prof['python_function_calls_per_call']:>9.0f}"
             )
 
-    doc = {
-        "machine": machine_info(),
-        "settings": {
+    write_results(
+        args.out,
+        {
             "target_s": settings.target,
             "rounds": settings.rounds,
             "warmup": settings.warmup,
             "dtype": "float64",
             "jax_enable_x64": True,
         },
-        "load_average_after": load_average(),
-        "figures": figures,
-        "profiles": profiles,
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2, default=float) + "\n", encoding="utf-8")
-    print(f"written {out}")
+        figures,
+        profiles=profiles,
+    )
     return 0
 
 

@@ -15,15 +15,17 @@ Usage: python benches/bench_foundation.py [--quick] [--out FILE]
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from anydiff.bench.contenders import enable_x64
-from anydiff.bench.machine import busy_warning, load_average, machine_info
+from anydiff.bench.machine import (
+    busy_warning,
+    script_arguments,
+    write_results,
+)
 from anydiff.bench.problems import get_problem, to_numpy
 from anydiff.bench.report import format_seconds
 from anydiff.bench.runner import Settings
@@ -69,22 +71,31 @@ def _contenders() -> dict[str, tuple[Call, Call]]:
 
 TARGETS = {
     "mlp_jacobian_jax_forward": (
-        "ratio", 1.10, "anydiff(JaxBackend forward) / jax.jit(jax.jacfwd)"),
+        "ratio",
+        1.10,
+        "anydiff(JaxBackend forward) / jax.jit(jax.jacfwd)",
+    ),
     "mlp_jacobian_torch_reverse": (
-        "ratio", 1.10, "anydiff(TorchBackend reverse) / torch.func.jacrev"),
+        "ratio",
+        1.10,
+        "anydiff(TorchBackend reverse) / torch.func.jacrev",
+    ),
     "rosenbrock_hessian_jax_fwd_over_rev": (
-        "ratio", 1.10, "anydiff(HigherOrder(JaxFwd, JaxRev)) / jax.jit(jax.hessian)"),
+        "ratio",
+        1.10,
+        "anydiff(HigherOrder(JaxFwd, JaxRev)) / jax.jit(jax.hessian)",
+    ),
     "tiny_gradient_jax_reverse": (
-        "overhead_us", 5.0, "anydiff(JaxBackend reverse) - jax.jit(jax.grad), us per call"),
+        "overhead_us",
+        5.0,
+        "anydiff(JaxBackend reverse) - jax.jit(jax.grad), us per call",
+    ),
 }
 
 
 def main() -> int:
     """Measure, print, save."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter repetitions")
-    parser.add_argument("--out", default=str(RESULTS / "foundation.json"), help="JSON output")
-    args = parser.parse_args()
+    args = script_arguments(__doc__.splitlines()[0], RESULTS / "foundation.json")
     enable_x64()
     settings = Settings.quick() if args.quick else Settings(target=0.3, rounds=9, warmup=3)
 
@@ -101,11 +112,15 @@ def main() -> int:
     from tqdm import tqdm
 
     timings = {}
-    with tqdm(total=len(pairs) * 2 * (settings.rounds + 1), desc="foundation",
-              leave=False) as bar:
+    with tqdm(total=len(pairs) * 2 * (settings.rounds + 1), desc="foundation", leave=False) as bar:
         for name, (mine, native) in pairs.items():
-            got = measure({"anydiff": mine, "native": native}, settings.target,
-                          settings.rounds, settings.warmup, bar.update)
+            got = measure(
+                {"anydiff": mine, "native": native},
+                settings.target,
+                settings.rounds,
+                settings.warmup,
+                bar.update,
+            )
             timings[f"{name}/anydiff"], timings[f"{name}/native"] = got["anydiff"], got["native"]
 
     figures = {}
@@ -120,27 +135,35 @@ def main() -> int:
             shown, tshown = f"{value:.2f} us", f"<= {target:.0f} us"
         met = value <= target
         figures[name] = {
-            "label": label, "kind": kind, "value": value, "target": target, "met": met,
-            "anydiff_s": mine.median, "native_s": native.median,
-            "anydiff_rounds_s": mine.rounds, "native_rounds_s": native.rounds,
+            "label": label,
+            "kind": kind,
+            "value": value,
+            "target": target,
+            "met": met,
+            "anydiff_s": mine.median,
+            "native_s": native.median,
+            "anydiff_rounds_s": mine.rounds,
+            "native_rounds_s": native.rounds,
             "calls_per_round": [mine.calls_per_round, native.calls_per_round],
             "results_match": checks[name],
         }
-        print(f"{label:<62} {format_seconds(mine.median):>10} {format_seconds(native.median):>10} "
-              f"{shown:>9} {tshown:>8}  {'yes' if met else 'NO ':<3}  "
-              f"{'ok' if checks[name] else 'MISMATCH'}")
+        print(
+            f"{label:<62} {format_seconds(mine.median):>10} {format_seconds(native.median):>10} "
+            f"{shown:>9} {tshown:>8}  {'yes' if met else 'NO ':<3}  "
+            f"{'ok' if checks[name] else 'MISMATCH'}"
+        )
 
-    doc = {
-        "machine": machine_info(),
-        "settings": {"target_s": settings.target, "rounds": settings.rounds,
-                     "warmup": settings.warmup, "dtype": "float64", "jax_enable_x64": True},
-        "load_average_after": load_average(),
-        "figures": figures,
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    print(f"written {out}")
+    write_results(
+        args.out,
+        {
+            "target_s": settings.target,
+            "rounds": settings.rounds,
+            "warmup": settings.warmup,
+            "dtype": "float64",
+            "jax_enable_x64": True,
+        },
+        figures,
+    )
     return 0
 
 

@@ -11,8 +11,6 @@ Writes benches/results/ode.json. Usage: python benches/bench_ode.py [--quick] [-
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -21,7 +19,12 @@ from typing import Any, Callable
 import numpy as np
 
 from anydiff.bench.contenders import enable_x64
-from anydiff.bench.machine import busy_warning, load_average, machine_info
+from anydiff.bench.machine import (
+    busy_warning,
+    load_average,
+    script_arguments,
+    write_results,
+)
 from anydiff.bench.problems import brusselator_init
 from anydiff.bench.report import format_seconds
 from anydiff.bench.timing import measure
@@ -68,10 +71,7 @@ def contenders(n_grid: int) -> tuple[dict[str, Call], dict[str, Any]]:
 
 def main() -> int:
     """Measure, print, save."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one round, no warm-up")
-    parser.add_argument("--out", default=str(RESULTS / "ode.json"), help="JSON output")
-    args = parser.parse_args()
+    args = script_arguments(__doc__.splitlines()[0], RESULTS / "ode.json")
     enable_x64()
     rounds, warmup = (1, 0) if args.quick else (3, 1)
     warning = busy_warning()
@@ -126,25 +126,16 @@ def main() -> int:
                 f"rel diff {s['rel_diff_final']:.1e}"
             )
         print(f"    {info}")
-    doc = {
-        "machine": machine_info(),
-        "settings": {
-            "rounds": rounds,
-            "warmup": warmup,
-            "method": "BDF",
-            "rtol": RTOL,
-            "atol": ATOL,
-            "t_span": list(T_SPAN),
-            "dtype": "float64",
-        },
-        "load_average_before": load_before,
-        "load_average_after": load_average(),
-        "figures": figures,
+    settings = {
+        "rounds": rounds,
+        "warmup": warmup,
+        "method": "BDF",
+        "rtol": RTOL,
+        "atol": ATOL,
+        "t_span": list(T_SPAN),
+        "dtype": "float64",
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    print(f"written {out}")
+    write_results(args.out, settings, figures, load_average_before=load_before)
     return 0
 
 

@@ -18,8 +18,6 @@ Usage: python benches/bench_sparse.py [--quick] [--out FILE]
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -28,7 +26,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from anydiff.bench.contenders import enable_x64
-from anydiff.bench.machine import busy_warning, load_average, machine_info
+from anydiff.bench.machine import (
+    busy_warning,
+    load_average,
+    script_arguments,
+    write_results,
+)
 from anydiff.bench.problems import brusselator_init, brusselator_rhs, get_problem, to_numpy
 from anydiff.bench.report import format_seconds
 from anydiff.bench.runner import Settings
@@ -514,10 +517,7 @@ def print_table(figures: Figures, medians: dict[str, Any]) -> None:
 
 def main() -> int:
     """Measure, print, save."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter repetitions")
-    parser.add_argument("--out", default=str(RESULTS / "sparse.json"), help="JSON output")
-    args = parser.parse_args()
+    args = script_arguments(__doc__.splitlines()[0], RESULTS / "sparse.json")
     enable_x64()
     settings = Settings.quick() if args.quick else Settings(target=0.2, rounds=7, warmup=3)
     warning = busy_warning()
@@ -529,31 +529,20 @@ def main() -> int:
     coloring_times(figures, args.quick)
     medians = timed(figures, settings)
     print_table(figures, medians)
-    doc = {
-        "machine": machine_info(),
-        "settings": {
+    write_results(
+        args.out,
+        {
             "target_s": settings.target,
             "rounds": settings.rounds,
             "warmup": settings.warmup,
             "dtype": "float64",
             "jax_enable_x64": True,
         },
-        "load_average_before": load_before,
-        "load_average_after": load_average(),
-        "figures": figures,
-        "medians_s": medians,
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2, default=_jsonable) + "\n", encoding="utf-8")
-    print(f"written {out}")
+        figures,
+        load_average_before=load_before,
+        medians_s=medians,
+    )
     return 0
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 if __name__ == "__main__":

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import importlib
+import json
 import os
 import platform
+from pathlib import Path
 from typing import Any
 
-__all__ = ["busy_warning", "cpu_model", "load_average", "machine_info"]
+import numpy as np
+
+__all__ = [
+    "busy_warning",
+    "cpu_model",
+    "load_average",
+    "machine_info",
+    "script_arguments",
+    "write_results",
+]
 
 
 def cpu_model() -> str:
@@ -42,8 +54,10 @@ def busy_warning() -> str | None:
     """A warning when other processes keep the CPUs busy (timings would be inflated)."""
     load, cores = load_average(), os.cpu_count() or 1
     if load is not None and load[0] > cores:
-        return (f"warning: 1-minute load average {load[0]:.2f} on {cores} cores; other "
-                "processes compete for the CPUs and timings (torch's above all) will be noisy")
+        return (
+            f"warning: 1-minute load average {load[0]:.2f} on {cores} cores; other "
+            "processes compete for the CPUs and timings (torch's above all) will be noisy"
+        )
     return None
 
 
@@ -60,3 +74,34 @@ def machine_info() -> dict[str, Any]:
         "load_average": load_average(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def script_arguments(description: str, default_out: Path) -> argparse.Namespace:
+    """The options every script under ``benches/`` takes: ``--quick`` and ``--out``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter repetitions")
+    parser.add_argument("--out", default=str(default_out), help="JSON output")
+    return parser.parse_args()
+
+
+def write_results(out: str | Path, settings: dict[str, Any], figures: Any, **sections: Any) -> Path:
+    """Save a benchmark run as JSON: machine, settings, the load after the run, the
+    figures and any other ``sections``."""
+    doc = {
+        "machine": machine_info(),
+        "settings": settings,
+        "load_average_after": load_average(),
+        "figures": figures,
+        **sections,
+    }
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+    print(f"written {path}")
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
