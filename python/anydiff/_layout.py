@@ -52,6 +52,8 @@ class Layout:
 
     def split(self, v: Any) -> Any:
         """Vector of ``size`` -> structured value."""
+        if len(self.shapes) == 1:  # hot path of prepared calls: no slicing
+            return (v.reshape(self.shapes[0]),) if self.multi else v.reshape(self.shapes[0])
         parts = [v[o : o + s].reshape(shape) for o, s, shape in self._spans()]
         return rebuild(parts, self.multi)
 

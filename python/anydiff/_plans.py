@@ -182,7 +182,17 @@ class GradientPlan(_Plan):
         super().__init__(backend, f, args)
         self._scalar_output()
         b, ops, dtype = self.inner, self.inner.ops, self.dtype
-        if b.supports_reverse:
+        tuple_layout = Layout(self.signature.shapes, True)
+        native = b.native("gradient", self._fn, tuple_layout, dtype)
+        if native is not None:
+
+            def native_value_and_grad(xs: tuple, cs: tuple) -> tuple[Any, tuple]:
+                value, flat = native(xs, cs, dtype)
+                return value, tuple_layout.split(flat)
+
+            self._value_and_grad = native_value_and_grad
+            self._grad = lambda xs, cs: tuple_layout.split(native(xs, cs, dtype)[1])
+        elif b.supports_reverse:
 
             def value_and_grad(xs: tuple, cs: tuple) -> tuple[Any, tuple]:
                 return b.value_and_pullback(self._bound(cs), xs, ops.ones((), dtype))
@@ -191,7 +201,6 @@ class GradientPlan(_Plan):
             self._grad = b.compile(lambda xs, cs: value_and_grad(xs, cs)[1])
         else:
             # n JVPs, blocked by the Rust policy like any Jacobian with one row.
-            tuple_layout = Layout(self.signature.shapes, True)
             lin = Linearization(b, self._fn, tuple_layout, self.outputs, dtype)
             value = self._compile_value()
 

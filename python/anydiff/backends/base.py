@@ -84,7 +84,8 @@ class AbstractBackend(metaclass=abc.ABCMeta):  # noqa: B024 (subclasses add the 
     ) -> Optional[Callable[..., Any]]:
         """A faster path this backend has for ``operator`` on ``fn(xs, cs)``, or None.
 
-        Operators: ``jvp_rows`` (``(xs, cs, seeds) -> JVP rows``), ``hessian``
+        Operators: ``jvp_rows`` (``(xs, cs, seeds) -> JVP rows``), ``gradient``
+        (``(xs, cs, dtype) -> (value, flat gradient)``), ``hessian``
         (``(xs, cs, dtype) -> (value, flat gradient, n x n Hessian)``), ``hvp_rows``
         (``(xs, cs, v) -> HVP rows``), ``batch_jacobian`` (``(xs, cs, P, dtype) ->
         (values, Jacobians)``). The generic derivations are used where it returns None.

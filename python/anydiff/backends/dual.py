@@ -62,6 +62,7 @@ class DualBackend(AbstractForwardMode):
         compiled = _Compiled(fn, self.frontend)
         return {
             "jvp_rows": compiled.jvp_rows,
+            "gradient": compiled.gradient,
             "hessian": compiled.hessian,
             "hvp_rows": compiled.hvp_rows,
             "batch_jacobian": compiled.batch_jacobian,
@@ -79,6 +80,10 @@ class _Compiled:
         self.outputs: Layout = Layout((), False)
 
     def _program(self, xs: tuple, cs: tuple) -> TracedProgram:
+        if not cs:  # the common case, on the hot path of prepared calls
+            prog = self._programs.get(tuple(np.shape(x) for x in xs))
+            if prog is not None:
+                return prog
         shapes = tuple(np.shape(x) for x in xs) + tuple(is_parameter(c) for c in cs)
         is_param = self._params.get(shapes)
         key = None
@@ -100,6 +105,12 @@ class _Compiled:
         dtype = seeds.dtype
         _, tangents = prog.program.jvp(flat_points(xs, dtype), prog.params(cs, dtype), seeds)
         return tangents[0]
+
+    def gradient(self, xs: tuple, cs: tuple, dtype: np.dtype) -> tuple[Any, np.ndarray]:
+        """Value and flat gradient of a scalar program at one point."""
+        prog = self._program(xs, cs)
+        values, jac = prog.program.jacobian(flat_points(xs, dtype), prog.params(cs, dtype))
+        return values[0, 0], jac[0, 0]
 
     def hessian(self, xs: tuple, cs: tuple, dtype: np.dtype) -> tuple[Any, np.ndarray, np.ndarray]:
         prog = self._program(xs, cs)

@@ -117,10 +117,13 @@ class TracedProgram:
         param_lens = [graph.nodes[i].length for i in graph.params]
         outputs = [o.node for o in graph.outputs]
         self.graph, self.is_param = graph, is_param
+        self._has_params = any(is_param)
         self.program = _core.Program(graph.instructions(), input_lens, param_lens, outputs)
 
     def params(self, cs: Sequence[Any], dtype: np.dtype) -> list[np.ndarray]:
         """The parameter values for constants ``cs``, flat arrays of ``dtype``."""
+        if not self._has_params:
+            return []
         return [
             np.ascontiguousarray(_host(c).ravel(), dtype=dtype)
             for c, p in zip(cs, self.is_param)
@@ -131,6 +134,8 @@ class TracedProgram:
 def flat_points(xs: Sequence[Any], dtype: np.dtype, batch: Optional[int] = None) -> np.ndarray:
     """The inputs as engine points: (1, n), or (batch, n) when each input leads with a batch."""
     if batch is None:
+        if len(xs) == 1:
+            return np.asarray(xs[0], dtype=dtype).reshape(1, -1)
         parts = [np.asarray(x, dtype=dtype).ravel() for x in xs]
         return np.concatenate(parts)[None, :] if len(parts) > 1 else parts[0][None, :]
     parts = [np.asarray(x, dtype=dtype).reshape(batch, -1) for x in xs]
