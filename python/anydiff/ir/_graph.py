@@ -186,6 +186,28 @@ class Graph:
         )  # fmt: skip
         return Value(self, node, out_shape)
 
+    def cumsum(self, a: Value, axis: int, reverse: bool = False) -> Value:
+        """Running sums along ``axis``: a reduction over the prefix of each element
+        (quadratic in the axis length, which traced programs keep small)."""
+        axis %= len(a.shape)
+        idx = np.moveaxis(np.arange(a.size).reshape(a.shape), axis, -1)
+        if reverse:
+            idx = idx[..., ::-1]
+        length = a.shape[axis]
+        lines = idx.reshape(-1, length)
+        groups, offsets = [], [0]
+        for line in lines:
+            for j in range(length):
+                groups.append(line[: j + 1])
+                offsets.append(offsets[-1] + j + 1)
+        node = self._add(
+            "reduce", (a.node,), a.size, fn="sum", offsets=np.asarray(offsets, dtype=np.int64),
+            indices=np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, np.int64),
+        )  # fmt: skip
+        # sum q belongs to element lines.flat[q]: invert that permutation to put it back
+        back = np.argsort(lines.reshape(-1)).reshape(a.shape)
+        return self.gather(Value(self, node, (a.size,)), back)
+
     def dot(self, a: Value, b: Value, batch: int, m: int, k: int, n: int) -> Value:
         """Batched matrix product of flat ``(batch, m, k)`` and ``(batch, k, n)`` values."""
         if a.size != batch * m * k or b.size != batch * k * n:

@@ -59,7 +59,7 @@ _INLINE = {
 }  # fmt: skip
 SUPPORTED_PRIMITIVES = frozenset(
     {*_UNARY, *_BINARY, *_COMPARE, *_REDUCE, *_LOGIC, *_STRUCTURAL, *_INLINE,
-     "integer_pow", "rsqrt", "dot_general", "stop_gradient"}
+     "integer_pow", "rsqrt", "dot_general", "stop_gradient", "cumsum"}
 )  # fmt: skip
 
 
@@ -139,6 +139,8 @@ def _equation(graph: Graph, eqn: Any, ins: list[Any]) -> list[Any]:
         return [graph.binary(_LOGIC[name], a, _value(graph, ins[1]))]
     if name == "select_n" and not isinstance(ins[0], _Known):
         return [_select_n(graph, ins)]
+    if name == "cumsum":
+        return [graph.cumsum(_value(graph, ins[0]), params["axis"], params.get("reverse", False))]
     if name in _REDUCE:
         return [graph.reduce(_REDUCE[name], _value(graph, ins[0]), tuple(params["axes"]))]
     if name == "dot_general":

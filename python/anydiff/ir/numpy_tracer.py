@@ -377,8 +377,18 @@ def _outer(a: Any, b: Any) -> Any:
     return np.multiply(np.reshape(a, (-1, 1)), np.reshape(b, (1, -1)))
 
 
-def _diff(a: Any, n: int = 1, axis: int = -1) -> Any:
+def _diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None) -> Any:
     out = a
+    if prepend is not None or append is not None:
+        ax = axis % a.ndim
+        parts = []
+        for extra in (prepend, append):
+            if extra is None:
+                parts.append(None)
+                continue
+            shape = tuple(1 if i == ax else s for i, s in enumerate(a.shape))
+            parts.append(extra if isinstance(extra, Tracer) else np.broadcast_to(extra, shape))
+        out = np.concatenate([p for p in (parts[0], a, parts[1]) if p is not None], axis=ax)
     for _ in range(n):
         ax = axis % out.ndim
         hi = tuple(slice(1, None) if i == ax else slice(None) for i in range(out.ndim))
@@ -402,6 +412,11 @@ _FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.zeros_like: _like(0.0),
     np.ones_like: _like(1.0),
     np.outer: _outer,
+    np.cumsum: lambda a, axis=None, **_: Tracer(
+        a.value.graph.cumsum(
+            a.ravel().value if axis is None else a.value, 0 if axis is None else axis
+        )
+    ),
     np.diff: _diff,
     np.shape: lambda a: a.shape,
     np.result_type: lambda *a: np.result_type(
