@@ -178,3 +178,24 @@ class Program:
         self,
     ) -> tuple[int, int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Global Hessian pattern ``(n, n, indptr, indices)`` of the sum of the outputs."""
+    def vjp(
+        self,
+        points: npt.NDArray[np.floating],
+        params: Optional[list[npt.ArrayLike]],
+        cotangents: npt.NDArray[np.floating],
+    ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+        """``(values (P, m), vjps (P, L, n))`` for cotangents ``(L, m)`` (the same at every
+        point), by reverse mode."""
+    def gradient(
+        self, points: npt.NDArray[np.floating], params: Optional[list[npt.ArrayLike]] = None
+    ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+        """``(values (P,), gradients (P, n))`` of a program with one scalar output
+        (ValueError otherwise), by one reverse sweep."""
+    def hvp_reverse(
+        self,
+        points: npt.NDArray[np.floating],
+        params: Optional[list[npt.ArrayLike]],
+        v: npt.NDArray[np.floating],
+    ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+        """``(gradients (P, n), hvps (P, L, n))`` of a scalar program for ``v`` ``(L, n)``,
+        by forward over reverse (one pass per block of 16 directions)."""

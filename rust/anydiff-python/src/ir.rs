@@ -523,6 +523,88 @@ impl PyProgram {
         })
     }
 
+    /// `(values (P, m), vjps (P, L, n))` for the cotangents `(L, m)` (the same
+    /// at every point), by reverse mode: one reverse sweep per cotangent.
+    #[pyo3(signature = (points, params, cotangents))]
+    fn vjp(
+        &self,
+        py: Python<'_>,
+        points: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+        cotangents: &Bound<'_, PyAny>,
+    ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let none = py.None().into_bound(py);
+        let params = params.unwrap_or(&none);
+        let prog = self.inner.clone();
+        let (n, m) = (prog.n_inputs(), prog.n_outputs());
+        dispatch!(self, py, points, params, |T, x, par| {
+            let w = directions::<T>(cotangents, m, "cotangents")?;
+            let mut vals = Array2::<T>::zeros((x.nrows(), m));
+            let mut out = Array3::<T>::zeros((x.nrows(), w.nrows(), n));
+            py.detach(|| {
+                prog.vjp_points(x.view(), &par, w.view(), vals.view_mut(), out.view_mut())
+            })
+            .map_err(core_err)?;
+            Ok((
+                vals.into_pyarray(py).into_any().unbind(),
+                out.into_pyarray(py).into_any().unbind(),
+            ))
+        })
+    }
+
+    /// `(values (P,), gradients (P, n))` of a scalar program by one reverse sweep.
+    #[pyo3(signature = (points, params=None))]
+    fn gradient(
+        &self,
+        py: Python<'_>,
+        points: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let none = py.None().into_bound(py);
+        let params = params.unwrap_or(&none);
+        let prog = self.inner.clone();
+        let n = prog.n_inputs();
+        dispatch!(self, py, points, params, |T, x, par| {
+            let mut vals = Array1::<T>::zeros(x.nrows());
+            let mut grad = Array2::<T>::zeros((x.nrows(), n));
+            py.detach(|| prog.gradient_points(x.view(), &par, vals.view_mut(), grad.view_mut()))
+                .map_err(core_err)?;
+            Ok((
+                vals.into_pyarray(py).into_any().unbind(),
+                grad.into_pyarray(py).into_any().unbind(),
+            ))
+        })
+    }
+
+    /// `(gradients (P, n), hvps (P, L, n))` of a scalar program for `v` `(L, n)`,
+    /// by forward over reverse (one pass per block of 16 directions).
+    #[pyo3(signature = (points, params, v))]
+    fn hvp_reverse(
+        &self,
+        py: Python<'_>,
+        points: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+        v: &Bound<'_, PyAny>,
+    ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let none = py.None().into_bound(py);
+        let params = params.unwrap_or(&none);
+        let prog = self.inner.clone();
+        let n = prog.n_inputs();
+        dispatch!(self, py, points, params, |T, x, par| {
+            let v = directions::<T>(v, n, "v")?;
+            let mut grad = Array2::<T>::zeros((x.nrows(), n));
+            let mut out = Array3::<T>::zeros((x.nrows(), v.nrows(), n));
+            py.detach(|| {
+                prog.hvp_reverse_points(x.view(), &par, v.view(), grad.view_mut(), out.view_mut())
+            })
+            .map_err(core_err)?;
+            Ok((
+                grad.into_pyarray(py).into_any().unbind(),
+                out.into_pyarray(py).into_any().unbind(),
+            ))
+        })
+    }
+
     /// The global Jacobian pattern as `(m, n, indptr, indices)` (CSR, int64).
     fn jacobian_sparsity(&self, py: Python<'_>) -> CsrOut {
         let prog = self.inner.clone();

@@ -40,8 +40,8 @@ const MAX_LANES_2: usize = 8;
 
 /// A worker's scratch space: every node's block for `c` points.
 pub(crate) struct Workspace<D> {
-    buf: Vec<D>,
-    c: usize,
+    pub(crate) buf: Vec<D>,
+    pub(crate) c: usize,
 }
 
 fn split<D>(buf: &mut [D], o: usize, l: usize) -> (&[D], &mut [D], &[D]) {
@@ -120,16 +120,16 @@ fn nan<D: Elementary>(x: &D) -> bool {
 
 /// Whether `x` replaces the running maximum `acc` (strictly larger, or the first NaN).
 #[inline]
-fn takes_max<D: Elementary>(acc: &D, x: &D) -> bool {
+pub(crate) fn takes_max<D: Elementary>(acc: &D, x: &D) -> bool {
     (x.re() > acc.re()) || (nan(x) && !nan(acc))
 }
 
 #[inline]
-fn takes_min<D: Elementary>(acc: &D, x: &D) -> bool {
+pub(crate) fn takes_min<D: Elementary>(acc: &D, x: &D) -> bool {
     (x.re() < acc.re()) || (nan(x) && !nan(acc))
 }
 
-fn unary<D: Elementary>(func: UnaryFn, a: &[D], out: &mut [D]) {
+pub(crate) fn unary<D: Elementary>(func: UnaryFn, a: &[D], out: &mut [D]) {
     macro_rules! map {
         ($x:ident => $e:expr) => {
             for (o, $x) in out.iter_mut().zip(a) {
@@ -172,7 +172,7 @@ fn unary<D: Elementary>(func: UnaryFn, a: &[D], out: &mut [D]) {
     }
 }
 
-fn binary<D: Elementary>(func: BinaryFn, a: &[D], b: &[D], out: &mut [D]) {
+pub(crate) fn binary<D: Elementary>(func: BinaryFn, a: &[D], b: &[D], out: &mut [D]) {
     macro_rules! map {
         ($x:ident, $y:ident => $e:expr) => {
             for ((o, $x), $y) in out.iter_mut().zip(a).zip(b) {
@@ -398,7 +398,7 @@ impl Program {
     }
 
     /// Points per chunk for numbers of `elem_bytes` bytes.
-    fn chunk_size(&self, npoints: usize, elem_bytes: usize) -> usize {
+    pub(crate) fn chunk_size(&self, npoints: usize, elem_bytes: usize) -> usize {
         let per_point = self.work_len.max(1) * elem_bytes.max(1);
         let by_cache = (TARGET_BYTES / per_point).clamp(1, MAX_CHUNK);
         let threads = rayon::current_num_threads().max(1);
@@ -441,7 +441,11 @@ impl Program {
         });
     }
 
-    fn check_points<T>(&self, points: &ArrayView2<T>, params: &[T]) -> Result<usize, IrError> {
+    pub(crate) fn check_points<T>(
+        &self,
+        points: &ArrayView2<T>,
+        params: &[T],
+    ) -> Result<usize, IrError> {
         if points.ncols() != self.n {
             return Err(Error::shape(
                 "points",
@@ -685,7 +689,7 @@ impl Program {
         );
     }
 
-    fn check_scalar(&self, what: &str) -> Result<(), IrError> {
+    pub(crate) fn check_scalar(&self, what: &str) -> Result<(), IrError> {
         if self.m != 1 {
             return Err(Error::invalid(format!(
                 "{what} needs a program with one scalar output; this one has m = {} outputs",
@@ -924,7 +928,7 @@ fn identity<T: IrReal>(j: usize, l: usize) -> T {
     }
 }
 
-fn check_dims(what: &str, got: &[usize], want: &[usize]) -> Result<(), IrError> {
+pub(crate) fn check_dims(what: &str, got: &[usize], want: &[usize]) -> Result<(), IrError> {
     if got != want {
         let fmt = |d: &[usize]| {
             let parts: Vec<String> = d.iter().map(|x| x.to_string()).collect();
@@ -940,14 +944,14 @@ fn check_dims(what: &str, got: &[usize], want: &[usize]) -> Result<(), IrError> 
 }
 
 /// The data of a standard-layout array.
-fn standard<'a, T>(a: &'a CowArray<'_, T, Ix2>) -> Result<&'a [T], IrError> {
+pub(crate) fn standard<'a, T>(a: &'a CowArray<'_, T, Ix2>) -> Result<&'a [T], IrError> {
     a.as_slice()
         .ok_or_else(|| Error::invalid("internal error: points are not contiguous"))
 }
 
 /// Runs `f` on the contiguous data of `out` (through a temporary copy when
 /// `out` is not in standard layout).
-fn with_contiguous<T: Clone + Zero, D: Dimension>(
+pub(crate) fn with_contiguous<T: Clone + Zero, D: Dimension>(
     mut out: ArrayViewMut<'_, T, D>,
     f: impl FnOnce(&mut [T]),
 ) {
@@ -964,7 +968,7 @@ fn with_contiguous<T: Clone + Zero, D: Dimension>(
 
 /// Splits `rows` rows of `width` numbers into chunks of `c` rows:
 /// `(rows in the chunk, data)`.
-fn chunk_rows<T>(data: &[T], rows: usize, width: usize, c: usize) -> Vec<(usize, &[T])> {
+pub(crate) fn chunk_rows<T>(data: &[T], rows: usize, width: usize, c: usize) -> Vec<(usize, &[T])> {
     let mut out = Vec::with_capacity(rows.div_ceil(c));
     let mut rest = data;
     let mut left = rows;
@@ -978,7 +982,7 @@ fn chunk_rows<T>(data: &[T], rows: usize, width: usize, c: usize) -> Vec<(usize,
     out
 }
 
-fn opt_chunks<T>(
+pub(crate) fn opt_chunks<T>(
     v: Option<&mut [T]>,
     rows: usize,
     width: usize,
@@ -993,7 +997,7 @@ fn opt_chunks<T>(
     }
 }
 
-fn chunk_rows_mut<T>(
+pub(crate) fn chunk_rows_mut<T>(
     data: &mut [T],
     rows: usize,
     width: usize,

@@ -31,6 +31,7 @@
 
 mod eval;
 mod program;
+mod reverse;
 mod sparsity;
 
 pub use eval::IrReal;

@@ -1,0 +1,500 @@
+//! Reverse mode of the IR engine: VJPs against the transposed forward
+//! Jacobians, gradients against closed forms, forward-over-reverse HVPs
+//! against the forward-over-forward Hessians.
+
+#![allow(clippy::needless_range_loop)]
+
+mod ir_support;
+
+use anydiff::ir::{BinaryFn, CompareFn, Op, Program, ReduceFn, UnaryFn};
+use ir_support::*;
+use ndarray::{Array1, Array2, Array3};
+use proptest::prelude::*;
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
+}
+
+/// Checks `vjp_points` against `J^T w` from `jacobian_points` and the values
+/// against `eval_points`.
+fn check_vjp(prog: &Program, pts: &Array2<f64>, params: &[f64], lanes: usize, tol: f64) {
+    let (np, n, m) = (pts.nrows(), prog.n_inputs(), prog.n_outputs());
+    let w = Array2::from_shape_vec((lanes, m), uniform(lanes * m, 77, -1.0, 1.0)).unwrap();
+    let mut vals = Array2::zeros((np, m));
+    let mut out = Array3::zeros((np, lanes, n));
+    prog.vjp_points(
+        pts.view(),
+        params,
+        w.view(),
+        vals.view_mut(),
+        out.view_mut(),
+    )
+    .unwrap();
+    let mut want_vals = Array2::zeros((np, m));
+    prog.eval_points(pts.view(), params, want_vals.view_mut())
+        .unwrap();
+    let mut jac = Array3::zeros((np, m, n));
+    prog.jacobian_points(pts.view(), params, jac.view_mut())
+        .unwrap();
+    for p in 0..np {
+        for r in 0..m {
+            assert!(
+                close(vals[[p, r]], want_vals[[p, r]], 1e-15),
+                "value {p} {r}"
+            );
+        }
+        for l in 0..lanes {
+            for j in 0..n {
+                let want: f64 = (0..m).map(|r| w[[l, r]] * jac[[p, r, j]]).sum();
+                let got = out[[p, l, j]];
+                assert!(
+                    close(got, want, tol),
+                    "point {p} lane {l} input {j}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+/// Checks `hvp_reverse_points` against `hessian_points @ v` and the
+/// gradient against `value_grad_hessian_points`.
+fn check_hvp(prog: &Program, pts: &Array2<f64>, params: &[f64], lanes: usize, tol: f64) {
+    let (np, n) = (pts.nrows(), prog.n_inputs());
+    let v = Array2::from_shape_vec((lanes, n), uniform(lanes * n, 5, -1.0, 1.0)).unwrap();
+    let mut grad = Array2::zeros((np, n));
+    let mut hv = Array3::zeros((np, lanes, n));
+    prog.hvp_reverse_points(pts.view(), params, v.view(), grad.view_mut(), hv.view_mut())
+        .unwrap();
+    let mut vals = Array1::zeros(np);
+    let mut g2 = Array2::zeros((np, n));
+    let mut hess = Array3::zeros((np, n, n));
+    prog.value_grad_hessian_points(
+        pts.view(),
+        params,
+        vals.view_mut(),
+        g2.view_mut(),
+        hess.view_mut(),
+    )
+    .unwrap();
+    for p in 0..np {
+        for j in 0..n {
+            assert!(close(grad[[p, j]], g2[[p, j]], tol), "grad {p} {j}");
+        }
+        for l in 0..lanes {
+            for i in 0..n {
+                let want: f64 = (0..n).map(|j| hess[[p, i, j]] * v[[l, j]]).sum();
+                let got = hv[[p, l, i]];
+                assert!(
+                    close(got, want, tol),
+                    "point {p} lane {l} row {i}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+fn points(np: usize, n: usize, seed: u64, lo: f64, hi: f64) -> Array2<f64> {
+    Array2::from_shape_vec((np, n), uniform(np * n, seed, lo, hi)).unwrap()
+}
+
+#[test]
+fn lotka_volterra_vjp_many_points() {
+    let prog = lotka_volterra();
+    let pts = points(1000, 6, 1, 0.5, 1.5);
+    check_vjp(&prog, &pts, &[], 3, 1e-14);
+    // closed form for w = e_0 and w = e_1
+    let w = ndarray::array![[1.0, 0.0], [0.0, 1.0]];
+    let mut vals = Array2::zeros((1000, 2));
+    let mut out = Array3::zeros((1000, 2, 6));
+    prog.vjp_points(pts.view(), &[], w.view(), vals.view_mut(), out.view_mut())
+        .unwrap();
+    for p in 0..1000 {
+        let z = pts.row(p).to_vec();
+        let jac = lv_jacobian(&z);
+        let v = lv_values(&z);
+        for r in 0..2 {
+            assert!(close(vals[[p, r]], v[r], 1e-15));
+            for j in 0..6 {
+                assert!(close(out[[p, r, j]], jac[r][j], 1e-14));
+            }
+        }
+    }
+}
+
+#[test]
+fn mlp_vjp_with_dot_and_tanh() {
+    let n = 7;
+    let w2 = uniform(n * n, 3, -1.0, 1.0);
+    let w1 = uniform(n * n, 4, -1.0, 1.0);
+    let prog = mlp(n, &w2);
+    let pts = points(130, n, 2, -1.0, 1.0);
+    check_vjp(&prog, &pts, &w1, 4, 1e-13);
+}
+
+/// Gathers with -1, concat, reductions (sum / max / min), select, compare,
+/// binary max and a batched dot.
+fn mixed(n: usize) -> Program {
+    let left: Vec<i64> = (0..n as i64).map(|i| i - 1).collect();
+    let ops = vec![
+        Op::Input { index: 0, len: n },           // 0
+        gather(0, left),                          // 1
+        gather(0, (0..n as i64).rev().collect()), // 2
+        bin(BinaryFn::Max, 1, 2),                 // 3
+        un(UnaryFn::Sin, 0),                      // 4
+        Op::Compare {
+            func: CompareFn::Gt,
+            a: 0,
+            b: 2,
+        }, // 5
+        Op::Select { c: 5, t: 3, f: 4 },          // 6
+        Op::Concat(vec![6, 0, 4]),                // 7
+        Op::Reduce {
+            func: ReduceFn::Max,
+            a: 7,
+            offsets: vec![0, n, 2 * n, 3 * n],
+            indices: (0..3 * n).collect(),
+        }, // 8
+        Op::Reduce {
+            func: ReduceFn::Min,
+            a: 7,
+            offsets: vec![0, 2, 5],
+            indices: vec![0, n, 1, n + 1, 2 * n],
+        }, // 9
+        Op::Reduce {
+            func: ReduceFn::Sum,
+            a: 7,
+            offsets: vec![0, 0, 3, 3 * n],
+            indices: (0..3 * n).collect(),
+        }, // 10
+        Op::Dot {
+            a: 7,
+            b: 0,
+            batch: 1,
+            m: 3,
+            k: n,
+            n: 1,
+        }, // 11
+        Op::Dot {
+            a: 4,
+            b: 0,
+            batch: n,
+            m: 1,
+            k: 1,
+            n: 1,
+        }, // 12
+        Op::Powi { a: 12, n: 3 },                 // 13
+        bin(BinaryFn::Atan2, 4, 3),               // 14
+        Op::Concat(vec![8, 9, 10, 11, 13, 14]),   // 15
+    ];
+    Program::new(ops, &[n], &[], &[15]).unwrap()
+}
+
+#[test]
+fn stencil_and_mixed_programs() {
+    let prog = stencil(9);
+    let pts = points(200, 9, 9, -1.0, 1.0);
+    check_vjp(&prog, &pts, &[], 2, 1e-14);
+    let prog = mixed(6);
+    let pts = points(300, 6, 10, -2.0, 2.0);
+    check_vjp(&prog, &pts, &[], 5, 1e-13);
+    // ties in a reduction: the first maximal element gets the adjoint
+    let ops = vec![
+        Op::Input { index: 0, len: 3 },
+        Op::Reduce {
+            func: ReduceFn::Max,
+            a: 0,
+            offsets: vec![0, 3],
+            indices: vec![0, 1, 2],
+        },
+    ];
+    let prog = Program::new(ops, &[3], &[], &[1]).unwrap();
+    let pts = ndarray::array![[1.0, 2.0, 2.0]];
+    let mut vals = Array1::zeros(1);
+    let mut g = Array2::zeros((1, 3));
+    prog.gradient_points(pts.view(), &[], vals.view_mut(), g.view_mut())
+        .unwrap();
+    assert_eq!(vals[0], 2.0);
+    assert_eq!(g.row(0).to_vec(), vec![0.0, 1.0, 0.0]);
+}
+
+#[test]
+fn rosenbrock_gradient_closed_form() {
+    for n in [2, 10, 1000] {
+        let prog = rosenbrock(n);
+        let pts = points(5, n, n as u64, -1.5, 1.5);
+        let mut vals = Array1::zeros(5);
+        let mut g = Array2::zeros((5, n));
+        prog.gradient_points(pts.view(), &[], vals.view_mut(), g.view_mut())
+            .unwrap();
+        for p in 0..5 {
+            let x = pts.row(p).to_vec();
+            assert!(close(vals[p], rosenbrock_value(&x), 1e-14));
+            let want = rosenbrock_grad(&x);
+            for j in 0..n {
+                assert!(close(g[[p, j]], want[j], 1e-13), "n {n} point {p} {j}");
+            }
+        }
+    }
+}
+
+#[test]
+fn hvp_reverse_matches_hessians() {
+    let prog = rosenbrock(10);
+    let pts = points(40, 10, 11, -1.5, 1.5);
+    for lanes in [0, 1, 2, 3, 5, 8, 16, 17, 40] {
+        check_hvp(&prog, &pts, &[], lanes, 1e-13);
+    }
+    // closed-form Rosenbrock Hessian at n = 1000 with 3 star-coloring columns
+    let n = 1000;
+    let prog = rosenbrock(n);
+    let pts = points(2, n, 12, -1.5, 1.5);
+    let s = Array2::from_shape_fn((3, n), |(l, j)| if j % 3 == l { 1.0 } else { 0.0 });
+    let mut grad = Array2::zeros((2, n));
+    let mut hs = Array3::zeros((2, 3, n));
+    prog.hvp_reverse_points(pts.view(), &[], s.view(), grad.view_mut(), hs.view_mut())
+        .unwrap();
+    for p in 0..2 {
+        let x = pts.row(p).to_vec();
+        let h = rosenbrock_hessian(&x);
+        let g = rosenbrock_grad(&x);
+        for i in 0..n {
+            assert!(close(grad[[p, i]], g[i], 1e-13));
+            for l in 0..3 {
+                let want: f64 = (0..n).filter(|j| j % 3 == l).map(|j| h[i][j]).sum();
+                assert!(close(hs[[p, l, i]], want, 1e-13), "{p} {l} {i}");
+            }
+        }
+    }
+    // a scalar program over the mixed ops
+    let inner = mixed(5);
+    let m = inner.n_outputs();
+    let mut ops = inner.ops().to_vec();
+    let last = ops.len() - 1;
+    ops.push(Op::Reduce {
+        func: ReduceFn::Sum,
+        a: last,
+        offsets: vec![0, m],
+        indices: (0..m).collect(),
+    });
+    let prog = Program::new(ops, &[5], &[], &[last + 1]).unwrap();
+    let pts = points(100, 5, 13, -2.0, 2.0);
+    check_hvp(&prog, &pts, &[], 3, 1e-12);
+}
+
+#[test]
+fn float32_and_errors() {
+    let prog = lotka_volterra();
+    let pts = points(50, 6, 14, 0.5, 1.5).mapv(|v| v as f32);
+    let w = ndarray::array![[1.0f32, -2.0]];
+    let mut vals = Array2::<f32>::zeros((50, 2));
+    let mut out = Array3::<f32>::zeros((50, 1, 6));
+    prog.vjp_points(pts.view(), &[], w.view(), vals.view_mut(), out.view_mut())
+        .unwrap();
+    for p in 0..50 {
+        let z: Vec<f64> = pts.row(p).iter().map(|&v| f64::from(v)).collect();
+        let jac = lv_jacobian(&z);
+        for j in 0..6 {
+            let want = jac[0][j] - 2.0 * jac[1][j];
+            assert!((f64::from(out[[p, 0, j]]) - want).abs() < 1e-4);
+        }
+    }
+    // m != 1
+    let mut v1 = Array1::zeros(50);
+    let mut g = Array2::zeros((50, 6));
+    let pts64 = pts.mapv(f64::from);
+    let err = prog
+        .gradient_points(pts64.view(), &[], v1.view_mut(), g.view_mut())
+        .unwrap_err();
+    assert!(err.to_string().contains("one scalar output"), "{err}");
+    let v = Array2::zeros((2, 6));
+    let mut hv = Array3::zeros((50, 2, 6));
+    assert!(prog
+        .hvp_reverse_points(pts64.view(), &[], v.view(), g.view_mut(), hv.view_mut())
+        .is_err());
+    // shapes
+    let bad_w = Array2::zeros((1, 3));
+    let mut vals = Array2::zeros((50, 2));
+    let mut out = Array3::zeros((50, 1, 6));
+    let err = prog
+        .vjp_points(
+            pts64.view(),
+            &[],
+            bad_w.view(),
+            vals.view_mut(),
+            out.view_mut(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("cotangents"), "{err}");
+    let w = Array2::zeros((1, 2));
+    let mut out = Array3::zeros((50, 2, 6));
+    assert!(prog
+        .vjp_points(pts64.view(), &[], w.view(), vals.view_mut(), out.view_mut())
+        .is_err());
+    // strided outputs
+    let mut out = Array3::zeros((6, 1, 50));
+    let mut vals_t = Array2::zeros((2, 50));
+    let w = ndarray::array![[0.5, 1.0]];
+    prog.vjp_points(
+        pts64.view(),
+        &[],
+        w.view(),
+        vals_t.view_mut().reversed_axes(),
+        out.view_mut().permuted_axes([2, 1, 0]),
+    )
+    .unwrap();
+    let mut want = Array3::zeros((50, 1, 6));
+    let mut vals = Array2::zeros((50, 2));
+    prog.vjp_points(
+        pts64.view(),
+        &[],
+        w.view(),
+        vals.view_mut(),
+        want.view_mut(),
+    )
+    .unwrap();
+    assert_eq!(out.view().permuted_axes([2, 1, 0]), want);
+    assert_eq!(vals_t.t(), vals);
+}
+
+/// A random program from a seed: elementwise functions with finite
+/// derivatives on the whole line, comparisons and selects, gathers (with
+/// -1), concatenations, reductions and dots. (No `atan2`: gathers of -1
+/// make exact zeros, and at `atan2(0, 0)` the partials are NaN, which the
+/// forward mode hides behind exactly-zero tangents but a reverse sweep
+/// cannot.)
+fn random_program(seed: u64, n_ops: usize, n: usize) -> Program {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |k: usize| -> usize {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % k.max(1) as u64) as usize
+    };
+    let unaries = [
+        UnaryFn::Sin,
+        UnaryFn::Cos,
+        UnaryFn::Tanh,
+        UnaryFn::Atan,
+        UnaryFn::Square,
+        UnaryFn::Neg,
+        UnaryFn::Logistic,
+        UnaryFn::Erf,
+        UnaryFn::Asinh,
+    ];
+    let binaries = [
+        BinaryFn::Add,
+        BinaryFn::Sub,
+        BinaryFn::Mul,
+        BinaryFn::Max,
+        BinaryFn::Min,
+    ];
+    let mut ops = vec![Op::Input { index: 0, len: n }];
+    let mut lens = vec![n];
+    for _ in 0..n_ops {
+        let i = ops.len();
+        let a = next(i);
+        let la = lens[a];
+        let same_len: Vec<usize> = (0..i).filter(|&b| lens[b] == la).collect();
+        let b = same_len[next(same_len.len())];
+        let (op, len) = match next(10) {
+            0 | 1 => (un(unaries[next(unaries.len())], a), la),
+            2 | 3 => (bin(binaries[next(binaries.len())], a, b), la),
+            4 => (
+                Op::Powi {
+                    a,
+                    n: next(4) as i32,
+                },
+                la,
+            ),
+            5 => {
+                let k = 1 + next(2 * n);
+                let idx = (0..k).map(|_| next(la + 1) as i64 - 1).collect();
+                (gather(a, idx), k)
+            }
+            6 => (Op::Concat(vec![a, b]), 2 * la),
+            7 => {
+                let groups = 1 + next(3);
+                let mut offsets = vec![0];
+                let mut indices = Vec::new();
+                for _ in 0..groups {
+                    for _ in 0..1 + next(4) {
+                        indices.push(next(la));
+                    }
+                    offsets.push(indices.len());
+                }
+                let func = [ReduceFn::Sum, ReduceFn::Max, ReduceFn::Min][next(3)];
+                (
+                    Op::Reduce {
+                        func,
+                        a,
+                        offsets,
+                        indices,
+                    },
+                    groups,
+                )
+            }
+            8 => {
+                // (1, la) @ (la, 1) within a batch of 1
+                (
+                    Op::Dot {
+                        a,
+                        b,
+                        batch: 1,
+                        m: 1,
+                        k: la,
+                        n: 1,
+                    },
+                    1,
+                )
+            }
+            _ => {
+                let cmp = Op::Compare {
+                    func: CompareFn::Lt,
+                    a,
+                    b,
+                };
+                ops.push(cmp);
+                lens.push(la);
+                (Op::Select { c: i, t: a, f: b }, la)
+            }
+        };
+        ops.push(op);
+        lens.push(len);
+    }
+    let last = ops.len() - 1;
+    let outputs = vec![last, next(last + 1)];
+    Program::new(ops, &[n], &[], &outputs).unwrap()
+}
+
+fn scalarised(prog: &Program) -> Program {
+    let m = prog.n_outputs();
+    let mut ops = prog.ops().to_vec();
+    let outs: Vec<usize> = prog.outputs().to_vec();
+    ops.push(Op::Concat(outs));
+    let cat = ops.len() - 1;
+    ops.push(Op::Reduce {
+        func: ReduceFn::Sum,
+        a: cat,
+        offsets: vec![0, m],
+        indices: (0..m).collect(),
+    });
+    Program::new(ops, &[prog.n_inputs()], &[], &[cat + 1]).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_programs_vjp_is_transposed_jacobian(
+        seed in any::<u64>(),
+        n_ops in 1usize..25,
+        n in 1usize..5,
+        np in 1usize..70,
+    ) {
+        let prog = random_program(seed, n_ops, n);
+        let pts = points(np, n, seed ^ 1, -1.5, 1.5);
+        check_vjp(&prog, &pts, &[], 2, 1e-12);
+        let scalar = scalarised(&prog);
+        check_hvp(&scalar, &pts, &[], 3, 1e-10);
+    }
+}
