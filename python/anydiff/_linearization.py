@@ -63,10 +63,15 @@ class Linearization:
         )
         jvp_rows = native or generic_jvp_rows
 
-        def vjp_rows(xs: tuple, cs: tuple, w: Any) -> Any:
+        def generic_vjp_rows(xs: tuple, cs: tuple, w: Any) -> Any:
             k = w.shape[0]
             grads = backend.pullback_batch(lambda *a: fn(a, cs), xs, outputs.split_rows(w, k))
             return inputs.flatten_rows(ops, tuple(grads), k)
+
+        native_vjp = (
+            backend.native("vjp_rows", fn, inputs, self.dtype) if backend.supports_reverse else None
+        )
+        vjp_rows = native_vjp or generic_vjp_rows
 
         def jvp_basis(xs: tuple, cs: tuple, start: Any, k: int) -> Any:
             return jvp_rows(xs, cs, ops.basis(n, start, k, self.dtype, like=xs[0]))

@@ -9,7 +9,8 @@ import numpy as np
 from anydiff._arrays import ops_named
 from anydiff._layout import Layout
 from anydiff._modes import check_option
-from anydiff.backends.base import AbstractForwardMode, Function
+from anydiff._tree import leaves, map_leaves
+from anydiff.backends.base import AbstractForwardMode, AbstractReverseMode, Function
 from anydiff.ir._compile import (
     FRONTENDS,
     Frontend,
@@ -23,11 +24,12 @@ from anydiff.ir._compile import (
 __all__ = ["DualBackend"]
 
 
-class DualBackend(AbstractForwardMode):
-    """Forward mode by anydiff's engine: f is traced into an expression graph (from numpy
-    code or from a JAX function's jaxpr), then evaluated in Rust with multi-lane dual
-    numbers — all Jacobian columns in one pass, Hessians by nested duals, many points at
-    once (``batch_jacobian``).
+class DualBackend(AbstractForwardMode, AbstractReverseMode):
+    """anydiff's engine: f is traced into an expression graph (from numpy code or from a
+    JAX function's jaxpr), then evaluated in Rust with multi-lane dual numbers — all
+    Jacobian columns of a point in one pass, many points at once (``batch_jacobian``) —
+    and swept in reverse for VJPs and gradients; Hessian-vector products are
+    forward-over-reverse (up to 16 directions per pass).
 
     Args:
         device: ``"cpu"`` (the GPU engine is a separate feature).
@@ -56,18 +58,35 @@ class DualBackend(AbstractForwardMode):
         rows = program.jvp_rows(xs, (), np.asarray(seeds, dtype=dtype))
         return program.outputs.split_rows(rows, k)
 
+    def pullback_batch(self, f: Function, xs: tuple, cotangents: Any) -> tuple:
+        """VJPs of any callable (traced on every call: plans use the cached programs)."""
+        inputs = Layout.of(tuple(xs))
+        program = _Compiled(lambda a, c: f(*a), self.frontend)
+        dtype = np.result_type(*(np.asarray(x).dtype for x in xs))
+        program._program(tuple(np.asarray(x) for x in xs), ())
+        k = len(leaves(cotangents)[0])
+        ws = program.outputs.flatten_rows(ops_named("numpy"), map_leaves(np.asarray, cotangents), k)
+        rows = program.vjp_rows(xs, (), np.asarray(ws, dtype=dtype))
+        return tuple(leaves(inputs.split_rows(rows, k)))
+
     def native(
         self, operator: str, fn: Function, inputs: Layout, dtype: np.dtype
     ) -> Optional[Callable]:
         compiled = _Compiled(fn, self.frontend)
         return {
             "jvp_rows": compiled.jvp_rows,
+            "vjp_rows": compiled.vjp_rows,
             "gradient": compiled.gradient,
             "hessian": compiled.hessian,
             "hvp_rows": compiled.hvp_rows,
             "batch_jacobian": compiled.batch_jacobian,
             "batch_hessian": compiled.batch_hessian,
         }.get(operator)
+
+
+_FORWARD_GRADIENT_MAX = 16
+"""Up to this many inputs a gradient takes one forward pass with a lane per input;
+beyond, one reverse sweep is cheaper."""
 
 
 class _Compiled:
@@ -106,21 +125,48 @@ class _Compiled:
         _, tangents = prog.program.jvp(flat_points(xs, dtype), prog.params(cs, dtype), seeds)
         return tangents[0]
 
-    def gradient(self, xs: tuple, cs: tuple, dtype: np.dtype) -> tuple[Any, np.ndarray]:
-        """Value and flat gradient of a scalar program at one point."""
+    def vjp_rows(self, xs: tuple, cs: tuple, cotangents: Any) -> np.ndarray:
         prog = self._program(xs, cs)
-        values, jac = prog.program.jacobian(flat_points(xs, dtype), prog.params(cs, dtype))
-        return values[0, 0], jac[0, 0]
+        w = np.asarray(cotangents)
+        _, rows = prog.program.vjp(flat_points(xs, w.dtype), prog.params(cs, w.dtype), w)
+        return rows[0]
+
+    def gradient(self, xs: tuple, cs: tuple, dtype: np.dtype) -> tuple[Any, np.ndarray]:
+        """Value and flat gradient of a scalar program at one point: forward lanes for a
+        few inputs (no reverse bookkeeping), one reverse sweep otherwise."""
+        prog = self._program(xs, cs)
+        points, params = flat_points(xs, dtype), prog.params(cs, dtype)
+        if points.shape[1] <= _FORWARD_GRADIENT_MAX:
+            values, jac = prog.program.jacobian(points, params)
+            return values[0, 0], jac[0, 0]
+        values, grad = prog.program.gradient(points, params)
+        return values[0], grad[0]
 
     def hessian(self, xs: tuple, cs: tuple, dtype: np.dtype) -> tuple[Any, np.ndarray, np.ndarray]:
-        prog = self._program(xs, cs)
-        value, grad, hess = prog.program.hessian(flat_points(xs, dtype), prog.params(cs, dtype))
+        """Value, gradient and dense Hessian at one point (forward-over-reverse with the
+        identity as directions)."""
+        value, grad, hess = self._hessians(xs, cs, 1, dtype)
         return value[0], grad[0], hess[0]
 
     def hvp_rows(self, xs: tuple, cs: tuple, v: Any) -> np.ndarray:
         prog = self._program(xs, cs)
         v = np.asarray(v)
-        return prog.program.hvp(flat_points(xs, v.dtype), prog.params(cs, v.dtype), v)[0]
+        _, hvps = prog.program.hvp_reverse(flat_points(xs, v.dtype), prog.params(cs, v.dtype), v)
+        return hvps[0]
+
+    def _hessians(
+        self, xs: tuple, cs: tuple, batch: Optional[int], dtype: np.dtype
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        point = xs if batch == 1 else tuple(np.asarray(x)[0] for x in xs)
+        prog = self._program(point, cs)
+        points, params = (
+            flat_points(xs, dtype, None if batch == 1 else batch),
+            prog.params(cs, dtype),
+        )
+        n = points.shape[1]
+        values = prog.program.eval(points, params)[:, 0]
+        grad, hess = prog.program.hvp_reverse(points, params, np.eye(n, dtype=dtype))
+        return values, grad, hess
 
     def batch_jacobian(
         self, xs: tuple, cs: tuple, batch: int, dtype: np.dtype
@@ -134,6 +180,4 @@ class _Compiled:
         self, xs: tuple, cs: tuple, batch: int, dtype: np.dtype
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Values (P,), gradients (P, n) and Hessians (P, n, n) at P points."""
-        point = tuple(np.asarray(x)[0] for x in xs)
-        prog = self._program(point, cs)
-        return prog.program.hessian(flat_points(xs, dtype, batch), prog.params(cs, dtype))
+        return self._hessians(xs, cs, batch, dtype)
