@@ -414,31 +414,7 @@ impl Program {
         items: Vec<I>,
         body: impl Fn(&mut Workspace<D>, I) + Sync,
     ) {
-        let workers = rayon::current_num_threads().min(items.len());
-        if workers <= 1 {
-            let mut ws = self.workspace::<D>(c, params);
-            for item in items {
-                body(&mut ws, item);
-            }
-            return;
-        }
-        let slots: Vec<Mutex<Option<I>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
-        let next = AtomicUsize::new(0);
-        (0..workers).into_par_iter().for_each(|_| {
-            let mut ws: Option<Workspace<D>> = None;
-            loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(slot) = slots.get(k) else { break };
-                let item = match slot.lock() {
-                    Ok(mut g) => g.take(),
-                    Err(poisoned) => poisoned.into_inner().take(),
-                };
-                if let Some(item) = item {
-                    let ws = ws.get_or_insert_with(|| self.workspace::<D>(c, params));
-                    body(ws, item);
-                }
-            }
-        });
+        for_each_with_state(items, || self.workspace::<D>(c, params), body);
     }
 
     pub(crate) fn check_points<T>(
@@ -1015,4 +991,37 @@ pub(crate) fn chunk_rows_mut<T>(
         left -= k;
     }
     out
+}
+
+/// Runs `body` on every item, in parallel over rayon's threads, each worker making its
+/// state (a workspace) once with `make` and pulling items from a shared counter.
+pub(crate) fn for_each_with_state<S, I: Send>(
+    items: Vec<I>,
+    make: impl Fn() -> S + Sync,
+    body: impl Fn(&mut S, I) + Sync,
+) {
+    let workers = rayon::current_num_threads().min(items.len());
+    if workers <= 1 {
+        let mut state = make();
+        for item in items {
+            body(&mut state, item);
+        }
+        return;
+    }
+    let slots: Vec<Mutex<Option<I>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
+    let next = AtomicUsize::new(0);
+    (0..workers).into_par_iter().for_each(|_| {
+        let mut state: Option<S> = None;
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = slots.get(k) else { break };
+            let item = match slot.lock() {
+                Ok(mut g) => g.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
+            if let Some(item) = item {
+                body(state.get_or_insert_with(&make), item);
+            }
+        }
+    });
 }

@@ -18,16 +18,12 @@
 //! each is the tangent of the forward rule evaluated on a dual number
 //! seeded with 1 (two lanes for the binary functions).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
 use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
 use num_traits::Zero;
-use rayon::prelude::*;
 
 use super::eval::{
-    binary, check_dims, chunk_rows, chunk_rows_mut, standard, takes_max, takes_min, unary,
-    with_contiguous, IrReal, Workspace,
+    binary, check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, standard, takes_max,
+    takes_min, unary, with_contiguous, IrReal, Workspace,
 };
 use super::program::{BinaryFn, IrError, Op, Program, ReduceFn, UnaryFn};
 use crate::dual::{Dual, Elementary};
@@ -169,31 +165,7 @@ impl Program {
             ws: self.workspace::<D>(c, params),
             adj: vec![D::zero(); self.work_len * c],
         };
-        let workers = rayon::current_num_threads().min(items.len());
-        if workers <= 1 {
-            let mut st = fresh();
-            for item in items {
-                body(&mut st, item);
-            }
-            return;
-        }
-        let slots: Vec<Mutex<Option<I>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
-        let next = AtomicUsize::new(0);
-        (0..workers).into_par_iter().for_each(|_| {
-            let mut st: Option<Sweep<D>> = None;
-            loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(slot) = slots.get(k) else { break };
-                let item = match slot.lock() {
-                    Ok(mut g) => g.take(),
-                    Err(poisoned) => poisoned.into_inner().take(),
-                };
-                if let Some(item) = item {
-                    let st = st.get_or_insert_with(fresh);
-                    body(st, item);
-                }
-            }
-        });
+        for_each_with_state(items, fresh, body);
     }
 
     /// Adds `w(r)` to the adjoint of output `r` of the first `count` points.
