@@ -92,17 +92,19 @@ beyond, one reverse sweep is cheaper."""
 class _Compiled:
     """``fn(xs, cs)`` traced at its first call and kept per constant layout."""
 
-    def __init__(self, fn: Function, frontend: Frontend) -> None:
+    def __init__(self, fn: Function, frontend: Frontend, fixed_shapes: bool = True) -> None:
         self.fn, self.frontend = fn, frontend
+        self._fixed_shapes = fixed_shapes
+        self._only: Optional[TracedProgram] = None
         self._programs: dict[Any, TracedProgram] = {}
         self._params: dict[Any, tuple[bool, ...]] = {}
         self.outputs: Layout = Layout((), False)
 
     def _program(self, xs: tuple, cs: tuple) -> TracedProgram:
-        if not cs:  # the common case, on the hot path of prepared calls
-            prog = self._programs.get(tuple(np.shape(x) for x in xs))
-            if prog is not None:
-                return prog
+        if not cs and self._only is not None:
+            # Without constants a plan's inputs always have the shapes it was prepared
+            # with (its signature checks them), so there is exactly one program.
+            return self._only
         shapes = tuple(np.shape(x) for x in xs) + tuple(is_parameter(c) for c in cs)
         is_param = self._params.get(shapes)
         key = None
@@ -115,6 +117,7 @@ class _Compiled:
         self._params[shapes] = is_param
         key = shapes + tuple(constant_key(c, p) for c, p in zip(cs, is_param))
         prog = self._programs[key] = TracedProgram(graph, is_param)
+        self._only = prog if not cs and self._fixed_shapes else None
         self.outputs = Layout(tuple(o.shape for o in graph.outputs), len(graph.outputs) > 1)
         return prog
 
