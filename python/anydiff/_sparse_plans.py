@@ -3,6 +3,7 @@ color and a decompression per call."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -80,11 +81,12 @@ class _SparsePlan(_Plan):
         return self.pattern.tocsr(values)
 
     def _problem(
-        self, args: tuple, shape: tuple[int, int], dense_plan: Any, hessian: bool
+        self, args: tuple, shape: tuple[int, int], dense_plan: Callable[[], Any], hessian: bool
     ) -> SparsityProblem:
         sig = self.signature
         x_user = args[sig.diff_positions[0]]
         pos = sig.diff_positions[0]
+        plan = functools.lru_cache(maxsize=1)(dense_plan)  # built at the first dense matrix
 
         def dense(point: Any) -> np.ndarray:
             point = np.asarray(point, dtype=self.signature.dtype).reshape(self.inputs.shape)
@@ -94,7 +96,7 @@ class _SparsePlan(_Plan):
                 else point
             )
             full = (*args[:pos], value, *args[pos + 1 :])
-            matrix = dense_plan(*full)
+            matrix = plan()(*full)
             return np.asarray(sig.user_ops.to_numpy(matrix)).reshape(shape)
 
         xs, cs = sig.split(args)
@@ -121,7 +123,8 @@ class SparseJacobianPlan(_SparsePlan):
                 f"not a tuple of {len(self.outputs.shapes)}"
             )
         b, n, m = self.inner, self.inputs.size, self.outputs.size
-        problem = self._problem(args, (m, n), JacobianPlan(b, f, *args), hessian=False)
+        # the dense plan is made only if the detector forms dense matrices
+        problem = self._problem(args, (m, n), lambda: JacobianPlan(b, f, *args), hessian=False)
         pattern = _detect(backend, problem)
         coloring = _jacobian_coloring(backend, b, pattern)
         lin = Linearization(
@@ -161,7 +164,8 @@ class SparseHessianPlan(_SparsePlan):
         def grad(xs: tuple, cs: tuple) -> Any:
             return _gradient_expr(inner, self._bound(cs), xs[0], dtype)
 
-        problem = self._problem(args, (n, n), HessianPlan(backend.inner, f, *args), hessian=True)
+        dense = lambda: HessianPlan(backend.inner, f, *args)  # noqa: E731 (made only if needed)
+        problem = self._problem(args, (n, n), dense, hessian=True)
         pattern = _symmetric(_detect(backend, problem))
         color = star_coloring if backend.hessian_coloring == "star" else acyclic_coloring
         coloring = color(pattern, backend.coloring, backend.time_budget)
