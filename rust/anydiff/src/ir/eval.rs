@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use ndarray::{
-    Array, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, CowArray,
+    Array, Array2, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, CowArray,
     Dimension, Ix2,
 };
 use num_traits::{Float, Zero};
@@ -609,24 +609,7 @@ impl Program {
         ),
     ) {
         let (n, m) = (self.n, self.m);
-        let blocks = lanes.div_ceil(N).max(1);
-        // seed lanes of every block, per input element
-        let seeds: Vec<Vec<[T; N]>> = (0..blocks)
-            .map(|b| {
-                (0..n)
-                    .map(|j| {
-                        std::array::from_fn(|l| {
-                            let g = b * N + l;
-                            if g < lanes {
-                                lane(j, g)
-                            } else {
-                                T::zero()
-                            }
-                        })
-                    })
-                    .collect()
-            })
-            .collect();
+        let seeds = lane_blocks::<T, N>(n, lanes, lane);
         let c = self.chunk_size(np, std::mem::size_of::<Dual<T, N>>());
         let value_chunks = opt_chunks(values, np, m, c);
         let items: Vec<_> = chunk_rows(points, np, n, c)
@@ -807,7 +790,9 @@ impl Program {
     }
 
     /// Hessian-vector products of a scalar program: `v` is `L x n`, `out`
-    /// `P x L x n` (`out[p, l] = H(x_p) v_l`), by forward over forward.
+    /// `P x L x n` (`out[p, l] = H(x_p) v_l`). Forward over reverse
+    /// ([`Program::hvp_reverse_points`], which also gives the gradient), so a
+    /// block of up to 16 directions costs one pass whatever `n` is.
     pub fn hvp_points<T: IrReal>(
         &self,
         points: ArrayView2<T>,
@@ -815,84 +800,8 @@ impl Program {
         v: ArrayView2<T>,
         out: ArrayViewMut3<T>,
     ) -> Result<(), IrError> {
-        self.check_scalar("hvp_points")?;
-        let np = self.check_points(&points, params)?;
-        check_dims("v", v.shape(), &[v.nrows(), self.n])?;
-        check_dims("out", out.shape(), &[np, v.nrows(), self.n])?;
-        let pts = points.as_standard_layout();
-        let pts = standard(&pts)?;
-        with_contiguous(out, |out| {
-            let args = (np, pts, params, v, out);
-            match (self.n.next_power_of_two(), v.nrows().next_power_of_two()) {
-                (0..=4, 0..=4) => self.hvp_n::<T, 4, 4>(args),
-                (0..=4, _) => self.hvp_n::<T, 4, MAX_LANES_2>(args),
-                (_, 0..=4) => self.hvp_n::<T, MAX_LANES_2, 4>(args),
-                _ => self.hvp_n::<T, MAX_LANES_2, MAX_LANES_2>(args),
-            }
-        });
-        Ok(())
-    }
-
-    /// Outer lanes: basis vectors (`NO` at a time); inner lanes: the
-    /// directions `v` (`NI` at a time).
-    #[allow(clippy::type_complexity)]
-    fn hvp_n<T: IrReal, const NO: usize, const NI: usize>(
-        &self,
-        (np, points, params, v, out): (usize, &[T], &[T], ArrayView2<T>, &mut [T]),
-    ) {
-        let n = self.n;
-        let lanes = v.nrows();
-        let (nbo, nbi) = (n.div_ceil(NO).max(1), lanes.div_ceil(NI).max(1));
-        let inner: Vec<Vec<[T; NI]>> = (0..nbi)
-            .map(|b| {
-                (0..n)
-                    .map(|j| {
-                        std::array::from_fn(|l| {
-                            let g = b * NI + l;
-                            if g < lanes {
-                                v[[g, j]]
-                            } else {
-                                T::zero()
-                            }
-                        })
-                    })
-                    .collect()
-            })
-            .collect();
-        type D2<T, const NO: usize, const NI: usize> = Dual<Dual<T, NI>, NO>;
-        let c = self.chunk_size(np, std::mem::size_of::<D2<T, NO, NI>>());
-        let items: Vec<_> = chunk_rows(points, np, n, c)
-            .into_iter()
-            .zip(chunk_rows_mut(out, np, lanes * n, c))
-            .collect();
-        self.drive::<D2<T, NO, NI>, _>(c, params, items, |ws, ((count, pts), (_, o))| {
-            for bo in 0..nbo {
-                for (bi, lanes_in) in inner.iter().enumerate() {
-                    self.seed(ws, count, |p, j| {
-                        Dual::new(
-                            Dual::new(pts[p * n + j], lanes_in[j]),
-                            std::array::from_fn(|k| {
-                                Dual::constant(if bo * NO + k == j {
-                                    T::one()
-                                } else {
-                                    T::zero()
-                                })
-                            }),
-                        )
-                    });
-                    self.execute(ws);
-                    let wo = NO.min(n - bo * NO);
-                    let wi = NI.min(lanes.saturating_sub(bi * NI));
-                    self.extract(ws, count, |p, _, d| {
-                        for k in 0..wo {
-                            for l in 0..wi {
-                                o[(p * lanes + bi * NI + l) * n + bo * NO + k] = d.eps[k].eps[l];
-                            }
-                        }
-                    });
-                }
-            }
-        });
+        let mut grad = Array2::<T>::zeros((points.nrows(), self.n));
+        self.hvp_reverse_points(points, params, v, grad.view_mut(), out)
     }
 }
 
@@ -1024,4 +933,29 @@ pub(crate) fn for_each_with_state<S, I: Send>(
             }
         }
     });
+}
+
+/// Seed lanes in blocks of `N`: `blocks[b][j][l]` is `lane(j, b * N + l)`, the tangent of
+/// input `j` in direction `b * N + l`, and zero past the last of the `lanes` directions.
+pub(crate) fn lane_blocks<T: IrReal, const N: usize>(
+    n: usize,
+    lanes: usize,
+    lane: &(dyn Fn(usize, usize) -> T + Sync),
+) -> Vec<Vec<[T; N]>> {
+    (0..lanes.div_ceil(N).max(1))
+        .map(|b| {
+            (0..n)
+                .map(|j| {
+                    std::array::from_fn(|l| {
+                        let g = b * N + l;
+                        if g < lanes {
+                            lane(j, g)
+                        } else {
+                            T::zero()
+                        }
+                    })
+                })
+                .collect()
+        })
+        .collect()
 }

@@ -22,8 +22,8 @@ use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
 use num_traits::Zero;
 
 use super::eval::{
-    binary, check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, standard, takes_max,
-    takes_min, unary, with_contiguous, IrReal, Workspace,
+    binary, check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, lane_blocks, standard,
+    takes_max, takes_min, unary, with_contiguous, IrReal, Workspace,
 };
 use super::program::{BinaryFn, IrError, Op, Program, ReduceFn, UnaryFn};
 use crate::dual::{Dual, Elementary};
@@ -552,23 +552,7 @@ impl Program {
     ) {
         let n = self.n;
         let lanes = v.nrows();
-        let blocks = lanes.div_ceil(N).max(1);
-        let seeds: Vec<Vec<[T; N]>> = (0..blocks)
-            .map(|b| {
-                (0..n)
-                    .map(|j| {
-                        std::array::from_fn(|l| {
-                            let g = b * N + l;
-                            if g < lanes {
-                                v[[g, j]]
-                            } else {
-                                T::zero()
-                            }
-                        })
-                    })
-                    .collect()
-            })
-            .collect();
+        let seeds = lane_blocks::<T, N>(n, lanes, &|j, g| v[[g, j]]);
         let tape = self.tape_layout();
         let active = tape.active_nodes();
         let c = tape.chunk_size(np, 2 * std::mem::size_of::<Dual<T, N>>());
