@@ -23,6 +23,7 @@ __all__ = [
     "kind_name",
     "ops_for",
     "ops_named",
+    "to_host",
 ]
 
 _EXTRA = {"jax": "anydiff[jax]", "torch": "anydiff[torch]"}
@@ -224,6 +225,11 @@ def dtype_of(a: Any) -> np.dtype:
     if isinstance(dtype, np.dtype):
         return dtype
     return np.dtype(str(dtype).removeprefix("torch."))
+
+
+def to_host(a: Any) -> np.ndarray:
+    """Any array (numpy, JAX, torch on any device) or scalar as a host numpy array."""
+    return ops_for(a).to_numpy(a)
 
 
 def ops_for(x: Any) -> ArrayOps:

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from anydiff._arrays import to_host
 from anydiff._layout import Layout
 
 __all__ = ["LazyOperator"]
@@ -76,14 +77,11 @@ class LazyOperator:
 
         m, n = self._outputs.size, self._inputs.size
 
-        def host(a: Any) -> np.ndarray:
-            return np.asarray(a.detach().cpu() if hasattr(a, "detach") else a)
-
         def matmat(x: np.ndarray) -> np.ndarray:
-            return host(self @ x.reshape((*self.in_shape, -1))).reshape(m, -1)
+            return to_host(self @ x.reshape((*self.in_shape, -1))).reshape(m, -1)
 
         def rmatmat(y: np.ndarray) -> np.ndarray:
-            return host(y.T.reshape((-1, *self.out_shape)) @ self).reshape(-1, n).T
+            return to_host(y.T.reshape((-1, *self.out_shape)) @ self).reshape(-1, n).T
 
         return LinearOperator(
             (m, n),

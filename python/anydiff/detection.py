@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from anydiff._arrays import to_host
 from anydiff._errors import ShapeError
 from anydiff._modes import check_option
 from anydiff.coloring import Pattern
@@ -112,7 +113,7 @@ class LocalDetector(AbstractDetector):
 
     def detect(self, problem: SparsityProblem) -> Pattern:
         rng = np.random.default_rng(self.seed)
-        base = _host(problem.x)
+        base = to_host(problem.x)
         mask = np.zeros(problem.shape, dtype=bool)
         for k in range(self.points):
             noise = self.scale * (np.abs(base) + 1.0) * rng.standard_normal(base.shape)
@@ -124,12 +125,6 @@ class LocalDetector(AbstractDetector):
 
     def __repr__(self) -> str:
         return f"LocalDetector(points={self.points}, scale={self.scale}, seed={self.seed})"
-
-
-def _host(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 class TracerDetector(AbstractDetector):

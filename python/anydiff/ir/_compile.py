@@ -7,7 +7,7 @@ from typing import Any, Callable, Literal, Optional, Sequence
 import numpy as np
 
 from anydiff import _core
-from anydiff._arrays import kind_name, ops_for
+from anydiff._arrays import kind_name, to_host
 from anydiff.ir._graph import Graph
 from anydiff.ir.jaxpr import trace_jax
 from anydiff.ir.numpy_tracer import TraceError, trace_numpy
@@ -35,7 +35,7 @@ def is_parameter(c: Any) -> bool:
 
 
 def _host(c: Any) -> np.ndarray:
-    return np.asarray(ops_for(c).to_numpy(c) if kind_name(c) != "numpy" else c, dtype=np.float64)
+    return np.asarray(to_host(c), dtype=np.float64)
 
 
 def trace(

@@ -140,7 +140,7 @@ class Graph:
 
     def unary(self, fn: str, a: Value) -> Value:
         if fn not in UNARY:
-            raise ValueError(f"unknown unary function {fn!r}")
+            raise ValueError(f"unknown unary function {fn!r}; expected one of {sorted(UNARY)}")
         return Value(self, self._add("unary", (a.node,), a.size, fn=fn), a.shape)
 
     def powi(self, a: Value, n: int) -> Value:
@@ -152,13 +152,13 @@ class Graph:
 
     def binary(self, fn: str, a: Value, b: Value) -> Value:
         if fn not in BINARY:
-            raise ValueError(f"unknown binary function {fn!r}")
+            raise ValueError(f"unknown binary function {fn!r}; expected one of {sorted(BINARY)}")
         a, b, shape = self._pair(a, b)
         return Value(self, self._add("binary", (a.node, b.node), math.prod(shape), fn=fn), shape)
 
     def compare(self, fn: str, a: Value, b: Value) -> Value:
         if fn not in COMPARE:
-            raise ValueError(f"unknown comparison {fn!r}")
+            raise ValueError(f"unknown comparison {fn!r}; expected one of {sorted(COMPARE)}")
         a, b, shape = self._pair(a, b)
         return Value(self, self._add("compare", (a.node, b.node), math.prod(shape), fn=fn), shape)
 
@@ -171,7 +171,7 @@ class Graph:
     def reduce(self, fn: str, a: Value, axes: tuple[int, ...]) -> Value:
         """Reduce ``a`` over ``axes`` (sum, max or min)."""
         if fn not in REDUCE:
-            raise ValueError(f"unknown reduction {fn!r}")
+            raise ValueError(f"unknown reduction {fn!r}; expected one of {sorted(REDUCE)}")
         axes = tuple(sorted(ax % len(a.shape) for ax in axes)) if a.shape else ()
         keep = [ax for ax in range(len(a.shape)) if ax not in axes]
         out_shape = tuple(a.shape[ax] for ax in keep)

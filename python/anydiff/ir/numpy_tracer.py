@@ -124,7 +124,12 @@ class Tracer:
             return Tracer(graph.compare(_UFUNC_COMPARE[ufunc], args[0], args[1]))
         if ufunc is np.matmul:
             return _matmul(graph, args[0], args[1])
-        raise TraceError(f"np.{ufunc.__name__} is not supported on traced values")
+        raise TraceError(
+            f"np.{ufunc.__name__} is not supported on traced values; supported ufuncs: "
+            + ", ".join(
+                sorted(f.__name__ for f in (*_UFUNC_UNARY, *_UFUNC_BINARY, *_UFUNC_COMPARE))
+            )
+        )
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         handler = _FUNCTIONS.get(func)
@@ -134,7 +139,10 @@ class Tracer:
             return _structural(func, args, kwargs)
         if func in _STRUCTURAL_MANY:
             return _structural_many(func, args, kwargs)
-        raise TraceError(f"np.{func.__name__} is not supported on traced values")
+        raise TraceError(
+            f"np.{func.__name__} is not supported on traced values; the tracer knows numpy's "
+            "ufuncs, indexing, @, and " + ", ".join(_supported_functions())
+        )
 
     # --- operators ---------------------------------------------------------------------
 
@@ -427,6 +435,11 @@ _FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.ndim: lambda a: a.ndim,
     np.size: lambda a: a.size,
 }
+
+
+def _supported_functions() -> list[str]:
+    every = (*_FUNCTIONS, *_STRUCTURAL_ONE, *_STRUCTURAL_MANY)
+    return sorted({f"np.{getattr(f, '__name__', str(f))}" for f in every})
 
 
 def trace_numpy(
