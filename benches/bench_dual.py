@@ -33,10 +33,8 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
-from anydiff.bench.contenders import enable_x64
 from anydiff.bench.machine import (
-    busy_warning,
-    script_arguments,
+    start_script,
     write_results,
 )
 from anydiff.bench.problems import brusselator_init, brusselator_rhs, get_problem, to_numpy
@@ -419,12 +417,8 @@ def shown(figure: dict[str, Any]) -> tuple[str, str]:
 
 def main() -> int:
     """Measure, print, profile what misses its target, save."""
-    args = script_arguments(__doc__.splitlines()[0], RESULTS / "dual.json")
-    enable_x64()
+    args = start_script(__doc__.splitlines()[0], RESULTS / "dual.json")
     settings = Settings.quick() if args.quick else Settings(target=0.3, rounds=7, warmup=3)
-    warning = busy_warning()
-    if warning:
-        print(warning)
 
     figures, anydiff_calls = collect(settings, args.quick)
 
@@ -468,13 +462,7 @@ def main() -> int:
 
     write_results(
         args.out,
-        {
-            "target_s": settings.target,
-            "rounds": settings.rounds,
-            "warmup": settings.warmup,
-            "dtype": "float64",
-            "jax_enable_x64": True,
-        },
+        settings.as_dict(),
         figures,
         profiles=profiles,
     )

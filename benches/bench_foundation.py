@@ -20,10 +20,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from anydiff.bench.contenders import enable_x64
 from anydiff.bench.machine import (
-    busy_warning,
-    script_arguments,
+    start_script,
     write_results,
 )
 from anydiff.bench.problems import get_problem, to_numpy
@@ -95,13 +93,9 @@ TARGETS = {
 
 def main() -> int:
     """Measure, print, save."""
-    args = script_arguments(__doc__.splitlines()[0], RESULTS / "foundation.json")
-    enable_x64()
+    args = start_script(__doc__.splitlines()[0], RESULTS / "foundation.json")
     settings = Settings.quick() if args.quick else Settings(target=0.3, rounds=9, warmup=3)
 
-    warning = busy_warning()
-    if warning:
-        print(warning)
     pairs = _contenders()
     checks = {}
     for name, (mine, native) in pairs.items():
@@ -155,13 +149,7 @@ def main() -> int:
 
     write_results(
         args.out,
-        {
-            "target_s": settings.target,
-            "rounds": settings.rounds,
-            "warmup": settings.warmup,
-            "dtype": "float64",
-            "jax_enable_x64": True,
-        },
+        settings.as_dict(),
         figures,
     )
     return 0

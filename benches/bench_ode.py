@@ -18,11 +18,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from anydiff.bench.contenders import enable_x64
 from anydiff.bench.machine import (
-    busy_warning,
     load_average,
-    script_arguments,
+    start_script,
     write_results,
 )
 from anydiff.bench.problems import brusselator_init
@@ -71,12 +69,8 @@ def contenders(n_grid: int) -> tuple[dict[str, Call], dict[str, Any]]:
 
 def main() -> int:
     """Measure, print, save."""
-    args = script_arguments(__doc__.splitlines()[0], RESULTS / "ode.json")
-    enable_x64()
+    args = start_script(__doc__.splitlines()[0], RESULTS / "ode.json")
     rounds, warmup = (1, 0) if args.quick else (3, 1)
-    warning = busy_warning()
-    if warning:
-        print(warning)
     load_before = load_average()
     figures: dict[str, Any] = {}
     print(f"{'figure':<58} {'anydiff':>9} {'scipy':>9} {'ratio':>6} {'target':>7}  met")
@@ -133,7 +127,6 @@ def main() -> int:
         "rtol": RTOL,
         "atol": ATOL,
         "t_span": list(T_SPAN),
-        "dtype": "float64",
     }
     write_results(args.out, settings, figures, load_average_before=load_before)
     return 0

@@ -25,11 +25,9 @@ from typing import Any, Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
-from anydiff.bench.contenders import enable_x64
 from anydiff.bench.machine import (
-    busy_warning,
     load_average,
-    script_arguments,
+    start_script,
     write_results,
 )
 from anydiff.bench.problems import brusselator_init, brusselator_rhs, get_problem, to_numpy
@@ -517,12 +515,8 @@ def print_table(figures: Figures, medians: dict[str, Any]) -> None:
 
 def main() -> int:
     """Measure, print, save."""
-    args = script_arguments(__doc__.splitlines()[0], RESULTS / "sparse.json")
-    enable_x64()
+    args = start_script(__doc__.splitlines()[0], RESULTS / "sparse.json")
     settings = Settings.quick() if args.quick else Settings(target=0.2, rounds=7, warmup=3)
-    warning = busy_warning()
-    if warning:
-        print(warning)
     load_before = load_average()
     figures: Figures = {}
     coloring_counts(figures)
@@ -531,13 +525,7 @@ def main() -> int:
     print_table(figures, medians)
     write_results(
         args.out,
-        {
-            "target_s": settings.target,
-            "rounds": settings.rounds,
-            "warmup": settings.warmup,
-            "dtype": "float64",
-            "jax_enable_x64": True,
-        },
+        settings.as_dict(),
         figures,
         load_average_before=load_before,
         medians_s=medians,

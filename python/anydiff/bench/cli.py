@@ -25,17 +25,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from anydiff.bench.problems import FRAMEWORKS, PROBLEMS
 
     parser.add_argument(
-        "--problem", action="append", choices=sorted(PROBLEMS), metavar="NAME",
+        "--problem",
+        action="append",
+        choices=sorted(PROBLEMS),
+        metavar="NAME",
         help=f"reference problem to run (repeatable; default all: {', '.join(PROBLEMS)})",
     )
-    parser.add_argument("--fn", metavar="MODULE:FUNCTION",
-                        help="time a user function instead (module:function or file.py:function)")
-    parser.add_argument("--shape", type=_shape, metavar="D1,D2,...",
-                        help="shape of the user function's input (with --fn)")
-    parser.add_argument("--framework", choices=FRAMEWORKS, default="jax",
-                        help="array framework the --fn function is written with (default jax)")
-    parser.add_argument("--operator", choices=("jacobian", "gradient", "hessian"),
-                        help="operator to time (default: jacobian for --fn, each problem's own)")
+    parser.add_argument(
+        "--fn",
+        metavar="MODULE:FUNCTION",
+        help="time a user function instead (module:function or file.py:function)",
+    )
+    parser.add_argument(
+        "--shape",
+        type=_shape,
+        metavar="D1,D2,...",
+        help="shape of the user function's input (with --fn)",
+    )
+    parser.add_argument(
+        "--framework",
+        choices=FRAMEWORKS,
+        default="jax",
+        help="array framework the --fn function is written with (default jax)",
+    )
+    parser.add_argument(
+        "--operator",
+        choices=("jacobian", "gradient", "hessian"),
+        help="operator to time (default: jacobian for --fn, each problem's own)",
+    )
     parser.add_argument("--json", metavar="FILE", help="save the results as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="save a bar chart of time per call")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter repetitions")
@@ -65,8 +82,9 @@ def main(args: argparse.Namespace) -> int:
             ops = (args.operator,) if args.operator else problem.operators
             for op in ops:
                 if op in ("gradient", "hessian") and "jacobian" in problem.operators:
-                    print(f"bench: skipping {name} {op} (its output is not a scalar)",
-                          file=sys.stderr)
+                    print(
+                        f"bench: skipping {name} {op} (its output is not a scalar)", file=sys.stderr
+                    )
                     continue
                 tasks.append(Task.of(problem, op))
     if not tasks:
@@ -79,9 +97,17 @@ def main(args: argparse.Namespace) -> int:
     results = run(tasks, settings, show_progress=not args.no_progress)
     print(format_table(results))
     if args.json:
-        save_json(args.json, results, machine=machine_info(),
-                  settings={"target_s": settings.target, "rounds": settings.rounds,
-                            "warmup": settings.warmup, "dtype": "float64"})
+        save_json(
+            args.json,
+            results,
+            machine=machine_info(),
+            settings={
+                "target_s": settings.target,
+                "rounds": settings.rounds,
+                "warmup": settings.warmup,
+                "dtype": "float64",
+            },
+        )
         print(f"results written to {args.json}")
     if args.plot:
         save_plot(args.plot, results)

@@ -79,7 +79,10 @@ _PREPARE = {
 
 
 def _anydiff(
-    label: str, operator: str, framework: str, backend: Callable[[], anydiff.AbstractBackend],
+    label: str,
+    operator: str,
+    framework: str,
+    backend: Callable[[], anydiff.AbstractBackend],
     exact: bool = True,
     max_inputs: Optional[int] = None,
 ) -> Contender:
@@ -152,27 +155,51 @@ def _catalogue() -> list[Contender]:
                 _anydiff("TorchBackend(forward)", op, "torch", lambda: TorchBackend("forward")),
                 _anydiff("TorchBackend(reverse)", op, "torch", lambda: TorchBackend("reverse")),
             ]
-        out.append(_anydiff("FiniteDifferences(central)", op, "numpy",
-                            lambda: FiniteDifferences("central"), exact=False))
+        out.append(
+            _anydiff(
+                "FiniteDifferences(central)",
+                op,
+                "numpy",
+                lambda: FiniteDifferences("central"),
+                exact=False,
+            )
+        )
     op = "hessian"
     if installed("jax"):
         fwd, rev = (lambda: JaxBackend("forward")), (lambda: JaxBackend("reverse"))
         out += [
-            _anydiff("HigherOrder(JaxFwd, JaxRev)", op, "jax",
-                     lambda: HigherOrderBackend((fwd(), rev()))),
-            _anydiff("HigherOrder(JaxRev, JaxRev)", op, "jax",
-                     lambda: HigherOrderBackend((rev(), rev()))),
+            _anydiff(
+                "HigherOrder(JaxFwd, JaxRev)", op, "jax", lambda: HigherOrderBackend((fwd(), rev()))
+            ),
+            _anydiff(
+                "HigherOrder(JaxRev, JaxRev)", op, "jax", lambda: HigherOrderBackend((rev(), rev()))
+            ),
         ]
     if installed("torch"):
         tfwd, trev = (lambda: TorchBackend("forward")), (lambda: TorchBackend("reverse"))
         out += [
-            _anydiff("HigherOrder(TorchFwd, TorchRev)", op, "torch",
-                     lambda: HigherOrderBackend((tfwd(), trev()))),
-            _anydiff("HigherOrder(TorchRev, TorchRev)", op, "torch",
-                     lambda: HigherOrderBackend((trev(), trev()))),
+            _anydiff(
+                "HigherOrder(TorchFwd, TorchRev)",
+                op,
+                "torch",
+                lambda: HigherOrderBackend((tfwd(), trev())),
+            ),
+            _anydiff(
+                "HigherOrder(TorchRev, TorchRev)",
+                op,
+                "torch",
+                lambda: HigherOrderBackend((trev(), trev())),
+            ),
         ]
-    out.append(_anydiff("FiniteDifferences(central)", op, "numpy",
-                        lambda: FiniteDifferences("central"), exact=False))
+    out.append(
+        _anydiff(
+            "FiniteDifferences(central)",
+            op,
+            "numpy",
+            lambda: FiniteDifferences("central"),
+            exact=False,
+        )
+    )
     if installed("jax"):
         out += [
             _jax_native("jacobian", "jacfwd"),

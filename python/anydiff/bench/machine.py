@@ -18,7 +18,7 @@ __all__ = [
     "cpu_model",
     "load_average",
     "machine_info",
-    "script_arguments",
+    "start_script",
     "write_results",
 ]
 
@@ -76,20 +76,28 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def script_arguments(description: str, default_out: Path) -> argparse.Namespace:
-    """The options every script under ``benches/`` takes: ``--quick`` and ``--out``."""
+def start_script(description: str, default_out: Path) -> argparse.Namespace:
+    """What every script under ``benches/`` does first: parse ``--quick`` and ``--out``,
+    compute in float64 (JAX's x64 on), and warn when the CPUs are busy."""
+    from anydiff.bench.contenders import enable_x64
+
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter repetitions")
     parser.add_argument("--out", default=str(default_out), help="JSON output")
-    return parser.parse_args()
+    args = parser.parse_args()
+    enable_x64()
+    warning = busy_warning()
+    if warning:
+        print(warning)
+    return args
 
 
 def write_results(out: str | Path, settings: dict[str, Any], figures: Any, **sections: Any) -> Path:
-    """Save a benchmark run as JSON: machine, settings, the load after the run, the
-    figures and any other ``sections``."""
+    """Save a benchmark run as JSON: machine, settings (every script computes in float64),
+    the load after the run, the figures and any other ``sections``."""
     doc = {
         "machine": machine_info(),
-        "settings": settings,
+        "settings": {**settings, "dtype": "float64", "jax_enable_x64": True},
         "load_average_after": load_average(),
         "figures": figures,
         **sections,

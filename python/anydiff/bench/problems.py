@@ -122,9 +122,7 @@ def _mlp(n: int = 256, m: int = 256, seed: int = 0) -> Problem:
 
         return mlp
 
-    return Problem(
-        "mlp", f"W2 tanh(W1 x) + sin(x), n = m = {n}", ("jacobian",), x0, build
-    )
+    return Problem("mlp", f"W2 tanh(W1 x) + sin(x), n = m = {n}", ("jacobian",), x0, build)
 
 
 # --- Rosenbrock ---------------------------------------------------------------------------
@@ -158,15 +156,22 @@ def _tiny() -> Problem:
         return tiny
 
     return Problem(
-        "tiny", "sin(x0) x1 + x1^2, 2 inputs (call overhead)", ("gradient",),
-        np.array([0.3, 1.2]), build,
+        "tiny",
+        "sin(x0) x1 + x1^2, 2 inputs (call overhead)",
+        ("gradient",),
+        np.array([0.3, 1.2]),
+        build,
     )
 
 
 # --- Brusselator --------------------------------------------------------------------------
 
-BRUSSELATOR_CHECKS = {34: 802.9807693762164, 1058: 985.3120721709204,
-                      2000: -403.5817880634729, 2048: 1431.1460373522068}
+BRUSSELATOR_CHECKS = {
+    34: 802.9807693762164,
+    1058: 985.3120721709204,
+    2000: -403.5817880634729,
+    2048: 1431.1460373522068,
+}
 """DESIGN.md check values of ``du`` at t = 0 for N = 32 (1-based Julia indices)."""
 
 
@@ -186,9 +191,7 @@ def _forcing(n_grid: int, t: float) -> np.ndarray:
     return np.where(inside & (t >= 1.1), 5.0, 0.0)
 
 
-def brusselator_rhs(
-    u: Any, n_grid: int, t: float = 0.0, framework: str = "numpy"
-) -> Any:
+def brusselator_rhs(u: Any, n_grid: int, t: float = 0.0, framework: str = "numpy") -> Any:
     """SciML's ``brusselator_2d_loop`` right-hand side on an N x N periodic grid.
 
     ``u`` is the flat state (length 2 N^2, index ``i + N j + N^2 k``); returns ``du`` in
@@ -201,9 +204,7 @@ def brusselator_rhs(
     uu, vv = grid[0], grid[1]
 
     def lap(w: Any) -> Any:
-        return (
-            xp.roll(w, 1, 0) + xp.roll(w, -1, 0) + xp.roll(w, 1, 1) + xp.roll(w, -1, 1) - 4.0 * w
-        )
+        return xp.roll(w, 1, 0) + xp.roll(w, -1, 0) + xp.roll(w, 1, 1) + xp.roll(w, -1, 1) - 4.0 * w
 
     u2v = uu * uu * vv
     forcing = to_framework(_forcing(n_grid, t), framework)
@@ -228,14 +229,15 @@ def _brusselator(n_grid: int = 8) -> Problem:
         return brusselator
 
     return Problem(
-        "brusselator", f"2-D Brusselator RHS at t = 0, N = {n_grid} ({2 * n_grid**2} states)",
-        ("jacobian",), brusselator_init(n_grid), build,
+        "brusselator",
+        f"2-D Brusselator RHS at t = 0, N = {n_grid} ({2 * n_grid**2} states)",
+        ("jacobian",),
+        brusselator_init(n_grid),
+        build,
     )
 
 
-PROBLEMS: dict[str, Problem] = {
-    p.name: p for p in (_mlp(), _rosenbrock(), _tiny(), _brusselator())
-}
+PROBLEMS: dict[str, Problem] = {p.name: p for p in (_mlp(), _rosenbrock(), _tiny(), _brusselator())}
 """The built-in problems by name."""
 
 
@@ -300,5 +302,6 @@ def user_problem(
         return on_numpy
 
     frameworks = (framework,) if framework == "numpy" else (framework, "numpy")
-    return Problem(spec, f"user function {spec}, x of shape {shape}", operators, x0, build,
-                   frameworks)
+    return Problem(
+        spec, f"user function {spec}, x of shape {shape}", operators, x0, build, frameworks
+    )

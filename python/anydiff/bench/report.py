@@ -33,8 +33,11 @@ def recommend(results: Sequence[Result]) -> dict[str, Optional[str]]:
     """For each ``problem operator``, the fastest anydiff backend whose result checked."""
     best: dict[str, Optional[str]] = {}
     for (problem, operator), rs in _groups(results).items():
-        ok = [r for r in rs if not r.native and r.seconds is not None
-              and r.check in ("ok", "reference")]
+        ok = [
+            r
+            for r in rs
+            if not r.native and r.seconds is not None and r.check in ("ok", "reference")
+        ]
         key = f"{problem} {operator}"
         best[key] = min(ok, key=lambda r: r.seconds or 0.0).contender if ok else None
     return best
@@ -48,8 +51,16 @@ def format_table(results: Sequence[Result]) -> str:
         for r in sorted(rs, key=lambda r: (r.native, r.seconds is None, r.seconds or 0.0)):
             ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
             kind = "native " if r.native else "anydiff "
-            rows.append((r.problem, r.operator, kind + r.contender, format_seconds(r.seconds),
-                         ratio, r.check))
+            rows.append(
+                (
+                    r.problem,
+                    r.operator,
+                    kind + r.contender,
+                    format_seconds(r.seconds),
+                    ratio,
+                    r.check,
+                )
+            )
         rows.append(("",) * len(head))
     if rows:
         rows.pop()
@@ -66,8 +77,7 @@ def format_table(results: Sequence[Result]) -> str:
 
 def save_json(path: str | Path, results: Sequence[Result], **extra: Any) -> None:
     """Write results, recommendations and ``extra`` fields (machine info, settings)."""
-    doc = {**extra, "results": [asdict(r) for r in results],
-           "recommendations": recommend(results)}
+    doc = {**extra, "results": [asdict(r) for r in results], "recommendations": recommend(results)}
     Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
@@ -97,9 +107,16 @@ def save_plot(path: str | Path, results: Sequence[Result], title: str = "anydiff
         for i, name in enumerate(present):
             t = next(r.seconds for r in rs if r.contender == name)
             label = ("native " if native[name] else "anydiff ") + name
-            ax.bar(g - 0.4 + (i + 0.5) * width, t, width, color=colors[name],
-                   label=None if name in labelled else label,
-                   hatch="//" if native[name] else None, edgecolor="black", linewidth=0.4)
+            ax.bar(
+                g - 0.4 + (i + 0.5) * width,
+                t,
+                width,
+                color=colors[name],
+                label=None if name in labelled else label,
+                hatch="//" if native[name] else None,
+                edgecolor="black",
+                linewidth=0.4,
+            )
             labelled.add(name)
     ax.set_yscale("log")
     ax.set_xticks(range(len(groups)))

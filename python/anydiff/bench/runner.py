@@ -28,6 +28,10 @@ class Settings:
         """Fewer, shorter measurements (for a first look or CI)."""
         return cls(target=0.05, rounds=3, warmup=1)
 
+    def as_dict(self) -> dict[str, float]:
+        """The settings as saved with results."""
+        return {"target_s": self.target, "rounds": self.rounds, "warmup": self.warmup}
+
 
 @dataclass(frozen=True)
 class Task:

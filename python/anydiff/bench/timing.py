@@ -101,6 +101,4 @@ def measure(
             samples[name].append(_run(calls[name], numbers[name]))
             if progress is not None:
                 progress(1)
-    return {
-        name: Timing(statistics.median(s), s, numbers[name]) for name, s in samples.items()
-    }
+    return {name: Timing(statistics.median(s), s, numbers[name]) for name, s in samples.items()}
