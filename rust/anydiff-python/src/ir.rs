@@ -12,7 +12,8 @@ use anydiff::{Elementary, Error};
 use ndarray::{Array1, Array2, Array3};
 use numpy::{
     AllowTypeChange, Element, IntoPyArray, PyArray1, PyArrayDescrMethods, PyArrayLike2,
-    PyArrayLikeDyn, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods,
+    PyArrayLikeDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -318,6 +319,19 @@ macro_rules! dispatch {
     }};
 }
 
+/// A new C-ordered array for a result that the engine writes in full before
+/// anyone reads it (values and Jacobians of the forward engine), so it is not
+/// zeroed first: at 10^5 points the zeroing cost a sixth of the call.
+fn filled_later<'py, T: Element, D: numpy::ndarray::Dimension>(
+    py: Python<'py>,
+    dims: impl numpy::ndarray::IntoDimension<Dim = D>,
+) -> Bound<'py, numpy::PyArray<T, D>> {
+    // SAFETY: the elements are plain floats; every caller hands the array to an
+    // engine routine that writes each element before the array reaches Python,
+    // and drops it unread if that routine fails.
+    unsafe { numpy::PyArray::<T, D>::new(py, dims, false) }
+}
+
 fn check_cols(what: &str, got: &[usize], n: usize) -> PyResult<()> {
     if got.len() != 2 || got[1] != n {
         return Err(ShapeError::new_err(format!(
@@ -455,16 +469,15 @@ impl PyProgram {
         let prog = self.inner.clone();
         let (n, m) = (prog.n_inputs(), prog.n_outputs());
         dispatch!(self, py, points, params, |T, x, par| {
-            let mut vals = Array2::<T>::zeros((x.nrows(), m));
-            let mut jac = Array3::<T>::zeros((x.nrows(), m, n));
-            py.detach(|| {
-                prog.value_and_jacobian_points(x.view(), &par, vals.view_mut(), jac.view_mut())
-            })
-            .map_err(core_err)?;
-            Ok((
-                vals.into_pyarray(py).into_any().unbind(),
-                jac.into_pyarray(py).into_any().unbind(),
-            ))
+            let vals = filled_later::<T, _>(py, [x.nrows(), m]);
+            let jac = filled_later::<T, _>(py, [x.nrows(), m, n]);
+            {
+                let (mut v, mut j) = (vals.readwrite(), jac.readwrite());
+                let (v, j) = (v.as_array_mut(), j.as_array_mut());
+                py.detach(|| prog.value_and_jacobian_points(x.view(), &par, v, j))
+                    .map_err(core_err)?;
+            }
+            Ok((vals.into_any().unbind(), jac.into_any().unbind()))
         })
     }
 

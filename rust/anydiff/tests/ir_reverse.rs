@@ -7,6 +7,7 @@
 mod ir_support;
 
 use anydiff::ir::{BinaryFn, CompareFn, Op, Program, ReduceFn, UnaryFn};
+use anydiff::DualVec;
 use ir_support::*;
 use ndarray::{Array1, Array2, Array3};
 use proptest::prelude::*;
@@ -481,8 +482,86 @@ fn scalarised(prog: &Program) -> Program {
     Program::new(ops, &[prog.n_inputs()], &[], &[cat + 1]).unwrap()
 }
 
+/// `jvp_points` (the struct-of-arrays lanes engine) against `eval_one` with
+/// `DualVec` (the generic engine) at every point, lane by lane.
+fn check_lanes_engine(prog: &Program, pts: &Array2<f64>, seeds: &Array2<f64>, tol: f64) {
+    let (np, n, m, lanes) = (
+        pts.nrows(),
+        prog.n_inputs(),
+        prog.n_outputs(),
+        seeds.nrows(),
+    );
+    let mut vals = Array2::zeros((np, m));
+    let mut tan = Array3::zeros((np, lanes, m));
+    prog.jvp_points(
+        pts.view(),
+        &[],
+        seeds.view(),
+        vals.view_mut(),
+        tan.view_mut(),
+    )
+    .unwrap();
+    for p in 0..np {
+        let x: Vec<DualVec<f64>> = (0..n)
+            .map(|j| DualVec::new(pts[[p, j]], seeds.column(j).to_vec()))
+            .collect();
+        let want = prog.eval_one(&x, &[]).unwrap();
+        for (r, d) in want.iter().enumerate() {
+            let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || close(a, b, tol);
+            assert!(same(vals[[p, r]], d.re), "value {r} at point {p}");
+            for l in 0..lanes {
+                let (got, exp) = (tan[[p, l, r]], d.eps.get(l).copied().unwrap_or(0.0));
+                assert!(
+                    same(got, exp),
+                    "lane {l} of output {r} at point {p}: {got} vs {exp}"
+                );
+            }
+        }
+    }
+}
+
+/// Seed directions where about half the entries, and every third lane, are zero:
+/// lanes that never reach some nodes, and lanes that reach none.
+fn sparse_seeds(lanes: usize, n: usize, seed: u64) -> Array2<f64> {
+    let u = uniform(lanes * n, seed, -1.0, 1.0);
+    Array2::from_shape_fn((lanes, n), |(l, j)| {
+        let v = u[l * n + j];
+        if l % 3 == 2 || v.abs() < 0.5 {
+            0.0
+        } else {
+            v
+        }
+    })
+}
+
+#[test]
+fn lanes_engine_on_a_large_array_program_with_one_point() {
+    // many lanes over a 5000-element stencil: lanes split across threads,
+    // live lanes tracked node by node
+    let n = 5000;
+    let prog = stencil(n);
+    let pts = Array2::from_shape_vec((1, n), uniform(n, 3, -1.0, 1.0)).unwrap();
+    assert!(prog.workspace_len() * 64 >= 1 << 20, "big enough to split lanes");
+    check_lanes_engine(&prog, &pts, &sparse_seeds(64, n, 4), 1e-13);
+    let one_hot = Array2::from_shape_fn((3, n), |(l, j)| f64::from(u8::from(j == 7 * l)));
+    check_lanes_engine(&prog, &pts, &one_hot, 1e-13);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_programs_lanes_engine_matches_generic_duals(
+        seed in any::<u64>(),
+        n_ops in 1usize..25,
+        n in 1usize..5,
+        np in 1usize..40,
+        lanes in 1usize..7,
+    ) {
+        let prog = random_program(seed, n_ops, n);
+        let pts = points(np, n, seed ^ 2, -1.5, 1.5);
+        check_lanes_engine(&prog, &pts, &sparse_seeds(lanes, n, seed ^ 3), 1e-12);
+    }
 
     #[test]
     fn random_programs_vjp_is_transposed_jacobian(

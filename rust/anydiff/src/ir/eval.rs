@@ -19,6 +19,7 @@ use ndarray::{
 use num_traits::{Float, Zero};
 use rayon::prelude::*;
 
+use super::lanes::{Lanes, MAX_PASS_LANES};
 use super::program::{BinaryFn, CompareFn, IrError, Op, Program, ReduceFn, UnaryFn};
 use crate::dual::{Dual, Elementary};
 use crate::error::Error;
@@ -31,10 +32,10 @@ impl<T: Scalar + Elementary<Real = T>> IrReal for T {}
 
 /// Target size of one workspace in bytes (about an L2 cache).
 const TARGET_BYTES: usize = 64 * 1024;
+/// Smallest workspace (numbers, all lanes) worth splitting lanes over threads.
+const BY_PASS_MIN_WORK: usize = 1 << 20;
 /// Largest number of points in a chunk.
 const MAX_CHUNK: usize = 64;
-/// Widest tangent block of [`Program::jvp_points`].
-const MAX_LANES: usize = 16;
 /// Widest block (per nesting level) of the second-order routines.
 const MAX_LANES_2: usize = 8;
 
@@ -44,7 +45,7 @@ pub(crate) struct Workspace<D> {
     pub(crate) c: usize,
 }
 
-fn split<D>(buf: &mut [D], o: usize, l: usize) -> (&[D], &mut [D], &[D]) {
+pub(crate) fn split<D>(buf: &mut [D], o: usize, l: usize) -> (&[D], &mut [D], &[D]) {
     let (lo, rest) = buf.split_at_mut(o);
     let (out, hi) = rest.split_at_mut(l);
     (lo, out, hi)
@@ -52,7 +53,14 @@ fn split<D>(buf: &mut [D], o: usize, l: usize) -> (&[D], &mut [D], &[D]) {
 
 /// The block `start..start + len` of an argument, which lies wholly below
 /// or wholly above the output block `o..o + l` (the layout guarantees it).
-fn arg<'a, D>(lo: &'a [D], hi: &'a [D], o: usize, l: usize, start: usize, len: usize) -> &'a [D] {
+pub(crate) fn arg<'a, D>(
+    lo: &'a [D],
+    hi: &'a [D],
+    o: usize,
+    l: usize,
+    start: usize,
+    len: usize,
+) -> &'a [D] {
     if len == 0 {
         &[]
     } else if start + len <= o {
@@ -194,7 +202,7 @@ pub(crate) fn binary<D: Elementary>(func: BinaryFn, a: &[D], b: &[D], out: &mut 
     }
 }
 
-fn compare<D: Elementary>(func: CompareFn, a: &[D], b: &[D], out: &mut [D]) {
+pub(crate) fn compare<D: Elementary>(func: CompareFn, a: &[D], b: &[D], out: &mut [D]) {
     macro_rules! map {
         ($op:tt) => {
             for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
@@ -477,20 +485,18 @@ impl Program {
     ) -> Result<(), IrError> {
         let np = self.check_points(&points, params)?;
         check_dims("out", out.shape(), &[np, self.m])?;
-        let (n, m) = (self.n, self.m);
-        let c = self.chunk_size(np, std::mem::size_of::<T>());
         let pts = points.as_standard_layout();
         let pts = standard(&pts)?;
         with_contiguous(out, |out| {
-            let items: Vec<_> = chunk_rows(pts, np, n, c)
-                .into_iter()
-                .zip(chunk_rows_mut(out, np, m, c))
-                .collect();
-            self.drive::<T, _>(c, params, items, |ws, ((count, pts), (_, o))| {
-                self.seed(ws, count, |p, j| pts[p * n + j]);
-                self.execute(ws);
-                self.extract(ws, count, |p, r, v| o[p * m + r] = *v);
-            });
+            self.forward(
+                (np, pts),
+                params,
+                0,
+                &identity::<T>,
+                Some(out),
+                &mut [],
+                false,
+            )
         });
         Ok(())
     }
@@ -569,8 +575,13 @@ impl Program {
     }
 
     /// Forward mode with `lanes` tangents (`lane(j, l)`: component `j` of
-    /// tangent `l`), in blocks of up to 16 lanes of `Dual<T, N>`.
+    /// tangent `l`) in struct-of-arrays lanes ([`super::lanes`]), up to
+    /// [`MAX_PASS_LANES`] lanes per pass; with no lanes, values only.
     /// `transposed`: `tangents` is `P x m x L` instead of `P x L x m`.
+    ///
+    /// Chunks of points run in parallel; with fewer points than threads (one
+    /// point of an array program) the lanes are split into one pass per thread
+    /// instead, each into its own buffer.
     #[allow(clippy::too_many_arguments)]
     fn forward<T: IrReal>(
         &self,
@@ -578,74 +589,114 @@ impl Program {
         params: &[T],
         lanes: usize,
         lane: &(dyn Fn(usize, usize) -> T + Sync),
-        values: Option<&mut [T]>,
+        mut values: Option<&mut [T]>,
         tangents: &mut [T],
         transposed: bool,
     ) {
-        let args = (
-            np, points, params, lanes, lane, values, tangents, transposed,
-        );
-        match lanes.next_power_of_two() {
-            0 | 1 => self.forward_n::<T, 1>(args),
-            2 => self.forward_n::<T, 2>(args),
-            4 => self.forward_n::<T, 4>(args),
-            8 => self.forward_n::<T, 8>(args),
-            _ => self.forward_n::<T, MAX_LANES>(args),
-        }
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn forward_n<T: IrReal, const N: usize>(
-        &self,
-        (np, points, params, lanes, lane, values, tangents, transposed): (
-            usize,
-            &[T],
-            &[T],
-            usize,
-            &(dyn Fn(usize, usize) -> T + Sync),
-            Option<&mut [T]>,
-            &mut [T],
-            bool,
-        ),
-    ) {
         let (n, m) = (self.n, self.m);
-        let seeds = lane_blocks::<T, N>(n, lanes, lane);
-        let c = self.chunk_size(np, std::mem::size_of::<Dual<T, N>>());
-        let value_chunks = opt_chunks(values, np, m, c);
-        let items: Vec<_> = chunk_rows(points, np, n, c)
-            .into_iter()
-            .zip(value_chunks)
-            .zip(chunk_rows_mut(tangents, np, lanes * m, c))
+        let threads = rayon::current_num_threads().max(1);
+        let by_pass = np < threads && lanes > 1 && self.work_len * lanes >= BY_PASS_MIN_WORK;
+        let mut passes = lanes.div_ceil(MAX_PASS_LANES).max(1);
+        if by_pass {
+            passes = passes.max(threads.min(lanes));
+        }
+        let per_pass = lanes.div_ceil(passes);
+        let dirs: Vec<Vec<Vec<T>>> = (0..passes)
+            .map(|b| {
+                (b * per_pass..((b + 1) * per_pass).min(lanes))
+                    .map(|l| (0..n).map(|j| lane(j, l)).collect())
+                    .collect()
+            })
             .collect();
-        self.drive::<Dual<T, N>, _>(
-            c,
-            params,
-            items,
-            |ws, (((count, pts), mut vals), (_, tan))| {
-                for (b, block) in seeds.iter().enumerate() {
-                    self.seed(ws, count, |p, j| Dual::new(pts[p * n + j], block[j]));
-                    self.execute(ws);
-                    let width = N.min(lanes - b * N);
-                    if let (0, Some(v)) = (b, vals.as_mut()) {
-                        self.extract(ws, count, |p, r, d| v[p * m + r] = d.re);
+        let live: Vec<Vec<u64>> = dirs.iter().map(|d| self.live_lanes(d)).collect();
+        let w = per_pass + 1;
+        let c = self.lane_chunk(np, w, std::mem::size_of::<T>());
+        // runs pass `b` on a seeded chunk and copies its outputs (tangent lane `l`
+        // of the pass goes to lane `first + l` of `total`)
+        let pass = |ws: &mut Lanes<T>,
+                    b: usize,
+                    count: usize,
+                    vals: Option<&mut [T]>,
+                    tan: &mut [T],
+                    (total, first): (usize, usize)| {
+            self.seed_lanes(ws, b, &dirs[b]);
+            self.run_lanes(ws, &live[b]);
+            let ws = (&*ws, live[b].as_slice());
+            if let Some(v) = vals {
+                self.copy_outputs(ws, count, (0, 1), v, (0, m, 1));
+            }
+            let width = dirs[b].len();
+            if transposed {
+                self.copy_outputs(ws, count, (1, width), tan, (first, m * total, total));
+            } else {
+                for l in 0..width {
+                    let at = ((first + l) * m, total * m, 1);
+                    self.copy_outputs(ws, count, (l + 1, 1), tan, at);
+                }
+            }
+        };
+        if !by_pass {
+            let items: Vec<_> = chunk_rows(points, np, n, c)
+                .into_iter()
+                .zip(opt_chunks(values, np, m, c))
+                .zip(chunk_rows_mut(tangents, np, lanes * m, c))
+                .collect();
+            for_each_with_state(
+                items,
+                || self.lanes::<T>(c, w, params),
+                |ws, (((count, pts), mut vals), (_, tan))| {
+                    self.seed_values(ws, count, pts);
+                    for b in 0..passes {
+                        let v = if b == 0 { vals.as_deref_mut() } else { None };
+                        pass(ws, b, count, v, tan, (lanes, b * per_pass));
                     }
-                    if transposed {
-                        self.extract(ws, count, |p, r, d| {
-                            let at = (p * m + r) * lanes + b * N;
-                            for (t, e) in tan[at..at + width].iter_mut().zip(&d.eps) {
-                                *t = *e;
-                            }
-                        });
-                    } else {
-                        self.extract(ws, count, |p, r, d| {
-                            for (l, e) in d.eps[..width].iter().enumerate() {
-                                tan[(p * lanes + b * N + l) * m + r] = *e;
-                            }
-                        });
+                },
+            );
+            return;
+        }
+        let want_values = values.is_some();
+        let parts: Vec<(Vec<T>, Vec<T>)> = (0..passes)
+            .into_par_iter()
+            .map(|b| {
+                let width = dirs[b].len();
+                let mut ws = self.lanes::<T>(c, w, params);
+                let mut vals = vec![T::zero(); if b == 0 && want_values { np * m } else { 0 }];
+                let mut tan = vec![T::zero(); np * width * m];
+                let chunks = chunk_rows(points, np, n, c)
+                    .into_iter()
+                    .zip(opt_chunks(
+                        (b == 0 && want_values).then_some(&mut vals[..]),
+                        np,
+                        m,
+                        c,
+                    ))
+                    .zip(chunk_rows_mut(&mut tan, np, width * m, c));
+                for (((count, pts), v), (_, t)) in chunks {
+                    self.seed_values(&mut ws, count, pts);
+                    pass(&mut ws, b, count, v, t, (width, 0));
+                }
+                (vals, tan)
+            })
+            .collect();
+        for (b, (vals, tan)) in parts.iter().enumerate() {
+            if let (0, Some(v)) = (b, values.as_deref_mut()) {
+                v.copy_from_slice(vals);
+            }
+            let width = dirs[b].len();
+            for p in 0..np {
+                for l in 0..width {
+                    for r in 0..m {
+                        let g = b * per_pass + l;
+                        let (to, from) = if transposed {
+                            ((p * m + r) * lanes + g, (p * m + r) * width + l)
+                        } else {
+                            ((p * lanes + g) * m + r, (p * width + l) * m + r)
+                        };
+                        tangents[to] = tan[from];
                     }
                 }
-            },
-        );
+            }
+        }
     }
 
     pub(crate) fn check_scalar(&self, what: &str) -> Result<(), IrError> {

@@ -30,6 +30,7 @@
 //! ```
 
 mod eval;
+mod lanes;
 mod program;
 mod reverse;
 mod sparsity;

@@ -346,6 +346,8 @@ pub struct Program {
     pub(crate) work_len: usize,
     /// Gathers of a contiguous range: views of their argument, not executed.
     pub(crate) alias: Vec<bool>,
+    /// The node whose block each node lives in (itself unless an alias).
+    pub(crate) root: Vec<usize>,
     pub(crate) outputs: Vec<usize>,
     pub(crate) input_lens: Vec<usize>,
     pub(crate) input_offsets: Vec<usize>,
@@ -595,12 +597,14 @@ impl Program {
         let (param_offsets, n_params) = prefix(param_lens);
         let m = outputs.iter().map(|&o| kept_lens[o]).sum();
         let (offsets, work_len, alias) = layout(&kept_ops, &kept_lens, &outputs);
+        let root = roots(&kept_ops, &alias);
         Program {
             ops: kept_ops,
             lens: kept_lens,
             offsets,
             work_len,
             alias,
+            root,
             outputs,
             input_lens: input_lens.to_vec(),
             input_offsets,
@@ -700,6 +704,17 @@ fn alias_of(op: &Op) -> Option<(usize, usize)> {
         }
         _ => None,
     }
+}
+
+/// The node whose block each node lives in: an alias lives in its argument's root.
+pub(crate) fn roots(ops: &[Op], alias: &[bool]) -> Vec<usize> {
+    let mut root: Vec<usize> = (0..ops.len()).collect();
+    for (i, op) in ops.iter().enumerate() {
+        if let (true, Op::Gather { a, .. }) = (alias[i], op) {
+            root[i] = root[*a];
+        }
+    }
+    root
 }
 
 /// Assigns each node a block of the workspace; a block is reused once the

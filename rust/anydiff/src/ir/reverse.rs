@@ -25,7 +25,7 @@ use super::eval::{
     binary, check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, lane_blocks, standard,
     takes_max, takes_min, unary, with_contiguous, IrReal, Workspace,
 };
-use super::program::{BinaryFn, IrError, Op, Program, ReduceFn, UnaryFn};
+use super::program::{roots, BinaryFn, IrError, Op, Program, ReduceFn, UnaryFn};
 use crate::dual::{Dual, Elementary};
 
 /// A worker's state: the forward workspace and the adjoint buffer.
@@ -120,12 +120,14 @@ impl Program {
                 top - self.lens[i]
             });
         }
+        let root = roots(&self.ops, &alias);
         Program {
             ops: self.ops.clone(),
             lens: self.lens.clone(),
             offsets,
             work_len: top,
             alias,
+            root,
             outputs: self.outputs.clone(),
             input_lens: self.input_lens.clone(),
             input_offsets: self.input_offsets.clone(),

@@ -1,0 +1,616 @@
+//! Forward mode in struct-of-arrays lanes: the engine behind
+//! [`Program::eval_points`], [`Program::jvp_points`] and
+//! [`Program::jacobian_points`].
+//!
+//! A chunk of `C` points carries the value and `L` tangent lanes of every
+//! node as `W = L + 1` rows: row 0 holds the values, row `k` lane `k - 1`.
+//! A node of `len` elements owns `W` consecutive rows of `len * C` numbers
+//! (element-major, points innermost). Every instruction is then a few flat
+//! loops over contiguous rows whatever `C` and `L` are, so `C` points of a
+//! small per-point program and one point of a large array program
+//! vectorise alike, and no lane is padded to a power of two.
+//!
+//! An alias (a contiguous gather) is a window of its root's rows: row `k`
+//! of the alias starts `rel * C` numbers into row `k` of the root.
+//!
+//! Derivative rules still come from the dual numbers: a chunk of
+//! `Dual<T, 1>` (unary) or `Dual<T, 2>` (binary) gives each instruction's
+//! partial derivatives, and the lanes follow by the chain rule.
+
+use super::eval::{arg, binary, compare, split, takes_max, takes_min, unary, IrReal};
+use super::program::{BinaryFn, Op, Program, ReduceFn, UnaryFn};
+use crate::dual::{Dual, Elementary};
+
+/// Target size of one worker's rows in bytes (about half an L2 cache).
+const TARGET_BYTES: usize = 96 * 1024;
+/// Largest number of points in a chunk.
+const MAX_CHUNK: usize = 512;
+/// Most tangent lanes carried in one pass.
+pub(crate) const MAX_PASS_LANES: usize = 32;
+/// Programs with more elements than this track live lanes node by node.
+const LIVE_ELEMENTS_MAX: usize = 1 << 12;
+/// Points per block of the partial-derivative kernels.
+const BLOCK: usize = 64;
+
+/// A worker's rows for `c` points and `w` rows per node, with scratch space.
+pub(crate) struct Lanes<T> {
+    buf: Vec<T>,
+    c: usize,
+    w: usize,
+    /// Partial derivatives of the running instruction (two rows).
+    partials: Vec<T>,
+    /// Winning element per point of a max/min reduction.
+    winners: Vec<usize>,
+    /// The pass whose lanes the input rows hold (they survive between chunks).
+    seeded: Option<usize>,
+}
+
+/// `d * x`, except that a zero tangent `x` stays zero even where `d` is
+/// infinite or NaN: the dual numbers' rule ([`crate::dual`]), so that a
+/// lane that does not depend on an argument never picks up its NaN.
+#[inline]
+fn term<T: IrReal>(d: T, x: T) -> T {
+    if x.is_zero() {
+        T::zero()
+    } else {
+        d * x
+    }
+}
+
+/// `y = d * x`, elementwise (chain rule of one argument).
+fn scale<T: IrReal>(y: &mut [T], d: &[T], x: &[T]) {
+    for ((y, &d), &x) in y.iter_mut().zip(d).zip(x) {
+        *y = term(d, x);
+    }
+}
+
+/// `y = da * a + db * b`, elementwise (chain rule of two arguments).
+fn combine<T: IrReal>(y: &mut [T], da: &[T], a: &[T], db: &[T], b: &[T]) {
+    for ((((y, &da), &a), &db), &b) in y.iter_mut().zip(da).zip(a).zip(db).zip(b) {
+        *y = term(da, a) + term(db, b);
+    }
+}
+
+/// Values and derivatives of a unary rule `f` (applied to blocks of `Dual<T, 1>`).
+fn unary_partials<T: IrReal>(
+    x: &[T],
+    value: &mut [T],
+    d: &mut [T],
+    f: impl Fn(&[Dual<T, 1>], &mut [Dual<T, 1>]),
+) {
+    let mut xs = [Dual::<T, 1>::constant(T::zero()); BLOCK];
+    let mut ys = xs;
+    for ((xc, vc), dc) in x
+        .chunks(BLOCK)
+        .zip(value.chunks_mut(BLOCK))
+        .zip(d.chunks_mut(BLOCK))
+    {
+        let k = xc.len();
+        for (s, &v) in xs.iter_mut().zip(xc) {
+            *s = Dual::new(v, [T::one()]);
+        }
+        f(&xs[..k], &mut ys[..k]);
+        for ((y, v), dd) in ys[..k].iter().zip(vc).zip(dc) {
+            *v = y.re;
+            *dd = y.eps[0];
+        }
+    }
+}
+
+/// Values and both partial derivatives of a binary rule.
+fn binary_partials<T: IrReal>(
+    func: BinaryFn,
+    (a, b): (&[T], &[T]),
+    value: &mut [T],
+    (da, db): (&mut [T], &mut [T]),
+) {
+    let mut xs = [Dual::<T, 2>::constant(T::zero()); BLOCK];
+    let mut ys = xs;
+    let mut zs = xs;
+    let (zero, one) = (T::zero(), T::one());
+    let parts = a
+        .chunks(BLOCK)
+        .zip(b.chunks(BLOCK))
+        .zip(value.chunks_mut(BLOCK))
+        .zip(da.chunks_mut(BLOCK).zip(db.chunks_mut(BLOCK)));
+    for (((ac, bc), vc), (dac, dbc)) in parts {
+        let k = ac.len();
+        for ((x, y), (&u, &v)) in xs.iter_mut().zip(ys.iter_mut()).zip(ac.iter().zip(bc)) {
+            *x = Dual::new(u, [one, zero]);
+            *y = Dual::new(v, [zero, one]);
+        }
+        binary(func, &xs[..k], &ys[..k], &mut zs[..k]);
+        for (z, ((v, p), q)) in zs[..k].iter().zip(vc.iter_mut().zip(dac).zip(dbc)) {
+            *v = z.re;
+            *p = z.eps[0];
+            *q = z.eps[1];
+        }
+    }
+}
+
+/// `out[b, i, j] += sum_k mul(a[b, i, k], b[b, k, j])` per point (`c` points innermost).
+fn matmul_acc<T: IrReal>(
+    out: &mut [T],
+    (a, b): (&[T], &[T]),
+    (batch, m, k, n): (usize, usize, usize, usize),
+    c: usize,
+    mul: impl Fn(T, T) -> T,
+) {
+    for bt in 0..batch {
+        for i in 0..m {
+            let row = &mut out[(bt * m + i) * n * c..(bt * m + i + 1) * n * c];
+            for kk in 0..k {
+                let aik = &a[((bt * m + i) * k + kk) * c..][..c];
+                let brow = &b[(bt * k + kk) * n * c..(bt * k + kk + 1) * n * c];
+                for (yj, bj) in row.chunks_exact_mut(c).zip(brow.chunks_exact(c)) {
+                    for ((y, &x), &z) in yj.iter_mut().zip(aik).zip(bj) {
+                        *y += mul(x, z);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Program {
+    /// Start of row `k` of node `i` for `c` points and `w` rows per node.
+    #[inline]
+    fn row_start(&self, i: usize, k: usize, c: usize, w: usize) -> usize {
+        let r = self.root[i];
+        (self.offsets[r] * w + k * self.lens[r] + self.offsets[i] - self.offsets[r]) * c
+    }
+
+    /// Points per chunk with `w` rows per node of `elem_bytes`-byte numbers.
+    pub(crate) fn lane_chunk(&self, npoints: usize, w: usize, elem_bytes: usize) -> usize {
+        let per_point = (self.work_len * w * elem_bytes).max(1);
+        let by_cache = (TARGET_BYTES / per_point).clamp(1, MAX_CHUNK);
+        let threads = rayon::current_num_threads().max(1);
+        let balanced = npoints.div_ceil(threads * 4).max(1);
+        let c = by_cache.min(balanced);
+        // whole vectors where there is room for them
+        if c > 8 {
+            c / 8 * 8
+        } else {
+            c
+        }
+    }
+
+    /// Rows for `c` points and `w` rows per node; constants and parameters
+    /// are filled in (their lanes stay zero for good: leaf blocks are never reused).
+    pub(crate) fn lanes<T: IrReal>(&self, c: usize, w: usize, params: &[T]) -> Lanes<T> {
+        let mut buf = vec![T::zero(); self.work_len * w * c];
+        for (i, op) in self.ops.iter().enumerate() {
+            let values: Vec<T> = match op {
+                Op::Const(values) => values.iter().map(|&v| T::from_f64(v)).collect(),
+                Op::Param { index, len } => {
+                    let start = self.param_offsets[*index];
+                    params[start..start + len].to_vec()
+                }
+                _ => continue,
+            };
+            let base = self.row_start(i, 0, c, w);
+            for (e, v) in values.into_iter().enumerate() {
+                buf[base + e * c..base + (e + 1) * c].fill(v);
+            }
+        }
+        let longest = self.lens.iter().copied().max().unwrap_or(0);
+        Lanes {
+            buf,
+            c,
+            w,
+            partials: vec![T::zero(); 2 * longest * c],
+            winners: vec![0; c],
+            seeded: None,
+        }
+    }
+
+    /// Writes the input values of `count` points (`points` is `count x n`).
+    pub(crate) fn seed_values<T: IrReal>(&self, ws: &mut Lanes<T>, count: usize, points: &[T]) {
+        let (c, w, n) = (ws.c, ws.w, self.n);
+        for (i, op) in self.ops.iter().enumerate() {
+            if let Op::Input { index, len } = op {
+                let base = self.row_start(i, 0, c, w);
+                let x0 = self.input_offsets[*index];
+                for e in 0..*len {
+                    let slot = &mut ws.buf[base + e * c..base + e * c + count];
+                    for (p, s) in slot.iter_mut().enumerate() {
+                        *s = points[p * n + x0 + e];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the tangent lanes of the inputs, the same at every point:
+    /// `dirs[l][j]` is component `j` of lane `l` of pass `pass`; lanes past
+    /// `dirs.len()` are zero. Nothing to do when the rows hold that pass already.
+    pub(crate) fn seed_lanes<T: IrReal>(&self, ws: &mut Lanes<T>, pass: usize, dirs: &[Vec<T>]) {
+        if ws.seeded == Some(pass) {
+            return;
+        }
+        ws.seeded = Some(pass);
+        let (c, w) = (ws.c, ws.w);
+        for (i, op) in self.ops.iter().enumerate() {
+            if let Op::Input { index, len } = op {
+                let x0 = self.input_offsets[*index];
+                for l in 0..w - 1 {
+                    let base = self.row_start(i, l + 1, c, w);
+                    for e in 0..*len {
+                        let v = dirs.get(l).map_or(T::zero(), |dir| dir[x0 + e]);
+                        ws.buf[base + e * c..base + (e + 1) * c].fill(v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies rows `k0..k0 + width` of every output element `r` at the first
+    /// `count` points to `out[offset + p * p_stride + r * r_stride + k]` (`k < width`);
+    /// the rows of lanes that `live` marks dead are zeros.
+    pub(crate) fn copy_outputs<T: IrReal>(
+        &self,
+        (ws, live): (&Lanes<T>, &[u64]),
+        count: usize,
+        (k0, width): (usize, usize),
+        out: &mut [T],
+        (offset, p_stride, r_stride): (usize, usize, usize),
+    ) {
+        let (c, w) = (ws.c, ws.w);
+        let zeros = vec![T::zero(); count];
+        let mut rows: Vec<&[T]> = Vec::with_capacity(width);
+        let mut r = 0;
+        for &o in &self.outputs {
+            let len = self.lens[o];
+            let starts: Vec<Option<usize>> = (k0..k0 + width)
+                .map(|k| {
+                    let dead = k > 0 && (live[o] >> (k - 1)) & 1 == 0;
+                    (!dead).then(|| self.row_start(o, k, c, w))
+                })
+                .collect();
+            if let ([start], 1, 1) = (starts.as_slice(), c, r_stride) {
+                // one point, one row: the node's row is contiguous, and so is its target
+                let dst = &mut out[offset + r..offset + r + len];
+                match start {
+                    Some(s) => dst.copy_from_slice(&ws.buf[*s..*s + len]),
+                    None => dst.fill(T::zero()),
+                }
+                r += len;
+                continue;
+            }
+            for e in 0..len {
+                rows.clear();
+                rows.extend(starts.iter().map(|s| match s {
+                    Some(s) => &ws.buf[s + e * c..s + e * c + count],
+                    None => &zeros[..],
+                }));
+                let mut base = offset + r * r_stride;
+                for p in 0..count {
+                    for (y, row) in out[base..base + width].iter_mut().zip(&rows) {
+                        *y = row[p];
+                    }
+                    base += p_stride;
+                }
+                r += 1;
+            }
+        }
+    }
+
+    /// Which lanes of each node can be nonzero (bit `l`: lane `l`) when the inputs
+    /// carry the lanes `dirs` (`dirs[l][j]`): a lane is dead where no seeded input
+    /// reaches it, and dead rows are neither computed nor read. Small programs
+    /// (per-point ones) are tracked element by element, so `x = z[0]` of an input
+    /// vector `z` keeps only the lanes of `z[0]`; larger ones node by node.
+    pub(crate) fn live_lanes<T: IrReal>(&self, dirs: &[Vec<T>]) -> Vec<u64> {
+        let input_lanes = |index: usize, e: usize| {
+            let j = self.input_offsets[index] + e;
+            dirs.iter().enumerate().fold(0u64, |acc, (l, dir)| {
+                acc | (u64::from(!dir[j].is_zero()) << l)
+            })
+        };
+        let or = |acc: u64, x: &u64| acc | x;
+        if self.lens.iter().sum::<usize>() > LIVE_ELEMENTS_MAX {
+            let mut live = vec![0u64; self.ops.len()];
+            for (i, op) in self.ops.iter().enumerate() {
+                live[i] = match op {
+                    Op::Input { index, len } => (0..*len)
+                        .map(|e| input_lanes(*index, e))
+                        .fold(0, |a, x| a | x),
+                    Op::Param { .. } | Op::Const(_) | Op::Compare { .. } => 0,
+                    Op::Select { t, f, .. } => live[*t] | live[*f],
+                    _ => op.args().iter().map(|&a| live[a]).fold(0, |a, x| a | x),
+                };
+            }
+            return live;
+        }
+        let mut elems: Vec<Vec<u64>> = Vec::with_capacity(self.ops.len());
+        for (i, op) in self.ops.iter().enumerate() {
+            let len = self.lens[i];
+            let at = |node: usize, e: usize| elems[node].get(e).copied().unwrap_or(0);
+            let lanes: Vec<u64> = match op {
+                Op::Input { index, len } => (0..*len).map(|e| input_lanes(*index, e)).collect(),
+                Op::Param { .. } | Op::Const(_) | Op::Compare { .. } => vec![0; len],
+                Op::Unary { a, .. } | Op::Powi { a, .. } => elems[*a].clone(),
+                Op::Binary { a, b, .. } => (0..len).map(|e| at(*a, e) | at(*b, e)).collect(),
+                Op::Select { t, f, .. } => (0..len).map(|e| at(*t, e) | at(*f, e)).collect(),
+                Op::Gather { a, indices } => indices
+                    .iter()
+                    .map(|&ix| usize::try_from(ix).map_or(0, |ix| at(*a, ix)))
+                    .collect(),
+                Op::Concat(parts) => parts
+                    .iter()
+                    .flat_map(|&p| elems[p].iter().copied())
+                    .collect(),
+                Op::Reduce {
+                    a,
+                    offsets,
+                    indices,
+                    ..
+                } => offsets
+                    .windows(2)
+                    .map(|w| {
+                        indices[w[0]..w[1]]
+                            .iter()
+                            .map(|&j| at(*a, j))
+                            .fold(0, |x, y| x | y)
+                    })
+                    .collect(),
+                Op::Dot {
+                    a,
+                    b,
+                    batch,
+                    m,
+                    k,
+                    n,
+                } => {
+                    let (m, k, n) = (*m, *k, *n);
+                    (0..batch * m * n)
+                        .map(|o| {
+                            let (bt, i, j) = (o / (m * n), o / n % m, o % n);
+                            (0..k).fold(0, |acc, kk| {
+                                acc | at(*a, (bt * m + i) * k + kk) | at(*b, (bt * k + kk) * n + j)
+                            })
+                        })
+                        .collect()
+                }
+            };
+            elems.push(lanes);
+        }
+        elems.iter().map(|e| e.iter().fold(0, or)).collect()
+    }
+
+    /// Runs every non-leaf instruction on the whole chunk: values, and the lanes
+    /// that `live` ([`Program::live_lanes`]) marks.
+    pub(crate) fn run_lanes<T: IrReal>(&self, ws: &mut Lanes<T>, live: &[u64]) {
+        let Lanes {
+            buf,
+            c,
+            w,
+            partials,
+            winners,
+            ..
+        } = ws;
+        let (c, w) = (*c, *w);
+        let is_live = |node: usize, k: usize| (live[node] >> k) & 1 == 1;
+        for (i, op) in self.ops.iter().enumerate() {
+            let n = self.lens[i] * c;
+            if self.alias[i] || n == 0 {
+                continue;
+            }
+            let (o, l) = (self.offsets[i] * w * c, n * w);
+            let (lo, out, hi) = split(buf, o, l);
+            let row = |node: usize, k: usize| {
+                arg(
+                    lo,
+                    hi,
+                    o,
+                    l,
+                    self.row_start(node, k, c, w),
+                    self.lens[node] * c,
+                )
+            };
+            // (lane, row) of the output's live lanes; row(node, k + 1) is lane k
+            let (value, lanes) = out.split_at_mut(n);
+            let live_rows = lanes
+                .chunks_exact_mut(n)
+                .enumerate()
+                .filter(|(k, _)| is_live(i, *k));
+            match op {
+                Op::Input { .. } | Op::Param { .. } | Op::Const(_) => {}
+                Op::Unary { func, a } => {
+                    let x = row(*a, 0);
+                    if live[i] == 0 {
+                        unary(*func, x, value);
+                        continue;
+                    }
+                    let d = &mut partials[..n];
+                    unary_partials(x, value, d, |xs, ys| unary(*func, xs, ys));
+                    for (k, y) in live_rows {
+                        scale(y, d, row(*a, k + 1));
+                    }
+                }
+                Op::Powi { a, n: e } => {
+                    let d = &mut partials[..n];
+                    unary_partials(row(*a, 0), value, d, |xs, ys| {
+                        for (y, x) in ys.iter_mut().zip(xs) {
+                            *y = x.powi(*e);
+                        }
+                    });
+                    for (k, y) in live_rows {
+                        scale(y, d, row(*a, k + 1));
+                    }
+                }
+                Op::Binary { func, a, b } => {
+                    let (x, z) = (row(*a, 0), row(*b, 0));
+                    let linear = matches!(func, BinaryFn::Add | BinaryFn::Sub | BinaryFn::Mul);
+                    if linear || live[i] == 0 {
+                        binary(*func, x, z, value);
+                    }
+                    let (da, db): (&[T], &[T]) = match func {
+                        _ if live[i] == 0 => continue,
+                        BinaryFn::Mul => (z, x),
+                        BinaryFn::Add | BinaryFn::Sub => (&[], &[]),
+                        _ => {
+                            let (da, db) = partials[..2 * n].split_at_mut(n);
+                            binary_partials(*func, (x, z), value, (&mut *da, &mut *db));
+                            (da, db)
+                        }
+                    };
+                    for (k, y) in live_rows {
+                        let (xa, xb) = (row(*a, k + 1), row(*b, k + 1));
+                        match (func, is_live(*a, k), is_live(*b, k)) {
+                            (BinaryFn::Add | BinaryFn::Sub, true, true) => binary(*func, xa, xb, y),
+                            (BinaryFn::Add | BinaryFn::Sub, true, false) => y.copy_from_slice(xa),
+                            (BinaryFn::Add, false, _) => y.copy_from_slice(xb),
+                            (BinaryFn::Sub, false, _) => unary(UnaryFn::Neg, xb, y),
+                            (_, true, true) => combine(y, da, xa, db, xb),
+                            (_, true, false) => scale(y, da, xa),
+                            (_, false, _) => scale(y, db, xb),
+                        }
+                    }
+                }
+                Op::Compare { func, a, b } => compare(*func, row(*a, 0), row(*b, 0), value),
+                Op::Select { c: cond, t, f } => {
+                    let s = row(*cond, 0);
+                    let rows = std::iter::once((usize::MAX, value)).chain(live_rows);
+                    for (k, y) in rows {
+                        let side = |node: usize| match k {
+                            usize::MAX => Some(row(node, 0)),
+                            _ if is_live(node, k) => Some(row(node, k + 1)),
+                            _ => None,
+                        };
+                        let (x, z) = (side(*t), side(*f));
+                        for (p, (y, s)) in y.iter_mut().zip(s).enumerate() {
+                            let pick = if !s.is_zero() { x } else { z };
+                            *y = pick.map_or(T::zero(), |r| r[p]);
+                        }
+                    }
+                }
+                Op::Gather { a, indices } => {
+                    let rows =
+                        std::iter::once((0, value)).chain(live_rows.map(|(k, y)| (k + 1, y)));
+                    for (k, y) in rows {
+                        let src = row(*a, k);
+                        if c == 1 {
+                            for (y, &ix) in y.iter_mut().zip(indices) {
+                                *y = if ix < 0 { T::zero() } else { src[ix as usize] };
+                            }
+                            continue;
+                        }
+                        for (dst, &ix) in y.chunks_exact_mut(c).zip(indices) {
+                            if ix < 0 {
+                                dst.fill(T::zero());
+                            } else {
+                                let s = ix as usize * c;
+                                dst.copy_from_slice(&src[s..s + c]);
+                            }
+                        }
+                    }
+                }
+                Op::Concat(parts) => {
+                    let rows = std::iter::once((usize::MAX, value)).chain(live_rows);
+                    for (k, y) in rows {
+                        let mut at = 0;
+                        for &part in parts {
+                            let len = self.lens[part] * c;
+                            let dst = &mut y[at..at + len];
+                            match k {
+                                usize::MAX => dst.copy_from_slice(row(part, 0)),
+                                _ if is_live(part, k) => dst.copy_from_slice(row(part, k + 1)),
+                                _ => dst.fill(T::zero()),
+                            }
+                            at += len;
+                        }
+                    }
+                }
+                Op::Reduce {
+                    func: ReduceFn::Sum,
+                    a,
+                    offsets,
+                    indices,
+                } => {
+                    let rows =
+                        std::iter::once((0, value)).chain(live_rows.map(|(k, y)| (k + 1, y)));
+                    for (k, y) in rows {
+                        let src = row(*a, k);
+                        if c == 1 {
+                            for (y, wd) in y.iter_mut().zip(offsets.windows(2)) {
+                                *y = indices[wd[0]..wd[1]]
+                                    .iter()
+                                    .fold(T::zero(), |acc, &j| acc + src[j]);
+                            }
+                            continue;
+                        }
+                        for (dst, wd) in y.chunks_exact_mut(c).zip(offsets.windows(2)) {
+                            dst.fill(T::zero());
+                            for &j in &indices[wd[0]..wd[1]] {
+                                for (y, &x) in dst.iter_mut().zip(&src[j * c..j * c + c]) {
+                                    *y += x;
+                                }
+                            }
+                        }
+                    }
+                }
+                Op::Reduce {
+                    func,
+                    a,
+                    offsets,
+                    indices,
+                } => {
+                    let src0 = row(*a, 0);
+                    let max = *func == ReduceFn::Max;
+                    let mut rows: Vec<(usize, &mut [T])> = std::iter::once((0, value))
+                        .chain(live_rows.map(|(k, y)| (k + 1, y)))
+                        .collect();
+                    for (g, wd) in offsets.windows(2).enumerate() {
+                        let group = &indices[wd[0]..wd[1]];
+                        let Some((&first, rest)) = group.split_first() else {
+                            for (_, y) in rows.iter_mut() {
+                                y[g * c..(g + 1) * c].fill(T::zero());
+                            }
+                            continue;
+                        };
+                        let win = &mut winners[..c];
+                        win.fill(first);
+                        for &j in rest {
+                            for (p, best) in win.iter_mut().enumerate() {
+                                let (acc, x) = (&src0[*best * c + p], &src0[j * c + p]);
+                                if (max && takes_max(acc, x)) || (!max && takes_min(acc, x)) {
+                                    *best = j;
+                                }
+                            }
+                        }
+                        for (k, y) in rows.iter_mut() {
+                            let src = row(*a, *k);
+                            let dst = &mut y[g * c..(g + 1) * c];
+                            for (p, (y, &j)) in dst.iter_mut().zip(win.iter()).enumerate() {
+                                *y = src[j * c + p];
+                            }
+                        }
+                    }
+                }
+                Op::Dot {
+                    a,
+                    b,
+                    batch,
+                    m,
+                    k,
+                    n: cols,
+                } => {
+                    let dims = (*batch, *m, *k, *cols);
+                    let (a0, b0) = (row(*a, 0), row(*b, 0));
+                    value.fill(T::zero());
+                    matmul_acc(value, (a0, b0), dims, c, |x, z| x * z);
+                    for (l, y) in live_rows {
+                        y.fill(T::zero());
+                        if is_live(*b, l) {
+                            matmul_acc(y, (a0, row(*b, l + 1)), dims, c, |x, dz| term(x, dz));
+                        }
+                        if is_live(*a, l) {
+                            matmul_acc(y, (row(*a, l + 1), b0), dims, c, |dx, z| term(z, dx));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
