@@ -348,6 +348,9 @@ pub struct Program {
     pub(crate) alias: Vec<bool>,
     /// The node whose block each node lives in (itself unless an alias).
     pub(crate) root: Vec<usize>,
+    /// The keep-every-node layout of the reverse sweeps and which nodes are
+    /// active, made on first use.
+    pub(crate) tape: std::sync::OnceLock<Box<(Program, Vec<bool>)>>,
     pub(crate) outputs: Vec<usize>,
     pub(crate) input_lens: Vec<usize>,
     pub(crate) input_offsets: Vec<usize>,
@@ -605,6 +608,7 @@ impl Program {
             work_len,
             alias,
             root,
+            tape: std::sync::OnceLock::new(),
             outputs,
             input_lens: input_lens.to_vec(),
             input_offsets,

@@ -96,6 +96,16 @@ fn square_adjoint<D: Elementary>(dst: &mut [D], ybar: &[D], x: &[D]) {
 }
 
 impl Program {
+    /// [`Program::tape_layout`] and its active nodes, made once per program.
+    fn tape(&self) -> (&Program, &[bool]) {
+        let cached = self.tape.get_or_init(|| {
+            let tape = self.tape_layout();
+            let active = tape.active_nodes();
+            Box::new((tape, active))
+        });
+        (&cached.0, &cached.1)
+    }
+
     /// The same program with a layout that keeps every node's block alive
     /// (blocks in node order; contiguous gathers stay views of their
     /// argument, so every argument's block lies below its reader's).
@@ -128,6 +138,7 @@ impl Program {
             work_len: top,
             alias,
             root,
+            tape: std::sync::OnceLock::new(),
             outputs: self.outputs.clone(),
             input_lens: self.input_lens.clone(),
             input_offsets: self.input_offsets.clone(),
@@ -486,8 +497,7 @@ impl Program {
         out: &mut [T],
     ) {
         let (n, m) = (self.n, self.m);
-        let tape = self.tape_layout();
-        let active = tape.active_nodes();
+        let (tape, active) = self.tape();
         let c = tape.chunk_size(np, 2 * std::mem::size_of::<T>());
         let items: Vec<_> = chunk_rows(points, np, n, c)
             .into_iter()
@@ -501,7 +511,7 @@ impl Program {
             for l in 0..lanes {
                 st.adj.fill(T::zero());
                 tape.seed_adjoint(&mut st.adj, c, count, |r| cot[l * m + r]);
-                tape.sweep(&active, &st.ws.buf, &mut st.adj, c);
+                tape.sweep(active, &st.ws.buf, &mut st.adj, c);
                 tape.extract_adjoint(&st.adj, c, count, |p, j, g| {
                     o[(p * lanes + l) * n + j] = *g;
                 });
@@ -555,8 +565,7 @@ impl Program {
         let n = self.n;
         let lanes = v.nrows();
         let seeds = lane_blocks::<T, N>(n, lanes, &|j, g| v[[g, j]]);
-        let tape = self.tape_layout();
-        let active = tape.active_nodes();
+        let (tape, active) = self.tape();
         let c = tape.chunk_size(np, 2 * std::mem::size_of::<Dual<T, N>>());
         let items: Vec<_> = chunk_rows(points, np, n, c)
             .into_iter()
@@ -575,7 +584,7 @@ impl Program {
                     tape.execute(&mut st.ws);
                     st.adj.fill(Dual::zero());
                     tape.seed_adjoint(&mut st.adj, c, count, |_| Dual::constant(T::one()));
-                    tape.sweep(&active, &st.ws.buf, &mut st.adj, c);
+                    tape.sweep(active, &st.ws.buf, &mut st.adj, c);
                     let width = N.min(lanes.saturating_sub(b * N));
                     tape.extract_adjoint(&st.adj, c, count, |p, j, d| {
                         if b == 0 {
