@@ -541,7 +541,10 @@ fn lanes_engine_on_a_large_array_program_with_one_point() {
     let n = 5000;
     let prog = stencil(n);
     let pts = Array2::from_shape_vec((1, n), uniform(n, 3, -1.0, 1.0)).unwrap();
-    assert!(prog.workspace_len() * 64 >= 1 << 20, "big enough to split lanes");
+    assert!(
+        prog.workspace_len() * 64 >= 1 << 20,
+        "big enough to split lanes"
+    );
     check_lanes_engine(&prog, &pts, &sparse_seeds(64, n, 4), 1e-13);
     let one_hot = Array2::from_shape_fn((3, n), |(l, j)| f64::from(u8::from(j == 7 * l)));
     check_lanes_engine(&prog, &pts, &one_hot, 1e-13);
