@@ -422,11 +422,11 @@ impl GpuProgram {
     /// Uploads `points` (`P x n`) once and keeps them, with room for the
     /// results, on the GPU: for repeated evaluations without host transfers.
     pub fn resident<T: GpuReal>(
-        &self,
+        self: &Arc<Self>,
         points: &[T],
         params: &[T],
         seeds: &[T],
-    ) -> Result<Resident<'_>, GpuError> {
+    ) -> Result<Resident, GpuError> {
         let n = self.n.max(1);
         let np = points.len() / n;
         Self::check_len("points", points.len(), np * self.n)?;
@@ -445,7 +445,7 @@ impl GpuProgram {
             .write_buffer(&bufs.points, 0, bytes_of(points));
         self.gpu.check()?;
         Ok(Resident {
-            program: self,
+            program: self.clone(),
             bufs,
             count: np,
         })
@@ -453,13 +453,13 @@ impl GpuProgram {
 }
 
 /// Points kept on the GPU with their results ([`GpuProgram::resident`]).
-pub struct Resident<'a> {
-    program: &'a GpuProgram,
+pub struct Resident {
+    program: Arc<GpuProgram>,
     bufs: Buffers,
     count: usize,
 }
 
-impl Resident<'_> {
+impl Resident {
     /// Number of points.
     pub fn len(&self) -> usize {
         self.count
@@ -472,7 +472,7 @@ impl Resident<'_> {
 
     /// Evaluates at every point and waits for the GPU; results stay on it.
     pub fn run(&self) -> Result<(), GpuError> {
-        let p = self.program;
+        let p = &self.program;
         let _one_at_a_time = lock(&p.buffers);
         p.gpu.queue.write_buffer(
             &p.info,
@@ -494,7 +494,7 @@ impl Resident<'_> {
 
     /// Copies the results of the last [`Resident::run`] to the host.
     pub fn read<T: GpuReal>(&self, values: &mut [T], tangents: &mut [T]) -> Result<(), GpuError> {
-        let p = self.program;
+        let p = &self.program;
         let _one_at_a_time = lock(&p.buffers);
         let (m, l, b) = (p.m, p.kernel.lanes, p.precision.bytes());
         GpuProgram::check_len("values", values.len(), self.count * m)?;

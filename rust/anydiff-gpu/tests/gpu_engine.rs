@@ -400,7 +400,7 @@ fn chunked_and_resident_runs_agree_with_one_run() {
     let Some(gpu) = gpu() else { return };
     let prog = lotka_volterra();
     let pts = points(1000, 6, 3, 0.5, 1.5);
-    let k = GpuProgram::compile::<f64>(gpu.clone(), &prog, Seeds::Identity).unwrap();
+    let k = Arc::new(GpuProgram::compile::<f64>(gpu.clone(), &prog, Seeds::Identity).unwrap());
     let (v, j) = gpu_jacobian(&k, &pts, &[], |x| x, |x| x);
     let mut small = GpuProgram::compile::<f64>(gpu, &prog, Seeds::Identity).unwrap();
     small.set_max_chunk(97);
@@ -413,6 +413,7 @@ fn chunked_and_resident_runs_agree_with_one_run() {
     resident.read(&mut rv, &mut rj).unwrap();
     assert_eq!((rv, rj), (v, j));
     let too_many = points(98, 6, 4, 0.5, 1.5);
+    let small = Arc::new(small);
     assert!(matches!(
         small.resident(too_many.as_slice().unwrap(), &[], &[]),
         Err(GpuError::TooLarge(_))

@@ -297,7 +297,7 @@ fn params_as<T: IrReal + Element>(list: &Bound<'_, PyAny>, lens: &[usize]) -> Py
 /// An expression graph compiled for evaluation with dual numbers over many points.
 #[pyclass(frozen, name = "Program", module = "anydiff._core")]
 pub struct PyProgram {
-    inner: Arc<Program>,
+    pub(crate) inner: Arc<Program>,
 }
 
 macro_rules! dispatch {

@@ -5,6 +5,8 @@
 //! only inside Python callbacks.
 
 mod error;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod ir;
 mod oracle;
 mod sparse;
@@ -214,5 +216,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fd_jvp, m)?)?;
     sparse::register(m)?;
     ir::register(m)?;
+    #[cfg(feature = "gpu")]
+    gpu::register(m)?;
     Ok(())
 }

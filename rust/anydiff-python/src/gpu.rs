@@ -1,0 +1,259 @@
+//! The GPU engine (`anydiff-gpu`) for Python: per-point kernels compiled from
+//! a `Program`, numpy in and out, or points kept resident on the GPU.
+
+use std::sync::{Arc, OnceLock};
+
+use anydiff_gpu::{Gpu, GpuError, GpuProgram, GpuReal, Resident, Seeds};
+use numpy::{Element, IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::error::ShapeError;
+use crate::ir::PyProgram;
+
+create_exception!(
+    anydiff._core,
+    GpuUnavailable,
+    PyRuntimeError,
+    "No usable GPU: no Vulkan adapter, or no shader-f64 for float64."
+);
+
+fn to_py(e: GpuError) -> PyErr {
+    match e {
+        GpuError::NoAdapter(_) | GpuError::NoF64(_) => GpuUnavailable::new_err(e.to_string()),
+        GpuError::Shape { .. } => ShapeError::new_err(e.to_string()),
+        GpuError::Unsupported(_) | GpuError::TooLarge(_) => PyValueError::new_err(e.to_string()),
+        GpuError::Device(_) => PyRuntimeError::new_err(e.to_string()),
+    }
+}
+
+/// The process's GPU, chosen on first use (`ANYDIFF_WGPU_ADAPTER` picks one).
+fn gpu() -> PyResult<Arc<Gpu>> {
+    static GPU: OnceLock<Result<Arc<Gpu>, String>> = OnceLock::new();
+    GPU.get_or_init(|| Gpu::new().map(Arc::new).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(GpuUnavailable::new_err)
+}
+
+/// The adapter in use: name, device type, driver, and whether it has f64.
+#[pyfunction]
+fn gpu_adapter(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let g = gpu()?;
+    let info = g.info();
+    let d = PyDict::new(py);
+    d.set_item("name", &info.name)?;
+    d.set_item("device_type", &info.device_type)?;
+    d.set_item("driver", &info.driver)?;
+    d.set_item("float64", info.f64)?;
+    d.set_item("max_binding_bytes", g.max_binding())?;
+    Ok(d)
+}
+
+enum Kernel {
+    F32(Arc<GpuProgram>),
+    F64(Arc<GpuProgram>),
+}
+
+/// A per-point GPU kernel: values `(P, m)` and tangents `(P, m, L)` of a program.
+#[pyclass(frozen, name = "GpuKernel", module = "anydiff._core")]
+pub struct PyGpuKernel {
+    kernel: Kernel,
+    lanes: usize,
+}
+
+fn run_typed<T: GpuReal + Element>(
+    py: Python<'_>,
+    k: &GpuProgram,
+    (points, params, seeds): (&Bound<'_, PyAny>, &Bound<'_, PyAny>, &Bound<'_, PyAny>),
+) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+    let pts: PyReadonlyArray2<'_, T> = points.extract()?;
+    let par: PyReadonlyArray1<'_, T> = params.extract()?;
+    let sd: PyReadonlyArray1<'_, T> = seeds.extract()?;
+    let (pts, par, sd) = (pts.as_array(), par.as_array(), sd.as_array());
+    let np = pts.nrows();
+    if pts.ncols() != k.n_inputs() {
+        return Err(ShapeError::new_err(format!(
+            "points: expected (P, {}), got {:?}",
+            k.n_inputs(),
+            pts.shape()
+        )));
+    }
+    let (m, l) = (k.n_outputs(), k.lanes());
+    let mut values = vec![T::default(); np * m];
+    let mut tangents = vec![T::default(); np * m * l];
+    let (x, p, s) = (pts.to_owned(), par.to_vec(), sd.to_vec());
+    py.detach(|| {
+        let x = x.as_slice().unwrap_or(&[]);
+        k.run(x, &p, &s, &mut values, &mut tangents)
+    })
+    .map_err(to_py)?;
+    let values = ndarray::Array2::from_shape_vec((np, m), values)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let tangents = ndarray::Array3::from_shape_vec((np, m, l), tangents)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok((
+        values.into_pyarray(py).into_any().unbind(),
+        tangents.into_pyarray(py).into_any().unbind(),
+    ))
+}
+
+#[pymethods]
+impl PyGpuKernel {
+    /// Compiles `program` for `dtype` ("float32" or "float64"): the Jacobian
+    /// (unit seeds) when `lanes` is None, else `lanes` directions given per call.
+    #[new]
+    #[pyo3(signature = (program, dtype, lanes=None))]
+    fn new(
+        py: Python<'_>,
+        program: &PyProgram,
+        dtype: &str,
+        lanes: Option<usize>,
+    ) -> PyResult<Self> {
+        let seeds = match lanes {
+            None => Seeds::Identity,
+            Some(l) => Seeds::Given(l),
+        };
+        let prog = program.inner.clone();
+        let g = gpu()?;
+        let kernel = match dtype {
+            "float32" => py
+                .detach(|| GpuProgram::compile::<f32>(g, &prog, seeds))
+                .map(|k| Kernel::F32(Arc::new(k))),
+            "float64" => py
+                .detach(|| GpuProgram::compile::<f64>(g, &prog, seeds))
+                .map(|k| Kernel::F64(Arc::new(k))),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "dtype must be 'float32' or 'float64'; got {other:?}"
+                )))
+            }
+        }
+        .map_err(to_py)?;
+        let lanes = match &kernel {
+            Kernel::F32(k) | Kernel::F64(k) => k.lanes(),
+        };
+        Ok(PyGpuKernel { kernel, lanes })
+    }
+
+    /// Tangent lanes per point.
+    #[getter]
+    fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// The generated WGSL.
+    #[getter]
+    fn source(&self) -> String {
+        match &self.kernel {
+            Kernel::F32(k) | Kernel::F64(k) => k.source().to_string(),
+        }
+    }
+
+    /// `(values (P, m), tangents (P, m, L))` at `points` `(P, n)` (contiguous, of
+    /// the kernel's dtype); `params` flat; `seeds` `(L * n,)` for a seeded kernel.
+    #[pyo3(signature = (points, params, seeds))]
+    fn run(
+        &self,
+        py: Python<'_>,
+        points: &Bound<'_, PyAny>,
+        params: &Bound<'_, PyAny>,
+        seeds: &Bound<'_, PyAny>,
+    ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        match &self.kernel {
+            Kernel::F32(k) => run_typed::<f32>(py, k, (points, params, seeds)),
+            Kernel::F64(k) => run_typed::<f64>(py, k, (points, params, seeds)),
+        }
+    }
+
+    /// Uploads `points` once; the returned object evaluates on the GPU without
+    /// host transfers (`run`) and copies results back on request (`read`).
+    #[pyo3(signature = (points, params, seeds))]
+    fn resident(
+        &self,
+        points: &Bound<'_, PyAny>,
+        params: &Bound<'_, PyAny>,
+        seeds: &Bound<'_, PyAny>,
+    ) -> PyResult<PyResident> {
+        fn up<T: GpuReal + Element>(
+            k: &Arc<GpuProgram>,
+            (points, params, seeds): (&Bound<'_, PyAny>, &Bound<'_, PyAny>, &Bound<'_, PyAny>),
+        ) -> PyResult<(Resident, usize)> {
+            let pts: PyReadonlyArray2<'_, T> = points.extract()?;
+            let par: PyReadonlyArray1<'_, T> = params.extract()?;
+            let sd: PyReadonlyArray1<'_, T> = seeds.extract()?;
+            let x = pts.as_array().to_owned();
+            let r = k
+                .resident(
+                    x.as_slice().unwrap_or(&[]),
+                    &par.as_array().to_vec(),
+                    &sd.as_array().to_vec(),
+                )
+                .map_err(to_py)?;
+            Ok((r, k.n_outputs()))
+        }
+        let args = (points, params, seeds);
+        let ((inner, m), f64) = match &self.kernel {
+            Kernel::F32(k) => (up::<f32>(k, args)?, false),
+            Kernel::F64(k) => (up::<f64>(k, args)?, true),
+        };
+        Ok(PyResident {
+            inner,
+            m,
+            lanes: self.lanes,
+            f64,
+        })
+    }
+}
+
+/// Points and results kept on the GPU (`GpuKernel.resident`).
+#[pyclass(frozen, name = "GpuResident", module = "anydiff._core")]
+pub struct PyResident {
+    inner: Resident,
+    m: usize,
+    lanes: usize,
+    f64: bool,
+}
+
+#[pymethods]
+impl PyResident {
+    /// Evaluates at every point and waits for the GPU; nothing crosses to the host.
+    fn run(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.run()).map_err(to_py)
+    }
+
+    /// `(values (P, m), tangents (P, m, L))` of the last `run`.
+    fn read(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        fn typed<T: GpuReal + Element>(
+            py: Python<'_>,
+            r: &PyResident,
+        ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+            let (np, m, l) = (r.inner.len(), r.m, r.lanes);
+            let mut v = vec![T::default(); np * m];
+            let mut t = vec![T::default(); np * m * l];
+            py.detach(|| r.inner.read(&mut v, &mut t)).map_err(to_py)?;
+            let v = ndarray::Array2::from_shape_vec((np, m), v)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            let t = ndarray::Array3::from_shape_vec((np, m, l), t)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            Ok((
+                v.into_pyarray(py).into_any().unbind(),
+                t.into_pyarray(py).into_any().unbind(),
+            ))
+        }
+        if self.f64 {
+            typed::<f64>(py, self)
+        } else {
+            typed::<f32>(py, self)
+        }
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("GpuUnavailable", m.py().get_type::<GpuUnavailable>())?;
+    m.add_class::<PyGpuKernel>()?;
+    m.add_class::<PyResident>()?;
+    m.add_function(wrap_pyfunction!(gpu_adapter, m)?)?;
+    Ok(())
+}
