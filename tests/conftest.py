@@ -4,7 +4,8 @@ and comparison of (possibly nested) results of any array kind."""
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Callable
+import os
+from typing import Any, Callable, Optional
 
 import numpy as np
 import pytest
@@ -186,3 +187,29 @@ EXACT_FIRST_ORDER = {
     "torch-fwd": torch_backend("forward"),
     "torch-rev": torch_backend("reverse"),
 }
+
+
+def gpu_adapter() -> Optional[dict]:
+    """The GPU adapter anydiff would use (None without one); with ANYDIFF_REQUIRE_GPU set
+    a missing adapter is an error instead, so CI cannot skip the GPU tests silently."""
+    from anydiff import _core
+
+    if not hasattr(_core, "gpu_adapter"):
+        return None  # built without the gpu feature
+    try:
+        return _core.gpu_adapter()
+    except _core.GpuUnavailable:
+        if os.environ.get("ANYDIFF_REQUIRE_GPU"):
+            raise
+        return None
+
+
+def pytest_collection_modifyitems(config: Any, items: list) -> None:
+    """Tests marked ``gpu`` need a real GPU: skipped on software adapters (lavapipe)."""
+    adapter = gpu_adapter()
+    if adapter is not None and adapter["device_type"] != "Cpu":
+        return
+    reason = "needs a real GPU (found: %s)" % (adapter["name"] if adapter else "no adapter")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))

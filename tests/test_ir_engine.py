@@ -24,9 +24,11 @@ def compile_graph(graph):
 
 def lotka_volterra(z):
     x, y, a, b, c, d = z[0], z[1], z[2], z[3], z[4], z[5]
-    return jnp.stack([a * x - b * x * y, c * x * y - d * y]) if isinstance(
-        z, jax.Array
-    ) else np.stack([a * x - b * x * y, c * x * y - d * y])
+    return (
+        jnp.stack([a * x - b * x * y, c * x * y - d * y])
+        if isinstance(z, jax.Array)
+        else np.stack([a * x - b * x * y, c * x * y - d * y])
+    )
 
 
 def rosenbrock(x):
@@ -39,14 +41,14 @@ def rosenbrock_jax(x):
 
 def composite(x):
     """Random-ish composition touching many ops."""
-    y = np.sin(x) * np.exp(-x**2) + np.tanh(x[::-1]) / (1.5 + np.cos(x))
+    y = np.sin(x) * np.exp(-(x**2)) + np.tanh(x[::-1]) / (1.5 + np.cos(x))
     z = np.maximum(y, 0.1 * x) + np.sqrt(x**2 + 1.0) - np.log1p(x**2)
     w = np.where(x > 0.0, z, y * 2.0)
     return np.concatenate([w, np.stack([np.sum(w * x), np.max(y), np.min(z)])])
 
 
 def composite_jax(x):
-    y = jnp.sin(x) * jnp.exp(-x**2) + jnp.tanh(x[::-1]) / (1.5 + jnp.cos(x))
+    y = jnp.sin(x) * jnp.exp(-(x**2)) + jnp.tanh(x[::-1]) / (1.5 + jnp.cos(x))
     z = jnp.maximum(y, 0.1 * x) + jnp.sqrt(x**2 + 1.0) - jnp.log1p(x**2)
     w = jnp.where(x > 0.0, z, y * 2.0)
     return jnp.concatenate([w, jnp.array([jnp.sum(w * x), jnp.max(y), jnp.min(z)])])
@@ -112,8 +114,10 @@ def test_composite_against_jax(rng, frontend):
             vals[p], np.asarray(composite_jax(jnp.asarray(pts[p]))), rtol=1e-12, atol=1e-14
         )
         np.testing.assert_allclose(
-            jac[p], np.asarray(jax.jacfwd(composite_jax)(jnp.asarray(pts[p]))),
-            rtol=1e-10, atol=1e-12,
+            jac[p],
+            np.asarray(jax.jacfwd(composite_jax)(jnp.asarray(pts[p]))),
+            rtol=1e-10,
+            atol=1e-12,
         )
     # the global pattern never misses a nonzero
     m, n, indptr, indices = prog.jacobian_sparsity()

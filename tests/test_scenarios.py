@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import anydiff
-from conftest import assert_close, assert_kind, jax_backend, torch_backend
+from conftest import assert_close, assert_kind, gpu_adapter, jax_backend, torch_backend
 from scenarios import SCENARIOS, Scenario
 
 
@@ -61,6 +61,12 @@ BACKENDS = [
         "ho-fd-jax", _ho(lambda: anydiff.FiniteDifferences(), jax_backend("reverse")), 1e-10, 1e-4
     ),
 ]
+
+if gpu_adapter() is not None:
+    # forward mode on the GPU (float64 kernels), the rest on the CPU engine
+    BACKENDS.append(
+        BackendCase("dual-gpu", lambda scn: anydiff.DualBackend(device="gpu"), 1e-10, 1e-10)
+    )
 
 OPERATORS = [
     "derivative",

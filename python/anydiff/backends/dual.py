@@ -6,6 +6,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from anydiff import _core
 from anydiff._arrays import ops_named
 from anydiff._layout import Layout
 from anydiff._modes import check_option
@@ -32,7 +33,13 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
     forward-over-reverse (up to 16 directions per pass).
 
     Args:
-        device: ``"cpu"`` (the GPU engine is a separate feature).
+        device: ``"cpu"``, or ``"gpu"`` for forward mode on a Vulkan GPU through wgpu
+            (``jacobian``, ``batch_jacobian``, ``batch_gradient``, JVPs): one kernel
+            invocation per point, generated from the traced program. Reverse mode and
+            second order (VJPs, Hessians, HVPs) run on the CPU engine either way.
+            ``ANYDIFF_WGPU_ADAPTER`` picks an adapter by name.
+        dtype: for ``device="gpu"``, ``"float32"`` or ``"float64"`` (which needs an
+            adapter with shader-f64); by default the inputs' dtype.
         frontend: ``"numpy"`` traces numpy code with tracer arrays, ``"jax"`` translates
             the jaxpr; ``"auto"`` uses JAX for JAX inputs and numpy otherwise, falling back
             to JAX when numpy tracing fails.
@@ -44,14 +51,23 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
 
     array_kind = "numpy"
 
-    def __init__(self, device: str = "cpu", frontend: Frontend = "auto") -> None:
-        self.device = check_option("device", device, ("cpu",))
+    def __init__(
+        self, device: str = "cpu", frontend: Frontend = "auto", dtype: Optional[str] = None
+    ) -> None:
+        self.device = check_option("device", device, ("cpu", "gpu"))
         self.frontend = check_option("frontend", frontend, FRONTENDS)
+        if dtype is not None:
+            check_option("dtype", dtype, ("float32", "float64"))
+            if device != "gpu":
+                raise ValueError(f"dtype={dtype!r} is for device='gpu'; got device={device!r}")
+        self.dtype = dtype
+        if device == "gpu":
+            _core.gpu_adapter()  # fail here, with the reason, when there is no usable GPU
 
     def pushforward_batch(self, f: Function, xs: tuple, tangents: tuple) -> Any:
         """JVPs of any callable (traced on every call: plans use the cached programs)."""
         inputs = Layout.of(tuple(xs))
-        program = _Compiled(lambda a, c: f(*a), self.frontend)
+        program = _Compiled(lambda a, c: f(*a), self.frontend, gpu=self._gpu())
         k = len(tangents[0])
         dtype = np.result_type(*(np.asarray(x).dtype for x in xs))
         seeds = inputs.flatten_rows(ops_named("numpy"), tuple(np.asarray(t) for t in tangents), k)
@@ -72,7 +88,7 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
     def native(
         self, operator: str, fn: Function, inputs: Layout, dtype: np.dtype
     ) -> Optional[Callable]:
-        compiled = _Compiled(fn, self.frontend)
+        compiled = _Compiled(fn, self.frontend, gpu=self._gpu())
         return {
             "jvp_rows": compiled.jvp_rows,
             "vjp_rows": compiled.vjp_rows,
@@ -83,6 +99,59 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
             "batch_hessian": compiled.batch_hessian,
         }.get(operator)
 
+    def _gpu(self) -> Optional[_GpuKernels]:
+        return _GpuKernels(self.dtype) if self.device == "gpu" else None
+
+
+class _GpuKernels:
+    """GPU kernels of one function's programs, per program, dtype and lane count."""
+
+    def __init__(self, dtype: Optional[str]) -> None:
+        self.dtype = dtype
+        self._kernels: dict[tuple[int, str, Optional[int]], Any] = {}
+
+    def dtype_for(self, dtype: np.dtype) -> np.dtype:
+        """The kernel dtype: the backend's, else the inputs' (float32 or float64)."""
+        if self.dtype is not None:
+            return np.dtype(self.dtype)
+        return np.dtype(np.float32) if np.dtype(dtype) == np.float32 else np.dtype(np.float64)
+
+    def run(
+        self, prog: TracedProgram, points: np.ndarray, params: list, seeds: Optional[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Values (P, m) and tangents (P, m, L): the Jacobian without ``seeds``, else the
+        JVPs along the rows of ``seeds`` (L, n), at most 64 per kernel."""
+        dtype = self.dtype_for(points.dtype)
+        pts = np.ascontiguousarray(points, dtype=dtype)
+        flat = (
+            np.concatenate([np.ravel(p) for p in params]).astype(dtype)
+            if params
+            else (np.zeros(0, dtype))
+        )
+        if seeds is None and pts.shape[1] <= _GPU_MAX_LANES:
+            return self._kernel(prog, dtype, None).run(pts, flat, np.zeros(0, dtype))
+        if seeds is None:
+            seeds = np.eye(pts.shape[1], dtype=dtype)
+        seeds = np.asarray(seeds, dtype=dtype)
+        parts = []
+        values = None
+        for start in range(0, max(len(seeds), 1), _GPU_MAX_LANES):
+            block = seeds[start : start + _GPU_MAX_LANES]
+            kernel = self._kernel(prog, dtype, len(block))
+            values, tangents = kernel.run(pts, flat, np.ascontiguousarray(block).ravel())
+            parts.append(tangents)
+        return values, np.concatenate(parts, axis=2)
+
+    def _kernel(self, prog: TracedProgram, dtype: np.dtype, lanes: Optional[int]) -> Any:
+        key = (id(prog), dtype.name, lanes)
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            kernel = self._kernels[key] = _core.GpuKernel(prog.program, dtype.name, lanes)
+        return kernel
+
+
+_GPU_MAX_LANES = 64
+"""Most directions one GPU kernel carries (its tangents live in registers)."""
 
 _FORWARD_GRADIENT_MAX = 16
 """Up to this many inputs a gradient takes one forward pass with a lane per input;
@@ -92,8 +161,14 @@ beyond, one reverse sweep is cheaper."""
 class _Compiled:
     """``fn(xs, cs)`` traced at its first call and kept per constant layout."""
 
-    def __init__(self, fn: Function, frontend: Frontend, fixed_shapes: bool = True) -> None:
-        self.fn, self.frontend = fn, frontend
+    def __init__(
+        self,
+        fn: Function,
+        frontend: Frontend,
+        fixed_shapes: bool = True,
+        gpu: Optional[_GpuKernels] = None,
+    ) -> None:
+        self.fn, self.frontend, self.gpu = fn, frontend, gpu
         self._fixed_shapes = fixed_shapes
         self._only: Optional[TracedProgram] = None
         self._programs: dict[Any, TracedProgram] = {}
@@ -125,7 +200,11 @@ class _Compiled:
         prog = self._program(xs, cs)
         seeds = np.asarray(seeds)
         dtype = seeds.dtype
-        _, tangents = prog.program.jvp(flat_points(xs, dtype), prog.params(cs, dtype), seeds)
+        points, params = flat_points(xs, dtype), prog.params(cs, dtype)
+        if self.gpu is not None:
+            _, tangents = self.gpu.run(prog, points, params, seeds)
+            return tangents[0].T.astype(dtype, copy=False)
+        _, tangents = prog.program.jvp(points, params, seeds)
         return tangents[0]
 
     def vjp_rows(self, xs: tuple, cs: tuple, cotangents: Any) -> np.ndarray:
@@ -177,7 +256,10 @@ class _Compiled:
         """Values (P, m) and Jacobians (P, m, n) at P points (inputs lead with the batch)."""
         point = tuple(np.asarray(x)[0] for x in xs)
         prog = self._program(point, cs)
-        return prog.program.jacobian(flat_points(xs, dtype, batch), prog.params(cs, dtype))
+        points, params = flat_points(xs, dtype, batch), prog.params(cs, dtype)
+        if self.gpu is not None:
+            return self.gpu.run(prog, points, params, None)
+        return prog.program.jacobian(points, params)
 
     def batch_hessian(
         self, xs: tuple, cs: tuple, batch: int, dtype: np.dtype

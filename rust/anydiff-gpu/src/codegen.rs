@@ -423,16 +423,16 @@ pub fn per_point(
         Seeds::Identity => n,
         Seeds::Given(l) => l,
     };
-    if lanes > MAX_LANES {
-        return Err(GpuError::TooLarge(format!(
-            "{lanes} tangent lanes per kernel (at most {MAX_LANES}); split the directions"
-        )));
-    }
     let elements: usize = program.node_lens().iter().sum();
     if elements > MAX_ELEMENTS {
         return Err(GpuError::TooLarge(format!(
             "a program of {elements} scalar elements (per-point kernels take at most \
              {MAX_ELEMENTS}); array programs run on the CPU engine"
+        )));
+    }
+    if lanes > MAX_LANES {
+        return Err(GpuError::TooLarge(format!(
+            "{lanes} tangent lanes per kernel (at most {MAX_LANES}); split the directions"
         )));
     }
     let ty = precision.wgsl();
