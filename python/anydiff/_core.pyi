@@ -1,6 +1,6 @@
 """Type stubs of anydiff._core, the compiled Rust extension (hand-written; the reference)."""
 
-from typing import Callable, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -141,6 +141,9 @@ class Program:
     def n_outputs(self) -> int:
         """Total length m of the outputs."""
     @property
+    def n_elements(self) -> int:
+        """Total length of the live nodes (the scalars of one point's evaluation)."""
+    @property
     def n_nodes(self) -> int:
         """Number of live nodes."""
     def eval(
@@ -199,3 +202,63 @@ class Program:
     ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
         """``(gradients (P, n), hvps (P, L, n))`` of a scalar program for ``v`` ``(L, n)``,
         by forward over reverse (one pass per block of 16 directions)."""
+
+# GPU engine (built with the ``gpu`` feature, the default)
+
+GPU_MAX_POINT_ELEMENTS: int
+"""Largest program (total node length) that runs as a per-point kernel."""
+
+class GpuUnavailable(RuntimeError):
+    """No usable GPU: no Vulkan adapter, or no shader-f64 for float64."""
+
+def gpu_adapter() -> dict[str, Any]:
+    """The adapter in use: ``name``, ``device_type``, ``driver``, ``float64``,
+    ``max_binding_bytes`` (GpuUnavailable without one)."""
+
+class GpuKernel:
+    """A per-point GPU kernel: values ``(P, m)`` and tangents ``(P, m, L)`` of a program;
+    the Jacobian (unit seeds) when ``lanes`` is None, else ``lanes`` given directions."""
+
+    def __init__(self, program: Program, dtype: str, lanes: Optional[int] = None) -> None: ...
+    @property
+    def lanes(self) -> int: ...
+    @property
+    def source(self) -> str:
+        """The generated WGSL."""
+    def run(
+        self,
+        points: npt.NDArray[np.floating],
+        params: npt.NDArray[np.floating],
+        seeds: npt.NDArray[np.floating],
+    ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+        """Values and tangents at ``points`` ``(P, n)`` (of the kernel's dtype); ``params``
+        flat; ``seeds`` ``(L * n,)`` for a seeded kernel, empty otherwise."""
+    def resident(
+        self,
+        points: npt.NDArray[np.floating],
+        params: npt.NDArray[np.floating],
+        seeds: npt.NDArray[np.floating],
+    ) -> GpuResident:
+        """Uploads ``points`` once, for repeated evaluations without transfers."""
+
+class GpuResident:
+    """Points and results kept on the GPU."""
+
+    def run(self) -> None:
+        """Evaluates at every point and waits; nothing crosses to the host."""
+    def read(self) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+        """``(values (P, m), tangents (P, m, L))`` of the last ``run``."""
+
+class GpuArrayKernel:
+    """An array-program GPU kernel for one point: one dispatch per instruction."""
+
+    def __init__(self, program: Program, dtype: str, lanes: int) -> None: ...
+    @property
+    def lanes(self) -> int: ...
+    def run(
+        self,
+        x: npt.NDArray[np.floating],
+        params: npt.NDArray[np.floating],
+        seeds: npt.NDArray[np.floating],
+    ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+        """``(values (m,), tangents (m, L))`` at ``x`` ``(n,)`` along ``seeds`` ``(L * n,)``."""

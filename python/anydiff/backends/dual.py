@@ -34,8 +34,10 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
 
     Args:
         device: ``"cpu"``, or ``"gpu"`` for forward mode on a Vulkan GPU through wgpu
-            (``jacobian``, ``batch_jacobian``, ``batch_gradient``, JVPs): one kernel
-            invocation per point, generated from the traced program. Reverse mode and
+            (``jacobian``, ``batch_jacobian``, ``batch_gradient``, JVPs, and so the
+            colored sparse Jacobians of ``SparseBackend``): kernels generated from the
+            traced program, one invocation per point for small programs, one dispatch
+            per instruction for array programs (stencils, discretised PDEs). Reverse mode and
             second order (VJPs, Hessians, HVPs) run on the CPU engine either way.
             ``ANYDIFF_WGPU_ADAPTER`` picks an adapter by name.
         dtype: for ``device="gpu"``, ``"float32"`` or ``"float64"`` (which needs an
@@ -120,27 +122,42 @@ class _GpuKernels:
         self, prog: TracedProgram, points: np.ndarray, params: list, seeds: Optional[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
         """Values (P, m) and tangents (P, m, L): the Jacobian without ``seeds``, else the
-        JVPs along the rows of ``seeds`` (L, n), at most 64 per kernel."""
+        JVPs along the rows of ``seeds`` (L, n), at most 64 per kernel. Programs small
+        enough run one invocation per point; larger (array) programs one dispatch per
+        instruction, point by point."""
         dtype = self.dtype_for(points.dtype)
         pts = np.ascontiguousarray(points, dtype=dtype)
         flat = (
             np.concatenate([np.ravel(p) for p in params]).astype(dtype)
             if params
-            else (np.zeros(0, dtype))
+            else np.zeros(0, dtype)
         )
-        if seeds is None and pts.shape[1] <= _GPU_MAX_LANES:
+        per_point = prog.program.n_elements <= _core.GPU_MAX_POINT_ELEMENTS
+        if seeds is None and per_point and pts.shape[1] <= _GPU_MAX_LANES:
             return self._kernel(prog, dtype, None).run(pts, flat, np.zeros(0, dtype))
         if seeds is None:
             seeds = np.eye(pts.shape[1], dtype=dtype)
         seeds = np.asarray(seeds, dtype=dtype)
-        parts = []
-        values = None
-        for start in range(0, max(len(seeds), 1), _GPU_MAX_LANES):
-            block = seeds[start : start + _GPU_MAX_LANES]
-            kernel = self._kernel(prog, dtype, len(block))
-            values, tangents = kernel.run(pts, flat, np.ascontiguousarray(block).ravel())
-            parts.append(tangents)
-        return values, np.concatenate(parts, axis=2)
+        blocks = [
+            np.ascontiguousarray(seeds[s : s + _GPU_MAX_LANES])
+            for s in range(0, max(len(seeds), 1), _GPU_MAX_LANES)
+        ]
+        if per_point:
+            runs = [self._kernel(prog, dtype, len(b)).run(pts, flat, b.ravel()) for b in blocks]
+            return runs[0][0], np.concatenate([t for _, t in runs], axis=2)
+        values, tangents = [], []
+        for x in pts:
+            runs = [self._array_kernel(prog, dtype, len(b)).run(x, flat, b.ravel()) for b in blocks]
+            values.append(runs[0][0])
+            tangents.append(np.concatenate([t for _, t in runs], axis=1))
+        return np.stack(values), np.stack(tangents)
+
+    def _array_kernel(self, prog: TracedProgram, dtype: np.dtype, lanes: int) -> Any:
+        key = (id(prog), dtype.name, -lanes)
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            kernel = self._kernels[key] = _core.GpuArrayKernel(prog.program, dtype.name, lanes)
+        return kernel
 
     def _kernel(self, prog: TracedProgram, dtype: np.dtype, lanes: Optional[int]) -> Any:
         key = (id(prog), dtype.name, lanes)

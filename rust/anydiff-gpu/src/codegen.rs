@@ -146,105 +146,8 @@ impl Gen {
                     .collect();
             return Ok(Scalar { v, d });
         }
-        if f64 && func == UnaryFn::Erf {
-            return Err(GpuError::Unsupported(
-                "erf in f64 (use dtype float32, or the CPU engine)".into(),
-            ));
-        }
         let n = |c: f64| self.num(c);
-        let sign = format!(
-            "select(select(select({xv}, {z}, {xv} == {z}), {m}, {xv} < {z}), {o}, {xv} > {z})",
-            z = n(0.0),
-            m = n(-1.0),
-            o = n(1.0)
-        );
-        let (value, deriv): (String, Option<String>) = match func {
-            UnaryFn::Neg => unreachable!("handled above"),
-            UnaryFn::Exp => (format!("exp_({xv})"), Some("Y".into())),
-            UnaryFn::Exp2 => (
-                format!("exp2_({xv})"),
-                Some(format!("Y * {}", n(std::f64::consts::LN_2))),
-            ),
-            UnaryFn::Expm1 => (format!("expm1_({xv})"), Some(format!("Y + {}", n(1.0)))),
-            UnaryFn::Log => (format!("log_({xv})"), Some(format!("{} / {xv}", n(1.0)))),
-            UnaryFn::Log1p => (
-                format!("log1p_({xv})"),
-                Some(format!("{o} / ({o} + {xv})", o = n(1.0))),
-            ),
-            UnaryFn::Log2 => (
-                format!("log2_({xv})"),
-                Some(format!(
-                    "{} / ({xv} * {})",
-                    n(1.0),
-                    n(std::f64::consts::LN_2)
-                )),
-            ),
-            UnaryFn::Log10 => (
-                format!("log10_({xv})"),
-                Some(format!(
-                    "{} / ({xv} * {})",
-                    n(1.0),
-                    n(std::f64::consts::LN_10)
-                )),
-            ),
-            UnaryFn::Sqrt => (format!("sqrt({xv})"), Some(format!("{} / Y", n(0.5)))),
-            UnaryFn::Cbrt => (
-                format!("cbrt_({xv})"),
-                Some(format!("{} / ({} * Y * Y)", n(1.0), n(3.0))),
-            ),
-            UnaryFn::Sin => (format!("sin_({xv})"), Some(format!("cos_({xv})"))),
-            UnaryFn::Cos => (format!("cos_({xv})"), Some(format!("-sin_({xv})"))),
-            UnaryFn::Tan => (format!("tan_({xv})"), Some(format!("{} + Y * Y", n(1.0)))),
-            UnaryFn::Asin => (
-                format!("asin_({xv})"),
-                Some(format!("{o} / sqrt({o} - {xv} * {xv})", o = n(1.0))),
-            ),
-            UnaryFn::Acos => (
-                format!("acos_({xv})"),
-                Some(format!(
-                    "{m} / sqrt({o} - {xv} * {xv})",
-                    m = n(-1.0),
-                    o = n(1.0)
-                )),
-            ),
-            UnaryFn::Atan => (
-                format!("atan_({xv})"),
-                Some(format!("{o} / ({o} + {xv} * {xv})", o = n(1.0))),
-            ),
-            UnaryFn::Sinh => (format!("sinh_({xv})"), Some(format!("cosh_({xv})"))),
-            UnaryFn::Cosh => (format!("cosh_({xv})"), Some(format!("sinh_({xv})"))),
-            UnaryFn::Tanh => (format!("tanh_({xv})"), Some(format!("{} - Y * Y", n(1.0)))),
-            UnaryFn::Asinh => (
-                format!("asinh_({xv})"),
-                Some(format!("{o} / sqrt({xv} * {xv} + {o})", o = n(1.0))),
-            ),
-            UnaryFn::Acosh => (
-                format!("acosh_({xv})"),
-                Some(format!("{o} / sqrt({xv} * {xv} - {o})", o = n(1.0))),
-            ),
-            UnaryFn::Atanh => (
-                format!("atanh_({xv})"),
-                Some(format!("{o} / ({o} - {xv} * {xv})", o = n(1.0))),
-            ),
-            UnaryFn::Abs => (format!("abs({xv})"), Some(sign.clone())),
-            UnaryFn::Sign => (sign.clone(), None),
-            UnaryFn::Floor => (format!("floor({xv})"), None),
-            UnaryFn::Ceil => (format!("ceil({xv})"), None),
-            UnaryFn::Round => (format!("round({xv})"), None),
-            UnaryFn::Recip => (format!("{} / {xv}", n(1.0)), Some("-Y * Y".into())),
-            UnaryFn::Erf => (
-                format!("erf_({xv})"),
-                Some(format!(
-                    "{} * exp_(-{xv} * {xv})",
-                    n(std::f64::consts::FRAC_2_SQRT_PI)
-                )),
-            ),
-            UnaryFn::Logistic => (
-                format!("logistic_({xv})"),
-                Some(format!("Y * ({} - Y)", n(1.0))),
-            ),
-            UnaryFn::Square => (format!("{xv} * {xv}"), Some(format!("{} * {xv}", n(2.0)))),
-        };
+        let (value, deriv) = unary_rule(func, &xv, &n, f64)?;
         let v = self.bind(value);
         let live = x.d.iter().any(|t| !matches!(t, Lane::Zero));
         let Some(deriv) = deriv.filter(|_| live) else {
@@ -281,37 +184,7 @@ impl Gen {
             BinaryFn::Min | BinaryFn::Max => return Ok(self.pick(func == BinaryFn::Max, x, z)),
             _ => {}
         }
-        let (value, da, db) = match func {
-            BinaryFn::Mul => (format!("{xv} * {zv}"), zv.clone(), xv.clone()),
-            BinaryFn::Div => (
-                format!("{xv} / {zv}"),
-                format!("{} / {zv}", n(1.0)),
-                format!("-Y / {zv}"),
-            ),
-            BinaryFn::Pow => (
-                format!("pow_({xv}, {zv})"),
-                format!("{zv} * pow_({xv}, {zv} - {})", n(1.0)),
-                format!("Y * log_({xv})"),
-            ),
-            BinaryFn::Atan2 => (
-                format!("atan2_({xv}, {zv})"),
-                format!("{zv} / ({xv} * {xv} + {zv} * {zv})"),
-                format!("-{xv} / ({xv} * {xv} + {zv} * {zv})"),
-            ),
-            BinaryFn::Hypot => (
-                format!("hypot_({xv}, {zv})"),
-                format!("{xv} / Y"),
-                format!("{zv} / Y"),
-            ),
-            BinaryFn::Rem => (
-                format!("{xv} % {zv}"),
-                n(1.0),
-                format!("-trunc({xv} / {zv})"),
-            ),
-            BinaryFn::Add | BinaryFn::Sub | BinaryFn::Min | BinaryFn::Max => {
-                unreachable!("handled above")
-            }
-        };
+        let (value, da, db) = binary_rule(func, &xv, &zv, &n);
         let v = self.bind(value);
         let live = x.d.iter().chain(&z.d).any(|t| !matches!(t, Lane::Zero));
         if !live {
@@ -409,6 +282,156 @@ impl Gen {
             })
             .collect();
         Scalar { v, d }
+    }
+}
+
+/// WGSL for a unary function at `xv`: its value, and its derivative written with
+/// `Y` standing for the value (`None`: the derivative is zero).
+pub(crate) fn unary_rule(
+    func: UnaryFn,
+    xv: &str,
+    n: &dyn Fn(f64) -> String,
+    f64: bool,
+) -> Result<(String, Option<String>), GpuError> {
+    if f64 && func == UnaryFn::Erf {
+        return Err(GpuError::Unsupported(
+            "erf in f64 (use dtype float32, or the CPU engine)".into(),
+        ));
+    }
+    let sign = format!(
+        "select(select(select({xv}, {z}, {xv} == {z}), {m}, {xv} < {z}), {o}, {xv} > {z})",
+        z = n(0.0),
+        m = n(-1.0),
+        o = n(1.0)
+    );
+    let (value, deriv): (String, Option<String>) = match func {
+        UnaryFn::Neg => (format!("-{xv}"), Some(n(-1.0))),
+        UnaryFn::Exp => (format!("exp_({xv})"), Some("Y".into())),
+        UnaryFn::Exp2 => (
+            format!("exp2_({xv})"),
+            Some(format!("Y * {}", n(std::f64::consts::LN_2))),
+        ),
+        UnaryFn::Expm1 => (format!("expm1_({xv})"), Some(format!("Y + {}", n(1.0)))),
+        UnaryFn::Log => (format!("log_({xv})"), Some(format!("{} / {xv}", n(1.0)))),
+        UnaryFn::Log1p => (
+            format!("log1p_({xv})"),
+            Some(format!("{o} / ({o} + {xv})", o = n(1.0))),
+        ),
+        UnaryFn::Log2 => (
+            format!("log2_({xv})"),
+            Some(format!(
+                "{} / ({xv} * {})",
+                n(1.0),
+                n(std::f64::consts::LN_2)
+            )),
+        ),
+        UnaryFn::Log10 => (
+            format!("log10_({xv})"),
+            Some(format!(
+                "{} / ({xv} * {})",
+                n(1.0),
+                n(std::f64::consts::LN_10)
+            )),
+        ),
+        UnaryFn::Sqrt => (format!("sqrt({xv})"), Some(format!("{} / Y", n(0.5)))),
+        UnaryFn::Cbrt => (
+            format!("cbrt_({xv})"),
+            Some(format!("{} / ({} * Y * Y)", n(1.0), n(3.0))),
+        ),
+        UnaryFn::Sin => (format!("sin_({xv})"), Some(format!("cos_({xv})"))),
+        UnaryFn::Cos => (format!("cos_({xv})"), Some(format!("-sin_({xv})"))),
+        UnaryFn::Tan => (format!("tan_({xv})"), Some(format!("{} + Y * Y", n(1.0)))),
+        UnaryFn::Asin => (
+            format!("asin_({xv})"),
+            Some(format!("{o} / sqrt({o} - {xv} * {xv})", o = n(1.0))),
+        ),
+        UnaryFn::Acos => (
+            format!("acos_({xv})"),
+            Some(format!(
+                "{m} / sqrt({o} - {xv} * {xv})",
+                m = n(-1.0),
+                o = n(1.0)
+            )),
+        ),
+        UnaryFn::Atan => (
+            format!("atan_({xv})"),
+            Some(format!("{o} / ({o} + {xv} * {xv})", o = n(1.0))),
+        ),
+        UnaryFn::Sinh => (format!("sinh_({xv})"), Some(format!("cosh_({xv})"))),
+        UnaryFn::Cosh => (format!("cosh_({xv})"), Some(format!("sinh_({xv})"))),
+        UnaryFn::Tanh => (format!("tanh_({xv})"), Some(format!("{} - Y * Y", n(1.0)))),
+        UnaryFn::Asinh => (
+            format!("asinh_({xv})"),
+            Some(format!("{o} / sqrt({xv} * {xv} + {o})", o = n(1.0))),
+        ),
+        UnaryFn::Acosh => (
+            format!("acosh_({xv})"),
+            Some(format!("{o} / sqrt({xv} * {xv} - {o})", o = n(1.0))),
+        ),
+        UnaryFn::Atanh => (
+            format!("atanh_({xv})"),
+            Some(format!("{o} / ({o} - {xv} * {xv})", o = n(1.0))),
+        ),
+        UnaryFn::Abs => (format!("abs({xv})"), Some(sign.clone())),
+        UnaryFn::Sign => (sign.clone(), None),
+        UnaryFn::Floor => (format!("floor({xv})"), None),
+        UnaryFn::Ceil => (format!("ceil({xv})"), None),
+        UnaryFn::Round => (format!("round({xv})"), None),
+        UnaryFn::Recip => (format!("{} / {xv}", n(1.0)), Some("-Y * Y".into())),
+        UnaryFn::Erf => (
+            format!("erf_({xv})"),
+            Some(format!(
+                "{} * exp_(-{xv} * {xv})",
+                n(std::f64::consts::FRAC_2_SQRT_PI)
+            )),
+        ),
+        UnaryFn::Logistic => (
+            format!("logistic_({xv})"),
+            Some(format!("Y * ({} - Y)", n(1.0))),
+        ),
+        UnaryFn::Square => (format!("{xv} * {xv}"), Some(format!("{} * {xv}", n(2.0)))),
+    };
+    Ok((value, deriv))
+}
+
+/// WGSL for a binary function of `xv` and `zv` other than `+ - min max`: its value
+/// and its two partial derivatives (with `Y` standing for the value).
+pub(crate) fn binary_rule(
+    func: BinaryFn,
+    xv: &str,
+    zv: &str,
+    n: &dyn Fn(f64) -> String,
+) -> (String, String, String) {
+    match func {
+        BinaryFn::Mul => (format!("{xv} * {zv}"), zv.to_string(), xv.to_string()),
+        BinaryFn::Div => (
+            format!("{xv} / {zv}"),
+            format!("{} / {zv}", n(1.0)),
+            format!("-Y / {zv}"),
+        ),
+        BinaryFn::Pow => (
+            format!("pow_({xv}, {zv})"),
+            format!("{zv} * pow_({xv}, {zv} - {})", n(1.0)),
+            format!("Y * log_({xv})"),
+        ),
+        BinaryFn::Atan2 => (
+            format!("atan2_({xv}, {zv})"),
+            format!("{zv} / ({xv} * {xv} + {zv} * {zv})"),
+            format!("-{xv} / ({xv} * {xv} + {zv} * {zv})"),
+        ),
+        BinaryFn::Hypot => (
+            format!("hypot_({xv}, {zv})"),
+            format!("{xv} / Y"),
+            format!("{zv} / Y"),
+        ),
+        BinaryFn::Rem => (
+            format!("rem_({xv}, {zv})"),
+            n(1.0),
+            format!("-trunc({xv} / {zv})"),
+        ),
+        BinaryFn::Add | BinaryFn::Sub | BinaryFn::Min | BinaryFn::Max => {
+            unreachable!("handled above")
+        }
     }
 }
 
@@ -625,35 +648,9 @@ pub fn per_point(
             r += 1;
         }
     }
-    let prelude = match precision {
-        Precision::F32 => include_str!("wgsl/f32.wgsl"),
-        Precision::F64 => include_str!("wgsl/f64.wgsl"),
-    };
+    let common = prelude(precision);
     let source = format!(
-        "{prelude}
-fn tm(d: {ty}, t: {ty}) -> {ty} {{
-    return select(d * t, {ty}(0), t == {ty}(0));
-}}
-
-fn hypot_(x: {ty}, z: {ty}) -> {ty} {{
-    let s = max(abs(x), abs(z));
-    if s == {ty}(0) || s != s {{ return s; }}
-    let a = x / s;
-    let b = z / s;
-    return s * sqrt(a * a + b * b);
-}}
-
-// fmod: x - q y is exact for the right quotient q, so one fma gives it; a
-// quotient rounded up by x / y shows as a remainder of the wrong sign.
-fn rem_(x: {ty}, y: {ty}) -> {ty} {{
-    let q = trunc(x / y);
-    var r = fma(-q, y, x);
-    if r != {ty}(0) && (r < {ty}(0)) != (x < {ty}(0)) {{
-        r = r + select(abs(y), -abs(y), x < {ty}(0));
-    }}
-    return r;
-}}
-
+        "{common}
 struct Meta {{
     count: u32,
     pad0: u32,
@@ -681,6 +678,52 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
         lanes,
         constants,
     })
+}
+
+/// The functions every kernel may call: the elementary functions of the
+/// precision, `tm` (a tangent term that stays zero for a zero tangent),
+/// `hypot_` and `rem_`.
+pub(crate) fn prelude(precision: Precision) -> String {
+    let ty = precision.wgsl();
+    let math = match precision {
+        Precision::F32 => include_str!("wgsl/f32.wgsl"),
+        Precision::F64 => include_str!("wgsl/f64.wgsl"),
+    };
+    format!(
+        "{math}
+fn tm(d: {ty}, t: {ty}) -> {ty} {{
+    return select(d * t, {ty}(0), t == {ty}(0));
+}}
+
+fn hypot_(x: {ty}, z: {ty}) -> {ty} {{
+    let s = max(abs(x), abs(z));
+    if s == {ty}(0) || s != s {{ return s; }}
+    let a = x / s;
+    let b = z / s;
+    return s * sqrt(a * a + b * b);
+}}
+
+// fmod: x - q y is exact for the right quotient q, so one fma gives it; a
+// quotient rounded up by x / y shows as a remainder of the wrong sign.
+fn rem_(x: {ty}, y: {ty}) -> {ty} {{
+    let q = trunc(x / y);
+    var r = fma(-q, y, x);
+    if r != {ty}(0) && (r < {ty}(0)) != (x < {ty}(0)) {{
+        r = r + select(abs(y), -abs(y), x < {ty}(0));
+    }}
+    return r;
+}}
+
+fn powi_(x: {ty}, n: i32) -> {ty} {{
+    var r = {ty}(1);
+    for (var i = 0; i < abs(n); i = i + 1) {{
+        r = r * x;
+    }}
+    return select(r, {ty}(1) / r, n < 0);
+}}
+
+"
+    )
 }
 
 /// `x^e` by repeated multiplication (as the CPU engine's `powi`), derivative `e x^(e-1)`.

@@ -62,7 +62,7 @@ pub struct GpuProgram {
     max_chunk: usize,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
@@ -373,7 +373,7 @@ impl GpuProgram {
                 encoder.copy_buffer_to_buffer(&bufs.tangents, 0, &bufs.readback, vb, tb);
             }
             gpu.queue.submit([encoder.finish()]);
-            self.read(bufs, vb + tb, |bytes| {
+            read_back(&self.gpu, &bufs.readback, vb + tb, |bytes| {
                 let (vals, tans) = bytes.split_at(vb as usize);
                 let out_v = &mut values[start * m..(start + count) * m];
                 out_v.copy_from_slice(bytemuck::cast_slice(vals));
@@ -383,40 +383,6 @@ impl GpuProgram {
             start += count;
         }
         gpu.check()
-    }
-
-    /// Maps the first `len` bytes of the readback buffer and hands them to `take`.
-    fn read(&self, bufs: &Buffers, len: u64, take: impl FnOnce(&[u8])) -> Result<(), GpuError> {
-        if len == 0 {
-            return self.gpu.check();
-        }
-        let slice = bufs.readback.slice(..len);
-        let done = Arc::new(Mutex::new(None));
-        let flag = done.clone();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            if let Ok(mut f) = flag.lock() {
-                *f = Some(r);
-            }
-        });
-        self.gpu
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Device(e.to_string()))?;
-        self.gpu.check()?;
-        let status = done.lock().ok().and_then(|mut f| f.take());
-        match status {
-            Some(Ok(())) => {}
-            Some(Err(e)) => return Err(GpuError::Device(format!("reading results back: {e}"))),
-            None => return Err(GpuError::Device("the GPU never finished".into())),
-        }
-        {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| GpuError::Device(e.to_string()))?;
-            take(&view);
-        }
-        bufs.readback.unmap();
-        Ok(())
     }
 
     /// Uploads `points` (`P x n`) once and keeps them, with room for the
@@ -508,10 +474,49 @@ impl Resident {
             encoder.copy_buffer_to_buffer(&self.bufs.tangents, 0, &self.bufs.readback, vb, tb);
         }
         p.gpu.queue.submit([encoder.finish()]);
-        p.read(&self.bufs, vb + tb, |bytes| {
+        read_back(&p.gpu, &self.bufs.readback, vb + tb, |bytes| {
             let (vals, tans) = bytes.split_at(vb as usize);
             values.copy_from_slice(bytemuck::cast_slice(vals));
             tangents.copy_from_slice(bytemuck::cast_slice(tans));
         })
     }
+}
+
+/// Waits for the GPU, maps the first `len` bytes of `buffer` (a readback
+/// buffer) and hands them to `take`.
+pub(crate) fn read_back(
+    gpu: &Gpu,
+    buffer: &wgpu::Buffer,
+    len: u64,
+    take: impl FnOnce(&[u8]),
+) -> Result<(), GpuError> {
+    if len == 0 {
+        return gpu.check();
+    }
+    let slice = buffer.slice(..len);
+    let done = Arc::new(Mutex::new(None));
+    let flag = done.clone();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        if let Ok(mut f) = flag.lock() {
+            *f = Some(r);
+        }
+    });
+    gpu.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| GpuError::Device(e.to_string()))?;
+    gpu.check()?;
+    let status = done.lock().ok().and_then(|mut f| f.take());
+    match status {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return Err(GpuError::Device(format!("reading results back: {e}"))),
+        None => return Err(GpuError::Device("the GPU never finished".into())),
+    }
+    {
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        take(&view);
+    }
+    buffer.unmap();
+    Ok(())
 }

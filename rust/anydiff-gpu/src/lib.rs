@@ -34,11 +34,13 @@
 //! assert_eq!(jacobians[..4], [2.0, 1.0, 1.0f32.cos(), 0.0]);
 //! ```
 
+mod array;
 pub mod codegen;
 mod device;
 mod engine;
 mod error;
 
+pub use array::GpuArrayProgram;
 pub use codegen::{Precision, Seeds};
 pub use device::{adapters, AdapterInfo, Gpu, ADAPTER_ENV};
 pub use engine::{GpuProgram, GpuReal, Resident};

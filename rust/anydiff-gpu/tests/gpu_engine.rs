@@ -6,7 +6,7 @@
 use std::sync::{Arc, OnceLock};
 
 use anydiff::ir::{BinaryFn, CompareFn, Op, Program, ReduceFn, UnaryFn};
-use anydiff_gpu::{Gpu, GpuError, GpuProgram, Seeds};
+use anydiff_gpu::{Gpu, GpuArrayProgram, GpuError, GpuProgram, Seeds};
 use ndarray::{Array2, Array3};
 
 fn gpu() -> Option<Arc<Gpu>> {
@@ -455,4 +455,66 @@ fn bad_input_is_an_error() {
         ),
         "{err:?}"
     );
+}
+
+/// `(left - 2 x + right) x^2` with zero boundaries, then a softplus-like tail
+/// and a windowed max: gathers with -1, reductions, a concatenation.
+fn stencil(n: usize) -> Program {
+    let left: Vec<i64> = (0..n as i64).map(|i| i - 1).collect();
+    let right: Vec<i64> = (0..n as i64)
+        .map(|i| if i + 1 < n as i64 { i + 1 } else { -1 })
+        .collect();
+    let groups = n / 4;
+    let ops = vec![
+        Op::Input { index: 0, len: n }, // 0
+        gather(0, left),                // 1
+        gather(0, right),               // 2
+        bin(BinaryFn::Add, 1, 2),       // 3
+        Op::Const(vec![2.0; n]),        // 4
+        bin(BinaryFn::Mul, 4, 0),       // 5
+        bin(BinaryFn::Sub, 3, 5),       // 6
+        Op::Powi { a: 0, n: 2 },        // 7
+        bin(BinaryFn::Mul, 6, 7),       // 8
+        un(UnaryFn::Logistic, 8),       // 9
+        Op::Reduce {
+            func: ReduceFn::Max,
+            a: 9,
+            offsets: (0..=groups).map(|g| 4 * g).collect(),
+            indices: (0..4 * groups).collect(),
+        }, // 10
+        gather(8, (0..n as i64 / 2).collect()), // 11: contiguous, an alias
+        Op::Concat(vec![11, 10]),       // 12
+    ];
+    Program::new(ops, &[n], &[], &[12]).unwrap()
+}
+
+#[test]
+fn array_programs_match_the_cpu_engine() {
+    let Some(gpu) = gpu() else { return };
+    for (prog, n, params) in [(stencil(4000), 4000, vec![]), (mixed(), 3, vec![0.7])] {
+        let x = points(1, n, 9, -1.0, 1.0);
+        let lanes = 5;
+        let seeds = points(lanes, n, 10, -1.0, 1.0);
+        let m = prog.n_outputs();
+        let mut v = Array2::zeros((1, m));
+        let mut t = Array3::zeros((1, lanes, m));
+        prog.jvp_points(x.view(), &params, seeds.view(), v.view_mut(), t.view_mut())
+            .unwrap();
+        let k = GpuArrayProgram::compile::<f64>(gpu.clone(), &prog, lanes).unwrap();
+        let (mut gv, mut gt) = (vec![0.0; m], vec![0.0; m * lanes]);
+        k.run(
+            x.as_slice().unwrap(),
+            &params,
+            seeds.as_slice().unwrap(),
+            &mut gv,
+            &mut gt,
+        )
+        .unwrap();
+        assert_close(&gv, v.as_slice().unwrap(), 1e-13, 1e-13, "array values");
+        let want: Vec<f64> = (0..m)
+            .flat_map(|r| (0..lanes).map(move |l| (r, l)))
+            .map(|(r, l)| t[[0, l, r]])
+            .collect();
+        assert_close(&gt, &want, 1e-12, 1e-12, "array tangents");
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use anydiff_gpu::{Gpu, GpuError, GpuProgram, GpuReal, Resident, Seeds};
+use anydiff_gpu::{Gpu, GpuArrayProgram, GpuError, GpuProgram, GpuReal, Resident, Seeds};
 use numpy::{Element, IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -250,7 +250,110 @@ impl PyResident {
     }
 }
 
+enum ArrayKernel {
+    F32(GpuArrayProgram),
+    F64(GpuArrayProgram),
+}
+
+/// An array-program GPU kernel for one point: each instruction a dispatch over
+/// its elements, with `lanes` tangent lanes (colored seeds of a sparse Jacobian).
+#[pyclass(frozen, name = "GpuArrayKernel", module = "anydiff._core")]
+pub struct PyGpuArrayKernel {
+    kernel: ArrayKernel,
+    n: usize,
+    m: usize,
+    lanes: usize,
+}
+
+fn run_array<T: GpuReal + Element>(
+    py: Python<'_>,
+    k: &GpuArrayProgram,
+    (n, m, l): (usize, usize, usize),
+    (x, params, seeds): (&Bound<'_, PyAny>, &Bound<'_, PyAny>, &Bound<'_, PyAny>),
+) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+    let x: PyReadonlyArray1<'_, T> = x.extract()?;
+    let par: PyReadonlyArray1<'_, T> = params.extract()?;
+    let sd: PyReadonlyArray1<'_, T> = seeds.extract()?;
+    let (x, p, s) = (
+        x.as_array().to_vec(),
+        par.as_array().to_vec(),
+        sd.as_array().to_vec(),
+    );
+    if x.len() != n {
+        return Err(ShapeError::new_err(format!(
+            "x: expected ({n},), got ({},)",
+            x.len()
+        )));
+    }
+    let mut values = vec![T::default(); m];
+    let mut tangents = vec![T::default(); m * l];
+    py.detach(|| k.run(&x, &p, &s, &mut values, &mut tangents))
+        .map_err(to_py)?;
+    let tangents = ndarray::Array2::from_shape_vec((m, l), tangents)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok((
+        ndarray::Array1::from_vec(values)
+            .into_pyarray(py)
+            .into_any()
+            .unbind(),
+        tangents.into_pyarray(py).into_any().unbind(),
+    ))
+}
+
+#[pymethods]
+impl PyGpuArrayKernel {
+    /// Compiles `program` for one point, `lanes` directions, `dtype` "float32"/"float64".
+    #[new]
+    fn new(py: Python<'_>, program: &PyProgram, dtype: &str, lanes: usize) -> PyResult<Self> {
+        let prog = program.inner.clone();
+        let g = gpu()?;
+        let kernel = match dtype {
+            "float32" => py
+                .detach(|| GpuArrayProgram::compile::<f32>(g, &prog, lanes))
+                .map(ArrayKernel::F32),
+            "float64" => py
+                .detach(|| GpuArrayProgram::compile::<f64>(g, &prog, lanes))
+                .map(ArrayKernel::F64),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "dtype must be 'float32' or 'float64'; got {other:?}"
+                )))
+            }
+        }
+        .map_err(to_py)?;
+        Ok(PyGpuArrayKernel {
+            kernel,
+            n: prog.n_inputs(),
+            m: prog.n_outputs(),
+            lanes,
+        })
+    }
+
+    /// Tangent lanes.
+    #[getter]
+    fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// `(values (m,), tangents (m, L))` at `x` `(n,)` along `seeds` `(L * n,)`.
+    fn run(
+        &self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        params: &Bound<'_, PyAny>,
+        seeds: &Bound<'_, PyAny>,
+    ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let dims = (self.n, self.m, self.lanes);
+        match &self.kernel {
+            ArrayKernel::F32(k) => run_array::<f32>(py, k, dims, (x, params, seeds)),
+            ArrayKernel::F64(k) => run_array::<f64>(py, k, dims, (x, params, seeds)),
+        }
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyGpuArrayKernel>()?;
+    m.add("GPU_MAX_POINT_ELEMENTS", anydiff_gpu::codegen::MAX_ELEMENTS)?;
     m.add("GpuUnavailable", m.py().get_type::<GpuUnavailable>())?;
     m.add_class::<PyGpuKernel>()?;
     m.add_class::<PyResident>()?;

@@ -405,6 +405,12 @@ impl PyProgram {
         self.inner.n_outputs()
     }
 
+    /// Total length of all live nodes (the scalars of one point's evaluation).
+    #[getter]
+    fn n_elements(&self) -> usize {
+        self.inner.node_lens().iter().sum()
+    }
+
     /// Number of live nodes (after dead-code removal).
     #[getter]
     fn n_nodes(&self) -> usize {

@@ -153,6 +153,20 @@ fn matmul_acc<T: IrReal>(
 }
 
 impl Program {
+    /// Start of row `k` (0: values, `k`: tangent lane `k - 1`) of node `i` in the
+    /// forward engine's layout for one point and `w` rows per node, in numbers of
+    /// a workspace of [`Program::workspace_len`]` * w` (an alias, a contiguous
+    /// gather, is a window of its root's rows). Other engines (the GPU's) reuse it.
+    pub fn lane_row_start(&self, i: usize, k: usize, w: usize) -> usize {
+        self.row_start(i, k, 1, w)
+    }
+
+    /// Whether node `i` is a view of another node's block (a contiguous gather):
+    /// nothing to compute.
+    pub fn is_alias(&self, i: usize) -> bool {
+        self.alias[i]
+    }
+
     /// Start of row `k` of node `i` for `c` points and `w` rows per node.
     #[inline]
     fn row_start(&self, i: usize, k: usize, c: usize, w: usize) -> usize {
