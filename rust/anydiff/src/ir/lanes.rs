@@ -194,17 +194,21 @@ impl Program {
     pub(crate) fn lanes<T: IrReal>(&self, c: usize, w: usize, params: &[T]) -> Lanes<T> {
         let mut buf = vec![T::zero(); self.work_len * w * c];
         for (i, op) in self.ops.iter().enumerate() {
-            let values: Vec<T> = match op {
-                Op::Const(values) => values.iter().map(|&v| T::from_f64(v)).collect(),
+            let base = self.row_start(i, 0, c, w);
+            let mut fill = |e: usize, v: T| buf[base + e * c..base + (e + 1) * c].fill(v);
+            match op {
+                Op::Const(values) => {
+                    for (e, &v) in values.iter().enumerate() {
+                        fill(e, T::from_f64(v));
+                    }
+                }
                 Op::Param { index, len } => {
                     let start = self.param_offsets[*index];
-                    params[start..start + len].to_vec()
+                    for (e, &v) in params[start..start + len].iter().enumerate() {
+                        fill(e, v);
+                    }
                 }
-                _ => continue,
-            };
-            let base = self.row_start(i, 0, c, w);
-            for (e, v) in values.into_iter().enumerate() {
-                buf[base + e * c..base + (e + 1) * c].fill(v);
+                _ => {}
             }
         }
         let longest = self.lens.iter().copied().max().unwrap_or(0);
@@ -270,18 +274,22 @@ impl Program {
         (offset, p_stride, r_stride): (usize, usize, usize),
     ) {
         let (c, w) = (ws.c, ws.w);
-        let zeros = vec![T::zero(); count];
-        let mut rows: Vec<&[T]> = Vec::with_capacity(width);
+        let dead = |o: usize, k: usize| k > 0 && (live[o] >> (k - 1)) & 1 == 0;
+        let any_dead = self
+            .outputs
+            .iter()
+            .any(|&o| (k0..k0 + width).any(|k| dead(o, k)));
+        let zeros = vec![T::zero(); if any_dead { count } else { 0 }];
+        let mut starts = [None; MAX_PASS_LANES + 1];
+        let mut rows: [&[T]; MAX_PASS_LANES + 1] = [&[]; MAX_PASS_LANES + 1];
         let mut r = 0;
         for &o in &self.outputs {
             let len = self.lens[o];
-            let starts: Vec<Option<usize>> = (k0..k0 + width)
-                .map(|k| {
-                    let dead = k > 0 && (live[o] >> (k - 1)) & 1 == 0;
-                    (!dead).then(|| self.row_start(o, k, c, w))
-                })
-                .collect();
-            if let ([start], 1, 1) = (starts.as_slice(), c, r_stride) {
+            for (s, k) in starts.iter_mut().zip(k0..k0 + width) {
+                *s = (!dead(o, k)).then(|| self.row_start(o, k, c, w));
+            }
+            let starts = &starts[..width];
+            if let ([start], 1, 1) = (starts, c, r_stride) {
                 // one point, one row: the node's row is contiguous, and so is its target
                 let dst = &mut out[offset + r..offset + r + len];
                 match start {
@@ -292,11 +300,12 @@ impl Program {
                 continue;
             }
             for e in 0..len {
-                rows.clear();
-                rows.extend(starts.iter().map(|s| match s {
-                    Some(s) => &ws.buf[s + e * c..s + e * c + count],
-                    None => &zeros[..],
-                }));
+                for (row, s) in rows.iter_mut().zip(starts) {
+                    *row = match s {
+                        Some(s) => &ws.buf[s + e * c..s + e * c + count],
+                        None => &zeros[..],
+                    };
+                }
                 let mut base = offset + r * r_stride;
                 for p in 0..count {
                     for (y, row) in out[base..base + width].iter_mut().zip(&rows) {
@@ -336,60 +345,81 @@ impl Program {
             }
             return live;
         }
-        let mut elems: Vec<Vec<u64>> = Vec::with_capacity(self.ops.len());
+        // element lanes of every node, one flat vector (node i at start[i]..start[i + 1])
+        let mut start = Vec::with_capacity(self.ops.len() + 1);
+        start.push(0);
+        for len in &self.lens {
+            start.push(start[start.len() - 1] + len);
+        }
+        let mut elems = vec![0u64; start[self.ops.len()]];
+        let mut live = vec![0u64; self.ops.len()];
         for (i, op) in self.ops.iter().enumerate() {
-            let len = self.lens[i];
-            let at = |node: usize, e: usize| elems[node].get(e).copied().unwrap_or(0);
-            let lanes: Vec<u64> = match op {
-                Op::Input { index, len } => (0..*len).map(|e| input_lanes(*index, e)).collect(),
-                Op::Param { .. } | Op::Const(_) | Op::Compare { .. } => vec![0; len],
-                Op::Unary { a, .. } | Op::Powi { a, .. } => elems[*a].clone(),
-                Op::Binary { a, b, .. } => (0..len).map(|e| at(*a, e) | at(*b, e)).collect(),
-                Op::Select { t, f, .. } => (0..len).map(|e| at(*t, e) | at(*f, e)).collect(),
-                Op::Gather { a, indices } => indices
-                    .iter()
-                    .map(|&ix| usize::try_from(ix).map_or(0, |ix| at(*a, ix)))
-                    .collect(),
-                Op::Concat(parts) => parts
-                    .iter()
-                    .flat_map(|&p| elems[p].iter().copied())
-                    .collect(),
+            let (lo, hi) = elems.split_at_mut(start[i]);
+            let out = &mut hi[..self.lens[i]];
+            let at = |node: usize, e: usize| {
+                let (s, len) = (start[node], self.lens[node]);
+                if e < len {
+                    lo[s + e]
+                } else {
+                    0
+                }
+            };
+            match op {
+                Op::Input { index, .. } => {
+                    for (e, y) in out.iter_mut().enumerate() {
+                        *y = input_lanes(*index, e);
+                    }
+                }
+                Op::Param { .. } | Op::Const(_) | Op::Compare { .. } => {}
+                Op::Unary { a, .. } | Op::Powi { a, .. } => {
+                    for (e, y) in out.iter_mut().enumerate() {
+                        *y = at(*a, e);
+                    }
+                }
+                Op::Binary { a, b, .. } | Op::Select { t: a, f: b, .. } => {
+                    for (e, y) in out.iter_mut().enumerate() {
+                        *y = at(*a, e) | at(*b, e);
+                    }
+                }
+                Op::Gather { a, indices } => {
+                    for (y, &ix) in out.iter_mut().zip(indices) {
+                        *y = usize::try_from(ix).map_or(0, |ix| at(*a, ix));
+                    }
+                }
+                Op::Concat(parts) => {
+                    let mut e = 0;
+                    for &p in parts {
+                        for q in 0..self.lens[p] {
+                            out[e] = at(p, q);
+                            e += 1;
+                        }
+                    }
+                }
                 Op::Reduce {
                     a,
                     offsets,
                     indices,
                     ..
-                } => offsets
-                    .windows(2)
-                    .map(|w| {
-                        indices[w[0]..w[1]]
-                            .iter()
-                            .map(|&j| at(*a, j))
-                            .fold(0, |x, y| x | y)
-                    })
-                    .collect(),
-                Op::Dot {
-                    a,
-                    b,
-                    batch,
-                    m,
-                    k,
-                    n,
                 } => {
-                    let (m, k, n) = (*m, *k, *n);
-                    (0..batch * m * n)
-                        .map(|o| {
-                            let (bt, i, j) = (o / (m * n), o / n % m, o % n);
-                            (0..k).fold(0, |acc, kk| {
-                                acc | at(*a, (bt * m + i) * k + kk) | at(*b, (bt * k + kk) * n + j)
-                            })
-                        })
-                        .collect()
+                    for (y, w) in out.iter_mut().zip(offsets.windows(2)) {
+                        *y = indices[w[0]..w[1]]
+                            .iter()
+                            .fold(0, |acc, &j| acc | at(*a, j));
+                    }
                 }
-            };
-            elems.push(lanes);
+                Op::Dot { a, b, m, k, n, .. } => {
+                    let (m, k, n) = (*m, *k, *n);
+                    for (o, y) in out.iter_mut().enumerate() {
+                        let (bt, i, j) = (o / (m * n), o / n % m, o % n);
+                        *y = (0..k).fold(0, |acc, kk| {
+                            acc | at(*a, (bt * m + i) * k + kk) | at(*b, (bt * k + kk) * n + j)
+                        });
+                    }
+                }
+            }
+            live[i] = out.iter().fold(0, or);
         }
-        elems.iter().map(|e| e.iter().fold(0, or)).collect()
+        live
     }
 
     /// Runs every non-leaf instruction on the whole chunk: values, and the lanes
