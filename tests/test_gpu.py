@@ -127,6 +127,21 @@ def test_resident_kernel_keeps_points_on_the_gpu() -> None:
     assert "fn main" in kernel.source and kernel.lanes == 6
 
 
+def test_batch_plan_keeps_points_resident() -> None:
+    backend = anydiff.DualBackend(device="gpu")
+    plan = anydiff.BatchPlan("jacobian", backend, lotka_volterra, POINTS)
+    on_gpu = plan.resident(POINTS)
+    on_gpu.run()
+    np.testing.assert_array_equal(on_gpu.read(), plan(POINTS))
+    g = anydiff.BatchPlan("gradient", backend, lambda z: np.sum(z * z), POINTS)
+    on_gpu = g.resident(POINTS)
+    on_gpu.run()
+    np.testing.assert_allclose(on_gpu.read(), 2 * POINTS, rtol=1e-15)
+    cpu_plan = anydiff.BatchPlan("jacobian", anydiff.DualBackend(), lotka_volterra, POINTS)
+    with pytest.raises(TypeError, match="device='gpu'"):
+        cpu_plan.resident(POINTS)
+
+
 def test_bad_input_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="dtype"):
         anydiff.DualBackend(device="gpu", dtype="float16")

@@ -27,6 +27,14 @@ _PER_POINT: dict[str, type] = {
 }
 
 
+class Resident:
+    """Points and results kept on the GPU (``BatchPlan.resident``): ``run()`` evaluates
+    without host transfers and waits for the GPU; ``read()`` copies the results back."""
+
+    def __init__(self, run: Callable[[], None], read: Callable[[], Any]) -> None:
+        self.run, self.read = run, read
+
+
 class BatchPlan:
     """Prepared ``batch_jacobian`` / ``batch_gradient`` / ``batch_hessian``.
 
@@ -87,6 +95,37 @@ class BatchPlan:
             return sig.to_user(self._vectorized(xs, cs))
         results = [plan(X[i], *args) for i in range(shape[0])]
         return sig.user_ops.stack(results) if sig.user_ops.name != "numpy" else np.stack(results)
+
+    def resident(self, X: Any, *args: Any) -> Resident:
+        """Uploads X once and keeps it, with room for the results, on the GPU: for
+        repeated evaluations without host transfers (``DualBackend(device="gpu")``,
+        ``jacobian`` and ``gradient`` plans). ``run()`` evaluates, ``read()`` returns
+        what ``plan(X)`` would."""
+        backend = self.plan.inner
+        native = backend.native("resident_batch_jacobian", self.plan._fn, None, self.plan.dtype)
+        if native is None or self.operator == "hessian":
+            raise TypeError(
+                "resident evaluation needs a jacobian or gradient plan of "
+                f"DualBackend(device='gpu'); got a {self.operator} plan of {backend!r}"
+            )
+        shape = tuple(np.shape(X))
+        if shape[1:] != self.point_shape or not shape:
+            raise ValueError(
+                f"batch_{self.operator}: expected X of shape (batch, "
+                + ", ".join(map(str, self.point_shape))
+                + f"); got {shape}"
+            )
+        sig, plan = self.plan.signature, self.plan
+        _, cs = sig.split((X[0], *args))
+        handle = native(sig.to_backend((X,)), cs, shape[0], plan.dtype)
+        inputs, outputs = plan.inputs.shape, plan.outputs
+        out_shape = () if self.operator == "gradient" else outputs.shape
+
+        def read() -> Any:
+            _, jac = handle.read()
+            return sig.to_user(jac.reshape((shape[0], *out_shape, *inputs)))
+
+        return Resident(handle.run, read)
 
     def _from_native(self, xs: tuple, cs: tuple, batch: int) -> Any:
         plan, sig = self.plan, self.plan.signature

@@ -99,6 +99,7 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
             "hvp_rows": compiled.hvp_rows,
             "batch_jacobian": compiled.batch_jacobian,
             "batch_hessian": compiled.batch_hessian,
+            "resident_batch_jacobian": compiled.resident_batch_jacobian if self._gpu() else None,
         }.get(operator)
 
     def _gpu(self) -> Optional[_GpuKernels]:
@@ -127,11 +128,7 @@ class _GpuKernels:
         instruction, point by point."""
         dtype = self.dtype_for(points.dtype)
         pts = np.ascontiguousarray(points, dtype=dtype)
-        flat = (
-            np.concatenate([np.ravel(p) for p in params]).astype(dtype)
-            if params
-            else np.zeros(0, dtype)
-        )
+        flat = self._flat_params(params, dtype)
         per_point = prog.program.n_elements <= _core.GPU_MAX_POINT_ELEMENTS
         if seeds is None and per_point and pts.shape[1] <= _GPU_MAX_LANES:
             return self._kernel(prog, dtype, None).run(pts, flat, np.zeros(0, dtype))
@@ -151,6 +148,25 @@ class _GpuKernels:
             values.append(runs[0][0])
             tangents.append(np.concatenate([t for _, t in runs], axis=1))
         return np.stack(values), np.stack(tangents)
+
+    def resident(self, prog: TracedProgram, points: np.ndarray, params: list) -> Any:
+        """``points`` on the GPU for a per-point Jacobian kernel (see ``run``)."""
+        if prog.program.n_elements > _core.GPU_MAX_POINT_ELEMENTS or points.shape[1] > 64:
+            raise ValueError(
+                "resident evaluation needs a per-point program with at most "
+                f"{_core.GPU_MAX_POINT_ELEMENTS} scalars and 64 inputs; this one has "
+                f"{prog.program.n_elements} and {points.shape[1]}"
+            )
+        dtype = self.dtype_for(points.dtype)
+        pts = np.ascontiguousarray(points, dtype=dtype)
+        flat = self._flat_params(params, dtype)
+        return self._kernel(prog, dtype, None).resident(pts, flat, np.zeros(0, dtype))
+
+    @staticmethod
+    def _flat_params(params: list, dtype: np.dtype) -> np.ndarray:
+        if not params:
+            return np.zeros(0, dtype)
+        return np.concatenate([np.ravel(p) for p in params]).astype(dtype)
 
     def _array_kernel(self, prog: TracedProgram, dtype: np.dtype, lanes: int) -> Any:
         key = (id(prog), dtype.name, -lanes)
@@ -277,6 +293,14 @@ class _Compiled:
         if self.gpu is not None:
             return self.gpu.run(prog, points, params, None)
         return prog.program.jacobian(points, params)
+
+    def resident_batch_jacobian(self, xs: tuple, cs: tuple, batch: int, dtype: np.dtype) -> Any:
+        """Points uploaded once to the GPU with room for their values and Jacobians: an
+        object with ``run()`` and ``read() -> (values (P, m), jacobians (P, m, n))``."""
+        assert self.gpu is not None, "resident evaluation is for device='gpu'"
+        point = tuple(np.asarray(x)[0] for x in xs)
+        prog = self._program(point, cs)
+        return self.gpu.resident(prog, flat_points(xs, dtype, batch), prog.params(cs, dtype))
 
     def batch_hessian(
         self, xs: tuple, cs: tuple, batch: int, dtype: np.dtype
