@@ -186,10 +186,6 @@ class _GpuKernels:
 _GPU_MAX_LANES = 64
 """Most directions one GPU kernel carries (its tangents live in registers)."""
 
-_FORWARD_GRADIENT_MAX = 16
-"""Up to this many inputs a gradient takes one forward pass with a lane per input;
-beyond, one reverse sweep is cheaper."""
-
 
 class _Compiled:
     """``fn(xs, cs)`` traced at its first call and kept per constant layout."""
@@ -247,14 +243,15 @@ class _Compiled:
         return rows[0]
 
     def gradient(self, xs: tuple, cs: tuple, dtype: np.dtype) -> tuple[Any, np.ndarray]:
-        """Value and flat gradient of a scalar program at one point: forward lanes for a
-        few inputs (no reverse bookkeeping), one reverse sweep otherwise."""
+        """Value and flat gradient of a scalar program at one point, by one reverse sweep
+        (cheaper than forward lanes even for two inputs)."""
         prog = self._program(xs, cs)
-        points, params = flat_points(xs, dtype), prog.params(cs, dtype)
-        if points.shape[1] <= _FORWARD_GRADIENT_MAX:
-            values, jac = prog.program.jacobian(points, params)
-            return values[0, 0], jac[0, 0]
-        values, grad = prog.program.gradient(points, params)
+        x = xs[0]
+        if len(xs) == 1 and type(x) is np.ndarray and x.dtype == dtype:
+            points = x.reshape(1, -1)  # the hot path of a prepared gradient
+        else:
+            points = flat_points(xs, dtype)
+        values, grad = prog.program.gradient(points, prog.params(cs, dtype))
         return values[0], grad[0]
 
     def hessian(self, xs: tuple, cs: tuple, dtype: np.dtype) -> tuple[Any, np.ndarray, np.ndarray]:

@@ -585,8 +585,10 @@ impl PyProgram {
         dispatch!(self, py, points, params, |T, x, par| {
             let mut vals = Array1::<T>::zeros(x.nrows());
             let mut grad = Array2::<T>::zeros((x.nrows(), n));
-            py.detach(|| prog.gradient_points(x.view(), &par, vals.view_mut(), grad.view_mut()))
-                .map_err(core_err)?;
+            let mut run = || prog.gradient_points(x.view(), &par, vals.view_mut(), grad.view_mut());
+            // one point is a sub-microsecond sweep: releasing the GIL would cost more
+            let done = if x.nrows() > 1 { py.detach(run) } else { run() };
+            done.map_err(core_err)?;
             Ok((
                 vals.into_pyarray(py).into_any().unbind(),
                 grad.into_pyarray(py).into_any().unbind(),
