@@ -64,6 +64,10 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
                 raise ValueError(f"dtype={dtype!r} is for device='gpu'; got device={device!r}")
         self.dtype = dtype
         if device == "gpu":
+            if not hasattr(_core, "gpu_adapter"):
+                raise RuntimeError(
+                    "this build of anydiff has no GPU engine (built without the 'gpu' feature)"
+                )
             _core.gpu_adapter()  # fail here, with the reason, when there is no usable GPU
 
     def pushforward_batch(self, f: Function, xs: tuple, tangents: tuple) -> Any:
