@@ -191,7 +191,13 @@ class GradientPlan(_Plan):
                 return value, tuple_layout.split(flat)
 
             self._value_and_grad = native_value_and_grad
-            self._grad = lambda xs, cs: tuple_layout.split(native(xs, cs, dtype)[1])
+            only = b.native("gradient_only", self._fn, tuple_layout, dtype)
+
+            def native_grad(xs: tuple, cs: tuple) -> tuple:
+                grads = only(xs, cs, dtype) if only is not None else None
+                return grads if grads is not None else tuple_layout.split(native(xs, cs, dtype)[1])
+
+            self._grad = native_grad
         elif b.supports_reverse:
 
             def value_and_grad(xs: tuple, cs: tuple) -> tuple[Any, tuple]:

@@ -65,6 +65,8 @@ class Signature:
         self.like = xs[0]
         self._convert = any(not (backend_ops.owns(x) and dtype_of(x) == self.dtype) for x in xs)
         self._user_type = type(xs[0]) if self.user_ops.owns(xs[0]) else None
+        single = self.nargs == 1 and not self._convert and hasattr(xs[0], "shape")
+        self._one = (self.types[0], self.shapes[0], self.dtypes[0]) if single else None
 
     @property
     def n_inputs(self) -> int:
@@ -73,6 +75,12 @@ class Signature:
 
     def split(self, args: tuple) -> tuple[tuple, tuple]:
         """``(xs, cs)``: inputs as backend arrays of the prepared dtype, and constant values."""
+        if self._one is not None and len(args) == 1:
+            # one input, nothing to convert: the commonest prepared call
+            x = args[0]
+            t, shape, dtype = self._one
+            if type(x) is t and x.shape == shape and x.dtype == dtype:
+                return args, ()
         if len(args) != self.nargs:
             self._mismatch(args)
         if self.const_positions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -63,6 +64,7 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
             if device != "gpu":
                 raise ValueError(f"dtype={dtype!r} is for device='gpu'; got device={device!r}")
         self.dtype = dtype
+        self._compiled: weakref.WeakKeyDictionary[Any, _Compiled] = weakref.WeakKeyDictionary()
         if device == "gpu":
             if not hasattr(_core, "gpu_adapter"):
                 raise RuntimeError(
@@ -94,11 +96,15 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
     def native(
         self, operator: str, fn: Function, inputs: Layout, dtype: np.dtype
     ) -> Optional[Callable]:
-        compiled = _Compiled(fn, self.frontend, gpu=self._gpu())
+        compiled = self._compiled.get(fn)
+        if compiled is None:
+            # one traced function per plan function, whichever operators ask for it
+            compiled = self._compiled[fn] = _Compiled(fn, self.frontend, gpu=self._gpu())
         return {
             "jvp_rows": compiled.jvp_rows,
             "vjp_rows": compiled.vjp_rows,
             "gradient": compiled.gradient,
+            "gradient_only": compiled.gradient_only,
             "hessian": compiled.hessian,
             "hvp_rows": compiled.hvp_rows,
             "batch_jacobian": compiled.batch_jacobian,
@@ -257,6 +263,15 @@ class _Compiled:
             points = flat_points(xs, dtype)
         values, grad = prog.program.gradient(points, prog.params(cs, dtype))
         return values[0], grad[0]
+
+    def gradient_only(self, xs: tuple, cs: tuple, dtype: np.dtype) -> Optional[tuple]:
+        """The gradient shaped like each input, or None where the general path is needed
+        (several inputs, parameters, another array type)."""
+        prog = self._only if self._only is not None and not cs else self._program(xs, cs)
+        x = xs[0]
+        if len(xs) == 1 and not cs and type(x) is np.ndarray and x.dtype == dtype:
+            return (prog.program.gradient(x.reshape(1, -1))[1].reshape(x.shape),)
+        return None
 
     def hessian(self, xs: tuple, cs: tuple, dtype: np.dtype) -> tuple[Any, np.ndarray, np.ndarray]:
         """Value, gradient and dense Hessian at one point (forward-over-reverse with the

@@ -243,6 +243,7 @@ type CsrOut = (usize, usize, Py<PyArray1<i64>>, Py<PyArray1<i64>>);
 /// Points as a `(P, n)` array in the engine's real type.
 enum Points<'py> {
     F32(PyReadonlyArray2<'py, f32>),
+    F64Exact(PyReadonlyArray2<'py, f64>),
     F64(PyArrayLike2<'py, f64, AllowTypeChange>),
 }
 
@@ -253,6 +254,10 @@ fn points<'py>(obj: &Bound<'py, PyAny>, n: usize) -> PyResult<Points<'py>> {
                 "points: expected (P, {n}), got {:?}",
                 a.shape()
             )));
+        }
+        // float64 arrays, the usual case, without a conversion attempt
+        if let Ok(exact) = obj.extract::<PyReadonlyArray2<'py, f64>>() {
+            return Ok(Points::F64Exact(exact));
         }
         if a.dtype().is_equiv_to(&numpy::dtype::<f32>(obj.py())) {
             return Ok(Points::F32(obj.extract()?));
@@ -307,6 +312,12 @@ macro_rules! dispatch {
                 let $par = params_as::<f32>($params, $self.inner.param_lens())?;
                 let $arr = a.as_array();
                 type $t = f32;
+                $body
+            }
+            Points::F64Exact(a) => {
+                let $par = params_as::<f64>($params, $self.inner.param_lens())?;
+                let $arr = a.as_array();
+                type $t = f64;
                 $body
             }
             Points::F64(a) => {
@@ -583,16 +594,16 @@ impl PyProgram {
         let prog = self.inner.clone();
         let n = prog.n_inputs();
         dispatch!(self, py, points, params, |T, x, par| {
-            let mut vals = Array1::<T>::zeros(x.nrows());
-            let mut grad = Array2::<T>::zeros((x.nrows(), n));
-            let mut run = || prog.gradient_points(x.view(), &par, vals.view_mut(), grad.view_mut());
+            let vals = filled_later::<T, _>(py, [x.nrows()]);
+            // zeroed: an input the program never reads has no adjoint to write
+            let grad = numpy::PyArray2::<T>::zeros(py, [x.nrows(), n], false);
+            // SAFETY: both arrays were made just above and nothing else holds them
+            let (v, g) = unsafe { (vals.as_array_mut(), grad.as_array_mut()) };
+            let run = || prog.gradient_points(x.view(), &par, v, g);
             // one point is a sub-microsecond sweep: releasing the GIL would cost more
             let done = if x.nrows() > 1 { py.detach(run) } else { run() };
             done.map_err(core_err)?;
-            Ok((
-                vals.into_pyarray(py).into_any().unbind(),
-                grad.into_pyarray(py).into_any().unbind(),
-            ))
+            Ok((vals.into_any().unbind(), grad.into_any().unbind()))
         })
     }
 
