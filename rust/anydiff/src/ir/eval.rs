@@ -223,7 +223,17 @@ pub(crate) fn compare<D: Elementary>(func: CompareFn, a: &[D], b: &[D], out: &mu
 impl Program {
     /// A workspace for `c` points with constants and parameters filled in.
     pub(crate) fn workspace<D: Elementary>(&self, c: usize, params: &[D::Real]) -> Workspace<D> {
-        let mut buf = vec![D::zero(); self.work_len * c];
+        let mut ws = Workspace {
+            buf: vec![D::zero(); self.work_len * c],
+            c,
+        };
+        self.fill_leaves(&mut ws, params);
+        ws
+    }
+
+    /// Writes the constants and parameters into their slots.
+    pub(crate) fn fill_leaves<D: Elementary>(&self, ws: &mut Workspace<D>, params: &[D::Real]) {
+        let (buf, c) = (&mut ws.buf, ws.c);
         for (i, op) in self.ops.iter().enumerate() {
             let base = self.offsets[i] * c;
             match op {
@@ -243,7 +253,6 @@ impl Program {
                 _ => {}
             }
         }
-        Workspace { buf, c }
     }
 
     /// Writes `seed(p, j)` into the input slots (point `p < count`, input element `j`).
@@ -422,7 +431,14 @@ impl Program {
         items: Vec<I>,
         body: impl Fn(&mut Workspace<D>, I) + Sync,
     ) {
-        for_each_with_state(items, || self.workspace::<D>(c, params), body);
+        let fresh = || match self.scratch.take(|ws: &Workspace<D>| ws.c == c) {
+            Some(mut ws) => {
+                self.fill_leaves(&mut ws, params);
+                ws
+            }
+            None => self.workspace::<D>(c, params),
+        };
+        for_each_with_state(items, fresh, body, |ws| self.scratch.give(ws));
     }
 
     pub(crate) fn check_points<T>(
@@ -651,6 +667,7 @@ impl Program {
                         pass(ws, b, count, v, tan, (lanes, b * per_pass));
                     }
                 },
+                |ws| self.keep_lanes(ws),
             );
             return;
         }
@@ -675,6 +692,7 @@ impl Program {
                     self.seed_values(&mut ws, count, pts);
                     pass(&mut ws, b, count, v, t, (width, 0));
                 }
+                self.keep_lanes(ws);
                 (vals, tan)
             })
             .collect();
@@ -959,6 +977,7 @@ pub(crate) fn for_each_with_state<S, I: Send>(
     items: Vec<I>,
     make: impl Fn() -> S + Sync,
     body: impl Fn(&mut S, I) + Sync,
+    finish: impl Fn(S) + Sync,
 ) {
     let workers = rayon::current_num_threads().min(items.len());
     if workers <= 1 {
@@ -966,6 +985,7 @@ pub(crate) fn for_each_with_state<S, I: Send>(
         for item in items {
             body(&mut state, item);
         }
+        finish(state);
         return;
     }
     let slots: Vec<Mutex<Option<I>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
@@ -982,6 +1002,9 @@ pub(crate) fn for_each_with_state<S, I: Send>(
             if let Some(item) = item {
                 body(state.get_or_insert_with(&make), item);
             }
+        }
+        if let Some(state) = state {
+            finish(state);
         }
     });
 }

@@ -192,7 +192,32 @@ impl Program {
     /// Rows for `c` points and `w` rows per node; constants and parameters
     /// are filled in (their lanes stay zero for good: leaf blocks are never reused).
     pub(crate) fn lanes<T: IrReal>(&self, c: usize, w: usize, params: &[T]) -> Lanes<T> {
+        if let Some(mut ws) = self.scratch.take(|ws: &Lanes<T>| ws.c == c && ws.w == w) {
+            // a kept workspace: its leaves' lane rows are still zero
+            self.fill_leaf_values(&mut ws.buf, c, w, params);
+            ws.seeded = None;
+            return ws;
+        }
         let mut buf = vec![T::zero(); self.work_len * w * c];
+        self.fill_leaf_values(&mut buf, c, w, params);
+        let longest = self.lens.iter().copied().max().unwrap_or(0);
+        Lanes {
+            buf,
+            c,
+            w,
+            partials: vec![T::zero(); 2 * longest * c],
+            winners: vec![0; c],
+            seeded: None,
+        }
+    }
+
+    /// Keeps a finished workspace for the next call.
+    pub(crate) fn keep_lanes<T: IrReal>(&self, ws: Lanes<T>) {
+        self.scratch.give(ws);
+    }
+
+    /// Writes the values of the constants and parameters.
+    fn fill_leaf_values<T: IrReal>(&self, buf: &mut [T], c: usize, w: usize, params: &[T]) {
         for (i, op) in self.ops.iter().enumerate() {
             let base = self.row_start(i, 0, c, w);
             let mut fill = |e: usize, v: T| buf[base + e * c..base + (e + 1) * c].fill(v);
@@ -210,15 +235,6 @@ impl Program {
                 }
                 _ => {}
             }
-        }
-        let longest = self.lens.iter().copied().max().unwrap_or(0);
-        Lanes {
-            buf,
-            c,
-            w,
-            partials: vec![T::zero(); 2 * longest * c],
-            winners: vec![0; c],
-            seeded: None,
         }
     }
 

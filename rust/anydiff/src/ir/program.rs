@@ -351,6 +351,8 @@ pub struct Program {
     /// The keep-every-node layout of the reverse sweeps and which nodes are
     /// active, made on first use.
     pub(crate) tape: std::sync::OnceLock<Box<(Program, Vec<bool>)>>,
+    /// Workspaces of finished calls, for the next call.
+    pub(crate) scratch: Scratch,
     pub(crate) outputs: Vec<usize>,
     pub(crate) input_lens: Vec<usize>,
     pub(crate) input_offsets: Vec<usize>,
@@ -609,6 +611,7 @@ impl Program {
             alias,
             root,
             tape: std::sync::OnceLock::new(),
+            scratch: Scratch::default(),
             outputs,
             input_lens: input_lens.to_vec(),
             input_offsets,
@@ -707,6 +710,52 @@ fn alias_of(op: &Op) -> Option<(usize, usize)> {
             contiguous.then_some((*a, start))
         }
         _ => None,
+    }
+}
+
+/// Workspaces kept between calls: a large one would otherwise be mapped and
+/// faulted in afresh by every call (a third of a 100 us Hessian went there).
+#[derive(Default)]
+pub(crate) struct Scratch(std::sync::Mutex<Vec<Box<dyn std::any::Any + Send>>>);
+
+impl Scratch {
+    /// Most workspaces kept (one per worker thread is the usual need).
+    const KEEP: usize = 16;
+
+    fn pool(&self) -> std::sync::MutexGuard<'_, Vec<Box<dyn std::any::Any + Send>>> {
+        match self.0.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// A kept value of type `S` that `fits`, if any.
+    pub(crate) fn take<S: std::any::Any>(&self, fits: impl Fn(&S) -> bool) -> Option<S> {
+        let mut pool = self.pool();
+        let at = pool
+            .iter()
+            .position(|b| b.downcast_ref::<S>().is_some_and(&fits))?;
+        pool.swap_remove(at).downcast::<S>().ok().map(|b| *b)
+    }
+
+    /// Keeps `s` for a later call.
+    pub(crate) fn give<S: std::any::Any + Send>(&self, s: S) {
+        let mut pool = self.pool();
+        if pool.len() < Self::KEEP {
+            pool.push(Box::new(s));
+        }
+    }
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch::default()
+    }
+}
+
+impl fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scratch({} kept)", self.pool().len())
     }
 }
 

@@ -139,6 +139,7 @@ impl Program {
             alias,
             root,
             tape: std::sync::OnceLock::new(),
+            scratch: Default::default(),
             outputs: self.outputs.clone(),
             input_lens: self.input_lens.clone(),
             input_offsets: self.input_offsets.clone(),
@@ -174,11 +175,20 @@ impl Program {
         items: Vec<I>,
         body: impl Fn(&mut Sweep<D>, I) + Sync,
     ) {
-        let fresh = || Sweep {
-            ws: self.workspace::<D>(c, params),
-            adj: vec![D::zero(); self.work_len * c],
+        let fresh = || {
+            let kept = self.scratch.take(|s: &Sweep<D>| s.ws.c == c);
+            match kept {
+                Some(mut s) => {
+                    self.fill_leaves(&mut s.ws, params);
+                    s
+                }
+                None => Sweep {
+                    ws: self.workspace::<D>(c, params),
+                    adj: vec![D::zero(); self.work_len * c],
+                },
+            }
         };
-        for_each_with_state(items, fresh, body);
+        for_each_with_state(items, fresh, body, |s| self.scratch.give(s));
     }
 
     /// Adds `w(r)` to the adjoint of output `r` of the first `count` points.
