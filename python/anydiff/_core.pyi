@@ -181,6 +181,10 @@ class Program:
         self,
     ) -> tuple[int, int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Global Hessian pattern ``(n, n, indptr, indices)`` of the sum of the outputs."""
+    def jacobian_pattern(self) -> Pattern:
+        """The global Jacobian pattern as a Pattern."""
+    def hessian_pattern(self) -> Pattern:
+        """The global Hessian pattern of the sum of the outputs as a Pattern."""
     def vjp(
         self,
         points: npt.NDArray[np.floating],

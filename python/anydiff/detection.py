@@ -154,10 +154,8 @@ class TracerDetector(AbstractDetector):
                 raise ValueError(
                     f"a Hessian pattern needs a scalar function; got {program.n_outputs} outputs"
                 )
-            m, n, indptr, indices = program.hessian_sparsity()
-        else:
-            m, n, indptr, indices = program.jacobian_sparsity()
-        return Pattern.from_csr((m, n), indptr, indices)
+            return Pattern._wrap(program.hessian_pattern())
+        return Pattern._wrap(program.jacobian_pattern())
 
     def __repr__(self) -> str:
         return f"TracerDetector(frontend={self.frontend!r})"

@@ -20,6 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::error::{to_py, ShapeError};
+use crate::sparse::PyPattern;
 
 fn core_err(e: Error<std::convert::Infallible>) -> PyErr {
     to_py(e.widen())
@@ -641,6 +642,21 @@ impl PyProgram {
         let prog = self.inner.clone();
         let p = py.detach(|| prog.jacobian_sparsity());
         pattern_out(py, &p)
+    }
+
+    /// The global Jacobian pattern as a `Pattern` (no copy through index arrays).
+    fn jacobian_pattern(&self, py: Python<'_>) -> PyPattern {
+        let prog = self.inner.clone();
+        PyPattern {
+            inner: Arc::new(py.detach(|| prog.jacobian_sparsity())),
+        }
+    }
+
+    /// The global Hessian pattern of the sum of the outputs as a `Pattern`.
+    fn hessian_pattern(&self, py: Python<'_>) -> PyResult<PyPattern> {
+        let prog = self.inner.clone();
+        let p = py.detach(|| prog.hessian_sparsity()).map_err(core_err)?;
+        Ok(PyPattern { inner: Arc::new(p) })
     }
 
     /// The global Hessian pattern of the sum of the outputs as `(n, n, indptr, indices)`.
