@@ -181,6 +181,9 @@ class Program:
         self,
     ) -> tuple[int, int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Global Hessian pattern ``(n, n, indptr, indices)`` of the sum of the outputs."""
+    def gradient1(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The gradient ``(n,)`` of a scalar program without parameters at one float64
+        point ``(n,)``."""
     def jacobian_pattern(self) -> Pattern:
         """The global Jacobian pattern as a Pattern."""
     def hessian_pattern(self) -> Pattern:

@@ -270,6 +270,8 @@ class _Compiled:
         prog = self._only if self._only is not None and not cs else self._program(xs, cs)
         x = xs[0]
         if len(xs) == 1 and not cs and type(x) is np.ndarray and x.dtype == dtype:
+            if x.ndim == 1 and dtype == np.float64:
+                return (prog.program.gradient1(x),)
             return (prog.program.gradient(x.reshape(1, -1))[1].reshape(x.shape),)
         return None
 

@@ -608,6 +608,28 @@ impl PyProgram {
         })
     }
 
+    /// The gradient `(n,)` of a scalar program without parameters at one float64 point
+    /// `x` `(n,)`: the hot path of a prepared gradient (no batch axis, no values).
+    fn gradient1(&self, py: Python<'_>, x: PyReadonlyArray1<'_, f64>) -> PyResult<Py<PyAny>> {
+        let n = self.inner.n_inputs();
+        let x = x.as_array();
+        let point = x
+            .into_shape_with_order((1, n))
+            .map_err(|_| ShapeError::new_err(format!("x: expected ({n},), got {:?}", x.shape())))?;
+        let grad = numpy::PyArray1::<f64>::zeros(py, [n], false);
+        let mut value = [0.0];
+        // SAFETY: the array was made just above and nothing else holds it
+        let g = unsafe { grad.as_array_mut() };
+        let g = g
+            .into_shape_with_order((1, n))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let v = ndarray::ArrayViewMut1::from(&mut value[..]);
+        self.inner
+            .gradient_points(point, &[], v, g)
+            .map_err(core_err)?;
+        Ok(grad.into_any().unbind())
+    }
+
     /// `(gradients (P, n), hvps (P, L, n))` of a scalar program for `v` `(L, n)`,
     /// by forward over reverse (one pass per block of 16 directions).
     #[pyo3(signature = (points, params, v))]
