@@ -78,7 +78,8 @@ class BatchPlan:
             return lambda xs, cs: plan._hessian(xs, cs)  # type: ignore[attr-defined]
         return plan.lin._whole(plan.symmetrize, plan._shaped)  # type: ignore[attr-defined]
 
-    def __call__(self, X: Any, *args: Any) -> Any:
+    def _batch_shape(self, X: Any) -> tuple:
+        """X's shape, checked against the point the plan was prepared with."""
         shape = tuple(getattr(X, "shape", np.shape(X)))
         if shape[1:] != self.point_shape or not shape:
             raise ValueError(
@@ -86,6 +87,10 @@ class BatchPlan:
                 + ", ".join(map(str, self.point_shape))
                 + f"); got {shape}"
             )
+        return shape
+
+    def __call__(self, X: Any, *args: Any) -> Any:
+        shape = self._batch_shape(X)
         sig, plan = self.plan.signature, self.plan
         _, cs = sig.split((X[0], *args))
         xs = sig.to_backend((X,))
@@ -108,13 +113,7 @@ class BatchPlan:
                 "resident evaluation needs a jacobian or gradient plan of "
                 f"DualBackend(device='gpu'); got a {self.operator} plan of {backend!r}"
             )
-        shape = tuple(np.shape(X))
-        if shape[1:] != self.point_shape or not shape:
-            raise ValueError(
-                f"batch_{self.operator}: expected X of shape (batch, "
-                + ", ".join(map(str, self.point_shape))
-                + f"); got {shape}"
-            )
+        shape = self._batch_shape(X)
         sig, plan = self.plan.signature, self.plan
         _, cs = sig.split((X[0], *args))
         handle = native(sig.to_backend((X,)), cs, shape[0], plan.dtype)

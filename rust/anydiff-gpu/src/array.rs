@@ -10,9 +10,12 @@
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 
-use anydiff::ir::{BinaryFn, CompareFn, Op, Program, ReduceFn};
+use anydiff::ir::{BinaryFn, Op, Program, ReduceFn};
 
-use crate::codegen::{binary_rule, prelude, unary_rule, Precision, MAX_LANES, WORKGROUP};
+use crate::codegen::{
+    binary_rule, check_lanes, check_precision, compare_op, prelude, unary_rule, Precision,
+    WORKGROUP,
+};
 use crate::device::Gpu;
 use crate::engine::{lock, read_back, GpuReal};
 use crate::error::GpuError;
@@ -185,14 +188,7 @@ fn generate(program: &Program, lanes: usize, precision: Precision) -> Result<Gen
                 }
             }
             Op::Compare { func, a, b } => {
-                let op = match func {
-                    CompareFn::Lt => "<",
-                    CompareFn::Le => "<=",
-                    CompareFn::Gt => ">",
-                    CompareFn::Ge => ">=",
-                    CompareFn::Eq => "==",
-                    CompareFn::Ne => "!=",
-                };
+                let op = compare_op(*func);
                 let _ = writeln!(
                     body,
                     "    {} = select({}, {}, {} {op} {});",
@@ -369,14 +365,8 @@ impl GpuArrayProgram {
         lanes: usize,
     ) -> Result<GpuArrayProgram, GpuError> {
         let precision = T::PRECISION;
-        if precision == Precision::F64 && !gpu.info().f64 {
-            return Err(GpuError::NoF64(gpu.info().name.clone()));
-        }
-        if lanes > MAX_LANES {
-            return Err(GpuError::TooLarge(format!(
-                "{lanes} tangent lanes per kernel (at most {MAX_LANES}); split the directions"
-            )));
-        }
+        check_precision(&gpu, precision)?;
+        check_lanes(lanes)?;
         let w = lanes + 1;
         let bytes = (program.workspace_len() * w * precision.bytes()) as u64;
         if bytes > gpu.max_binding() {

@@ -435,6 +435,39 @@ pub(crate) fn binary_rule(
     }
 }
 
+/// The WGSL operator of a comparison.
+pub(crate) fn compare_op(func: CompareFn) -> &'static str {
+    match func {
+        CompareFn::Lt => "<",
+        CompareFn::Le => "<=",
+        CompareFn::Gt => ">",
+        CompareFn::Ge => ">=",
+        CompareFn::Eq => "==",
+        CompareFn::Ne => "!=",
+    }
+}
+
+/// Refuses f64 on an adapter without it.
+pub(crate) fn check_precision(
+    gpu: &crate::device::Gpu,
+    precision: Precision,
+) -> Result<(), GpuError> {
+    if precision == Precision::F64 && !gpu.info().f64 {
+        return Err(GpuError::NoF64(gpu.info().name.clone()));
+    }
+    Ok(())
+}
+
+/// Refuses more lanes than a kernel carries.
+pub(crate) fn check_lanes(lanes: usize) -> Result<(), GpuError> {
+    if lanes > MAX_LANES {
+        return Err(GpuError::TooLarge(format!(
+            "{lanes} tangent lanes per kernel (at most {MAX_LANES}); split the directions"
+        )));
+    }
+    Ok(())
+}
+
 /// The per-point kernel of `program` for the given seeds and precision.
 pub fn per_point(
     program: &Program,
@@ -453,11 +486,7 @@ pub fn per_point(
              {MAX_ELEMENTS}); array programs run on the CPU engine"
         )));
     }
-    if lanes > MAX_LANES {
-        return Err(GpuError::TooLarge(format!(
-            "{lanes} tangent lanes per kernel (at most {MAX_LANES}); split the directions"
-        )));
-    }
+    check_lanes(lanes)?;
     let ty = precision.wgsl();
     let f64 = precision == Precision::F64;
     let mut g = Gen {
@@ -533,14 +562,7 @@ pub fn per_point(
             }
             Op::Compare { func, a, b } => {
                 let (xa, xb) = (nodes[*a].clone(), nodes[*b].clone());
-                let op = match func {
-                    CompareFn::Lt => "<",
-                    CompareFn::Le => "<=",
-                    CompareFn::Gt => ">",
-                    CompareFn::Ge => ">=",
-                    CompareFn::Eq => "==",
-                    CompareFn::Ne => "!=",
-                };
+                let op = compare_op(*func);
                 xa.iter()
                     .zip(&xb)
                     .map(|(x, z)| {

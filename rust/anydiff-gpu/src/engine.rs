@@ -127,9 +127,7 @@ impl GpuProgram {
         seeds: Seeds,
     ) -> Result<GpuProgram, GpuError> {
         let precision = T::PRECISION;
-        if precision == Precision::F64 && !gpu.info().f64 {
-            return Err(GpuError::NoF64(gpu.info().name.clone()));
-        }
+        codegen::check_precision(&gpu, precision)?;
         let kernel = codegen::per_point(program, seeds, precision)?;
         let device = &gpu.device;
         let one_at_a_time = lock(&gpu.scopes);
