@@ -109,7 +109,9 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
             "hvp_rows": compiled.hvp_rows,
             "batch_jacobian": compiled.batch_jacobian,
             "batch_hessian": compiled.batch_hessian,
-            "resident_batch_jacobian": compiled.resident_batch_jacobian if self._gpu() else None,
+            "resident_batch_jacobian": (
+                compiled.resident_batch_jacobian if self.device == "gpu" else None
+            ),
         }.get(operator)
 
     def _gpu(self) -> Optional[_GpuKernels]:

@@ -17,7 +17,7 @@ use crate::codegen::{
     WORKGROUP,
 };
 use crate::device::Gpu;
-use crate::engine::{lock, read_back, GpuReal};
+use crate::engine::{lock, pipelines, read_back, storage_entry, GpuReal};
 use crate::error::GpuError;
 
 /// Most workgroups per dispatch dimension.
@@ -384,42 +384,20 @@ impl GpuArrayProgram {
             indices,
         } = generate(program, lanes, precision)?;
         let device = &gpu.device;
-        let one_at_a_time = lock(&gpu.scopes);
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("anydiff array kernel"),
-            source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
-        });
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("anydiff array kernel"),
             entries: &[storage_entry(0, false), storage_entry(1, true)],
         });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("anydiff array kernel"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
+        let names: Vec<&str> = entries.iter().map(|(_, name)| name.as_str()).collect();
+        let made = pipelines(&gpu, "anydiff array kernel", &source, &layout, &names)?;
         let steps: Vec<Step> = entries
             .iter()
-            .map(|(node, name)| Step {
+            .zip(made)
+            .map(|((node, _), pipeline)| Step {
                 len: program.node_lens()[*node],
-                pipeline: device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(name),
-                    layout: Some(&pipeline_layout),
-                    module: &module,
-                    entry_point: Some(name),
-                    compilation_options: Default::default(),
-                    cache: None,
-                }),
+                pipeline,
             })
             .collect();
-        let rejected = pollster::block_on(scope.pop());
-        drop(one_at_a_time);
-        if let Some(e) = rejected {
-            return Err(GpuError::Device(format!(
-                "the generated kernel was rejected: {e}"
-            )));
-        }
         let workspace = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("workspace"),
             size: bytes.max(16),
@@ -591,18 +569,5 @@ impl GpuArrayProgram {
                 r0 += len;
             }
         })
-    }
-}
-
-fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
     }
 }

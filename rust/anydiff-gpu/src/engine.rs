@@ -83,10 +83,9 @@ fn storage(gpu: &Gpu, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgp
     })
 }
 
-/// The kernels' bindings, declared in full (an automatic layout would drop
-/// the ones a kernel happens not to read).
-fn bind_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
-    let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
+/// A storage buffer binding of a compute kernel.
+pub(crate) fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
@@ -95,7 +94,59 @@ fn bind_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
             min_binding_size: None,
         },
         count: None,
-    };
+    }
+}
+
+/// Compiles the WGSL `source` and one pipeline per entry point over `layout`; a
+/// kernel that wgpu or the driver rejects is an error saying so.
+pub(crate) fn pipelines(
+    gpu: &Gpu,
+    label: &str,
+    source: &str,
+    layout: &wgpu::BindGroupLayout,
+    entries: &[&str],
+) -> Result<Vec<wgpu::ComputePipeline>, GpuError> {
+    let device = &gpu.device;
+    // wgpu's error scopes are one stack per device: one compilation at a time
+    let one_at_a_time = lock(&gpu.scopes);
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    let made = entries
+        .iter()
+        .map(|entry| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        })
+        .collect();
+    let rejected = pollster::block_on(scope.pop());
+    drop(one_at_a_time);
+    if let Some(e) = rejected {
+        return Err(GpuError::Device(format!(
+            "the generated kernel was rejected: {e}"
+        )));
+    }
+    gpu.check()?;
+    Ok(made)
+}
+
+/// The kernels' bindings, declared in full (an automatic layout would drop
+/// the ones a kernel happens not to read).
+fn bind_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+    let storage = storage_entry;
     let entries = [
         storage(0, true),
         storage(1, true),
@@ -130,33 +181,11 @@ impl GpuProgram {
         codegen::check_precision(&gpu, precision)?;
         let kernel = codegen::per_point(program, seeds, precision)?;
         let device = &gpu.device;
-        let one_at_a_time = lock(&gpu.scopes);
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("anydiff per-point kernel"),
-            source: wgpu::ShaderSource::Wgsl(kernel.source.as_str().into()),
-        });
-        let layout = bind_layout(device);
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("anydiff per-point kernel"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("anydiff per-point kernel"),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        let rejected = pollster::block_on(scope.pop());
-        drop(one_at_a_time);
-        if let Some(e) = rejected {
-            return Err(GpuError::Device(format!(
-                "the generated kernel was rejected: {e}"
-            )));
-        }
+        let layout = bind_layout(&gpu.device);
+        let label = "anydiff per-point kernel";
+        let pipeline = pipelines(&gpu, label, &kernel.source, &layout, &["main"])?
+            .pop()
+            .ok_or_else(|| GpuError::Device("no pipeline was made".into()))?;
         gpu.check()?;
         let (n, m) = (program.n_inputs(), program.n_outputs());
         let n_params: usize = program.param_lens().iter().sum();

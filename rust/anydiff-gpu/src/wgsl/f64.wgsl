@@ -55,8 +55,8 @@ fn isnan_(x: f64) -> bool {
     return (bitcast<u32>(f32(x)) & 0x7fffffffu) > 0x7f800000u;
 }
 
-// e^r for |r| <= ln2 / 2: Taylor series to r^14 (error below 1e-17 relative).
-fn exp_poly(r: f64) -> f64 {
+// e^r - 1 for |r| <= 0.35: Taylor series to r^14 (error below 1e-17 relative).
+fn expm1_poly(r: f64) -> f64 {
     var p: f64 = 1.0lf / 87178291200.0lf;
     p = p * r + 1.0lf / 6227020800.0lf;
     p = p * r + 1.0lf / 479001600.0lf;
@@ -70,8 +70,12 @@ fn exp_poly(r: f64) -> f64 {
     p = p * r + 1.0lf / 24.0lf;
     p = p * r + 1.0lf / 6.0lf;
     p = p * r + 0.5lf;
-    // e^r - 1 - r = r^2 p: adding the small terms first keeps the last bit
-    return 1.0lf + (r + r * r * p);
+    return r + r * r * p;
+}
+
+// e^r for |r| <= ln2 / 2 (adding the small terms first keeps the last bit).
+fn exp_poly(r: f64) -> f64 {
+    return 1.0lf + expm1_poly(r);
 }
 
 fn exp_(x: f64) -> f64 {
@@ -94,22 +98,7 @@ fn exp2_(x: f64) -> f64 {
 
 // e^x - 1, accurate near 0 (series on |x| < 0.35, exp elsewhere).
 fn expm1_(x: f64) -> f64 {
-    if abs(x) < 0.35lf {
-        var p: f64 = 1.0lf / 87178291200.0lf;
-        p = p * x + 1.0lf / 6227020800.0lf;
-        p = p * x + 1.0lf / 479001600.0lf;
-        p = p * x + 1.0lf / 39916800.0lf;
-        p = p * x + 1.0lf / 3628800.0lf;
-        p = p * x + 1.0lf / 362880.0lf;
-        p = p * x + 1.0lf / 40320.0lf;
-        p = p * x + 1.0lf / 5040.0lf;
-        p = p * x + 1.0lf / 720.0lf;
-        p = p * x + 1.0lf / 120.0lf;
-        p = p * x + 1.0lf / 24.0lf;
-        p = p * x + 1.0lf / 6.0lf;
-        p = p * x + 0.5lf;
-        return x + x * x * p;
-    }
+    if abs(x) < 0.35lf { return expm1_poly(x); }
     return exp_(x) - 1.0lf;
 }
 
