@@ -132,7 +132,7 @@ class BatchPlan:
         if self.operator == "hessian":
             _, _, hess = self._native(xs, cs, batch, plan.dtype)
             return sig.to_user(hess.reshape((batch, *inputs, *inputs)))
-        _, jac = self._native(xs, cs, batch, plan.dtype)
+        _, jac = self._native(xs, cs, batch, plan.dtype, values=False)
         if self.operator == "gradient":
             return sig.to_user(jac.reshape((batch, *inputs)))
         return sig.to_user(jac.reshape((batch, *outputs.shape, *inputs)))

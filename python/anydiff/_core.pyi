@@ -158,9 +158,12 @@ class Program:
     ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
         """``(values (P, m), tangents (P, L, m))`` for tangents ``seeds`` ``(L, n)``."""
     def jacobian(
-        self, points: npt.NDArray[np.floating], params: Optional[list[npt.ArrayLike]] = None
-    ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
-        """``(values (P, m), jacobians (P, m, n))``."""
+        self,
+        points: npt.NDArray[np.floating],
+        params: Optional[list[npt.ArrayLike]] = None,
+        values: bool = True,
+    ) -> tuple[Optional[npt.NDArray[np.floating]], npt.NDArray[np.floating]]:
+        """``(values (P, m), jacobians (P, m, n))``; ``(None, jacobians)`` without values."""
     def hessian(
         self, points: npt.NDArray[np.floating], params: Optional[list[npt.ArrayLike]] = None
     ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating], npt.NDArray[np.floating]]:

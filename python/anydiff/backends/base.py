@@ -87,8 +87,8 @@ class AbstractBackend(metaclass=abc.ABCMeta):  # noqa: B024 (subclasses add the 
         Operators: ``jvp_rows`` (``(xs, cs, seeds) -> JVP rows``), ``gradient``
         (``(xs, cs, dtype) -> (value, flat gradient)``), ``hessian``
         (``(xs, cs, dtype) -> (value, flat gradient, n x n Hessian)``), ``hvp_rows``
-        (``(xs, cs, v) -> HVP rows``), ``batch_jacobian`` (``(xs, cs, P, dtype) ->
-        (values, Jacobians)``). The generic derivations are used where it returns None.
+        (``(xs, cs, v) -> HVP rows``), ``batch_jacobian`` (``(xs, cs, P, dtype, values=True) ->
+        (values or None, Jacobians)``). The generic derivations are used where it returns None.
         """
         return None
 

@@ -304,15 +304,16 @@ class _Compiled:
         return values, grad, hess
 
     def batch_jacobian(
-        self, xs: tuple, cs: tuple, batch: int, dtype: np.dtype
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Values (P, m) and Jacobians (P, m, n) at P points (inputs lead with the batch)."""
+        self, xs: tuple, cs: tuple, batch: int, dtype: np.dtype, values: bool = True
+    ) -> tuple[Optional[np.ndarray], np.ndarray]:
+        """Values (P, m) (None when not asked for) and Jacobians (P, m, n) at P points
+        (inputs lead with the batch)."""
         point = tuple(np.asarray(x)[0] for x in xs)
         prog = self._program(point, cs)
         points, params = flat_points(xs, dtype, batch), prog.params(cs, dtype)
         if self.gpu is not None:
             return self.gpu.run(prog, points, params, None)
-        return prog.program.jacobian(points, params)
+        return prog.program.jacobian(points, params, values)
 
     def resident_batch_jacobian(self, xs: tuple, cs: tuple, batch: int, dtype: np.dtype) -> Any:
         """Points uploaded once to the GPU with room for their values and Jacobians: an

@@ -474,21 +474,30 @@ impl PyProgram {
         })
     }
 
-    /// `(values (P, m), jacobians (P, m, n))`.
-    #[pyo3(signature = (points, params=None))]
+    /// `(values (P, m), jacobians (P, m, n))`; with `values=False`, `(None, jacobians)`
+    /// (the values are then not copied out).
+    #[pyo3(signature = (points, params=None, values=true))]
     fn jacobian(
         &self,
         py: Python<'_>,
         points: &Bound<'_, PyAny>,
         params: Option<&Bound<'_, PyAny>>,
+        values: bool,
     ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
         let none = py.None().into_bound(py);
         let params = params.unwrap_or(&none);
         let prog = self.inner.clone();
         let (n, m) = (prog.n_inputs(), prog.n_outputs());
         dispatch!(self, py, points, params, |T, x, par| {
-            let vals = filled_later::<T, _>(py, [x.nrows(), m]);
             let jac = filled_later::<T, _>(py, [x.nrows(), m, n]);
+            if !values {
+                // SAFETY: made just above and held by nothing else
+                let j = unsafe { jac.as_array_mut() };
+                py.detach(|| prog.jacobian_points(x.view(), &par, j))
+                    .map_err(core_err)?;
+                return Ok((py.None(), jac.into_any().unbind()));
+            }
+            let vals = filled_later::<T, _>(py, [x.nrows(), m]);
             // SAFETY: both arrays were made just above and nothing else holds them
             // (no borrow bookkeeping needed, which costs a small call a tenth).
             let (v, j) = unsafe { (vals.as_array_mut(), jac.as_array_mut()) };

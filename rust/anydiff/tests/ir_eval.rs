@@ -511,3 +511,70 @@ fn large_array_program_with_one_point() {
     .unwrap();
     assert_eq!(vals, out);
 }
+
+/// Outputs assembled by concatenations (nested, of input views, and one that
+/// another instruction also reads) are copied from their parts: the same
+/// values and Jacobians at one point and at many (several chunks).
+#[test]
+fn outputs_assembled_by_concatenation() {
+    let ops = vec![
+        Op::Input { index: 0, len: 3 },
+        Op::Gather {
+            a: 0,
+            indices: vec![0],
+        },
+        Op::Gather {
+            a: 0,
+            indices: vec![1, 2],
+        },
+        Op::Binary {
+            func: BinaryFn::Mul,
+            a: 1,
+            b: 1,
+        }, // x0^2
+        Op::Concat(vec![3, 2]), // [x0^2, x1, x2], also read below
+        Op::Unary {
+            func: UnaryFn::Sin,
+            a: 4,
+        }, // sin of it
+        Op::Concat(vec![5, 1]), // [sin(x0^2), sin x1, sin x2, x0]
+        Op::Concat(vec![6, 4]), // output: nested concatenation
+    ];
+    let prog = Program::new(ops, &[3], &[], &[7, 3]).unwrap();
+    assert_eq!(prog.n_outputs(), 8);
+    for np in [1, 3, 5000] {
+        let pts = Array2::from_shape_fn((np, 3), |(p, j)| 0.3 + 0.001 * p as f64 - 0.4 * j as f64);
+        let mut vals = Array2::zeros((np, 8));
+        let mut jac = Array3::zeros((np, 8, 3));
+        prog.value_and_jacobian_points(pts.view(), &[], vals.view_mut(), jac.view_mut())
+            .unwrap();
+        for p in 0..np {
+            let x = [pts[[p, 0]], pts[[p, 1]], pts[[p, 2]]];
+            let want = [
+                (x[0] * x[0]).sin(),
+                x[1].sin(),
+                x[2].sin(),
+                x[0],
+                x[0] * x[0],
+                x[1],
+                x[2],
+                x[0] * x[0],
+            ];
+            let mut dwant = [[0.0; 3]; 8];
+            dwant[0][0] = (x[0] * x[0]).cos() * 2.0 * x[0];
+            dwant[1][1] = x[1].cos();
+            dwant[2][2] = x[2].cos();
+            dwant[3][0] = 1.0;
+            dwant[4][0] = 2.0 * x[0];
+            dwant[5][1] = 1.0;
+            dwant[6][2] = 1.0;
+            dwant[7][0] = 2.0 * x[0];
+            for i in 0..8 {
+                assert_close(vals[[p, i]], want[i], 1e-15, "value");
+                for j in 0..3 {
+                    assert_close(jac[[p, i, j]], dwant[i][j], 1e-15, "jacobian");
+                }
+            }
+        }
+    }
+}

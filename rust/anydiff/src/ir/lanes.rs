@@ -19,12 +19,15 @@
 
 use super::eval::{arg, binary, compare, split, takes_max, takes_min, unary, IrReal};
 use super::program::{BinaryFn, Op, Program, ReduceFn, UnaryFn};
+use super::transpose::{points_to_rows, rows_to_points};
 use crate::dual::{Dual, Elementary};
 
-/// Target size of one worker's rows in bytes (about half an L2 cache).
-const TARGET_BYTES: usize = 96 * 1024;
+/// Target size of one worker's rows in bytes (about half an L2 cache): long
+/// rows spread each instruction's fixed cost over many points (Lotka–Volterra
+/// ran 1.45x slower with rows sized for L1).
+const TARGET_BYTES: usize = 1024 * 1024;
 /// Largest number of points in a chunk.
-const MAX_CHUNK: usize = 512;
+const MAX_CHUNK: usize = 4096;
 /// Most tangent lanes carried in one pass.
 pub(crate) const MAX_PASS_LANES: usize = 32;
 /// Programs with more elements than this track live lanes node by node.
@@ -244,13 +247,8 @@ impl Program {
         for (i, op) in self.ops.iter().enumerate() {
             if let Op::Input { index, len } = op {
                 let base = self.row_start(i, 0, c, w);
-                let x0 = self.input_offsets[*index];
-                for e in 0..*len {
-                    let slot = &mut ws.buf[base + e * c..base + e * c + count];
-                    for (p, s) in slot.iter_mut().enumerate() {
-                        *s = points[p * n + x0 + e];
-                    }
-                }
+                let src = &points[self.input_offsets[*index]..];
+                points_to_rows(src, n, (*len, count), &mut ws.buf[base..], c);
             }
         }
     }
@@ -290,47 +288,34 @@ impl Program {
         (offset, p_stride, r_stride): (usize, usize, usize),
     ) {
         let (c, w) = (ws.c, ws.w);
-        let dead = |o: usize, k: usize| k > 0 && (live[o] >> (k - 1)) & 1 == 0;
-        let any_dead = self
-            .outputs
-            .iter()
-            .any(|&o| (k0..k0 + width).any(|k| dead(o, k)));
-        let zeros = vec![T::zero(); if any_dead { count } else { 0 }];
-        let mut starts = [None; MAX_PASS_LANES + 1];
-        let mut rows: [&[T]; MAX_PASS_LANES + 1] = [&[]; MAX_PASS_LANES + 1];
+        // row k of element e of a node (None where the lane is dead)
+        let row = |node: usize, e: usize, k: usize| {
+            let dead = k > 0 && (live[node] >> (k - 1)) & 1 == 0;
+            (!dead).then(|| self.row_start(node, k, c, w) + e * c)
+        };
+        let out = &mut out[offset..];
+        if c > 1 {
+            let rows: Vec<_> = (self.sources.iter().enumerate())
+                .flat_map(|(r, &(node, e))| {
+                    (k0..k0 + width).map(move |k| (row(node, e, k), r * r_stride + k - k0))
+                })
+                .collect();
+            rows_to_points(&ws.buf, &rows, count, out, p_stride);
+            return;
+        }
+        // one point: the elements of a lane are contiguous, so every run of
+        // output elements that are consecutive elements of one node goes at once
         let mut r = 0;
-        for &o in &self.outputs {
-            let len = self.lens[o];
-            for (s, k) in starts.iter_mut().zip(k0..k0 + width) {
-                *s = (!dead(o, k)).then(|| self.row_start(o, k, c, w));
-            }
-            let starts = &starts[..width];
-            if let ([start], 1, 1) = (starts, c, r_stride) {
-                // one point, one row: the node's row is contiguous, and so is its target
-                let dst = &mut out[offset + r..offset + r + len];
-                match start {
-                    Some(s) => dst.copy_from_slice(&ws.buf[*s..*s + len]),
-                    None => dst.fill(T::zero()),
-                }
-                r += len;
-                continue;
-            }
-            for e in 0..len {
-                for (row, s) in rows.iter_mut().zip(starts) {
-                    *row = match s {
-                        Some(s) => &ws.buf[s + e * c..s + e * c + count],
-                        None => &zeros[..],
-                    };
-                }
-                let mut base = offset + r * r_stride;
-                for p in 0..count {
-                    for (y, row) in out[base..base + width].iter_mut().zip(&rows) {
-                        *y = row[p];
-                    }
-                    base += p_stride;
-                }
-                r += 1;
-            }
+        while let Some(&(node, e)) = self.sources.get(r) {
+            let run = 1
+                + (self.sources[r + 1..].iter().enumerate())
+                    .take_while(|&(i, &(nd, x))| nd == node && x == e + i + 1)
+                    .count();
+            let rows: Vec<_> = (k0..k0 + width)
+                .map(|k| (row(node, e, k), k - k0))
+                .collect();
+            rows_to_points(&ws.buf, &rows, run, &mut out[r * r_stride..], r_stride);
+            r += run;
         }
     }
 
@@ -453,7 +438,7 @@ impl Program {
         let is_live = |node: usize, k: usize| (live[node] >> k) & 1 == 1;
         for (i, op) in self.ops.iter().enumerate() {
             let n = self.lens[i] * c;
-            if self.alias[i] || n == 0 {
+            if self.alias[i] || self.forwarded[i] || n == 0 {
                 continue;
             }
             let (o, l) = (self.offsets[i] * w * c, n * w);

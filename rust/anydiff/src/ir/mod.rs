@@ -34,6 +34,7 @@ mod lanes;
 mod program;
 mod reverse;
 mod sparsity;
+mod transpose;
 
 pub use eval::IrReal;
 pub use program::{BinaryFn, CompareFn, IrError, Op, Program, ReduceFn, UnaryFn};

@@ -348,6 +348,12 @@ pub struct Program {
     pub(crate) alias: Vec<bool>,
     /// The node whose block each node lives in (itself unless an alias).
     pub(crate) root: Vec<usize>,
+    /// Concatenations that only assemble outputs: the forward lane engine
+    /// skips them and copies each output element from [`Program::sources`].
+    pub(crate) forwarded: Vec<bool>,
+    /// `(node, element)` holding each of the `m` output elements, looking
+    /// through forwarded concatenations.
+    pub(crate) sources: Vec<(usize, usize)>,
     /// The keep-every-node layout of the reverse sweeps and which nodes are
     /// active, made on first use.
     pub(crate) tape: std::sync::OnceLock<Box<(Program, Vec<bool>)>>,
@@ -601,7 +607,10 @@ impl Program {
         let (input_offsets, n) = prefix(input_lens);
         let (param_offsets, n_params) = prefix(param_lens);
         let m = outputs.iter().map(|&o| kept_lens[o]).sum();
-        let (offsets, work_len, alias) = layout(&kept_ops, &kept_lens, &outputs);
+        let (forwarded, sources) = output_sources(&kept_ops, &kept_lens, &outputs);
+        let mut kept: Vec<usize> = sources.iter().map(|&(node, _)| node).collect();
+        kept.extend(&outputs);
+        let (offsets, work_len, alias) = layout(&kept_ops, &kept_lens, &kept);
         let root = roots(&kept_ops, &alias);
         Program {
             ops: kept_ops,
@@ -610,6 +619,8 @@ impl Program {
             work_len,
             alias,
             root,
+            forwarded,
+            sources,
             tape: std::sync::OnceLock::new(),
             scratch: Scratch::default(),
             outputs,
@@ -757,6 +768,50 @@ impl fmt::Debug for Scratch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Scratch({} kept)", self.pool().len())
     }
+}
+
+/// Which concatenations only assemble outputs (every reader is one of them
+/// too), and the `(node, element)` that holds each output element when
+/// those are looked through.
+fn output_sources(
+    ops: &[Op],
+    lens: &[usize],
+    outputs: &[usize],
+) -> (Vec<bool>, Vec<(usize, usize)>) {
+    let mut read_by_other = vec![false; ops.len()];
+    let mut forwarded = vec![false; ops.len()];
+    for (i, op) in ops.iter().enumerate().rev() {
+        forwarded[i] = matches!(op, Op::Concat(_)) && !read_by_other[i];
+        if !forwarded[i] {
+            for a in op.args() {
+                read_by_other[a] = true;
+            }
+        }
+    }
+    fn source(
+        ops: &[Op],
+        lens: &[usize],
+        forwarded: &[bool],
+        node: usize,
+        e: usize,
+    ) -> (usize, usize) {
+        if let (true, Op::Concat(parts)) = (forwarded[node], &ops[node]) {
+            let mut at = e;
+            for &p in parts {
+                if at < lens[p] {
+                    return source(ops, lens, forwarded, p, at);
+                }
+                at -= lens[p];
+            }
+        }
+        (node, e)
+    }
+    let sources = outputs
+        .iter()
+        .flat_map(|&o| (0..lens[o]).map(move |e| (o, e)))
+        .map(|(o, e)| source(ops, lens, &forwarded, o, e))
+        .collect();
+    (forwarded, sources)
 }
 
 /// The node whose block each node lives in: an alias lives in its argument's root.

@@ -138,6 +138,8 @@ impl Program {
             work_len: top,
             alias,
             root,
+            forwarded: self.forwarded.clone(),
+            sources: self.sources.clone(),
             tape: std::sync::OnceLock::new(),
             scratch: Default::default(),
             outputs: self.outputs.clone(),
