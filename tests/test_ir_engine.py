@@ -79,6 +79,10 @@ def test_lotka_volterra_many_points(rng):
     v32, j32 = prog.jacobian(pts.astype(np.float32), [])
     assert v32.dtype == np.float32 and j32.dtype == np.float32
     np.testing.assert_allclose(j32, jac, rtol=1e-5, atol=1e-5)
+    # without values: no values array, the same Jacobians
+    none, j2 = prog.jacobian(pts, [], values=False)
+    assert none is None
+    np.testing.assert_array_equal(j2, jac)
     m, n, indptr, indices = prog.jacobian_sparsity()
     assert (m, n) == (2, 6)
     dense = np.zeros((2, 6), bool)
@@ -98,6 +102,34 @@ def test_jvp_matches_jacobian(rng):
     np.testing.assert_allclose(tan, np.einsum("pmn,ln->plm", jac, seeds), rtol=1e-10, atol=1e-12)
     for p in range(5):
         np.testing.assert_allclose(vals[p], evaluate(graph, [pts[p]])[0], rtol=1e-13, atol=1e-15)
+    # seeds that cannot be borrowed (strided, Fortran-ordered, float32, lists) are converted
+    wide = np.zeros((19, 14))
+    wide[:, ::2] = seeds
+    for other in (wide[:, ::2], np.asfortranarray(seeds), seeds.tolist()):
+        np.testing.assert_array_equal(prog.jvp(pts, [], other)[1], tan)
+    s32 = seeds.astype(np.float32)
+    np.testing.assert_array_equal(prog.jvp(pts, [], s32)[1], prog.jvp(pts, [], s32.astype(float))[1])
+
+
+def test_one_point_jvp_split_over_threads():
+    """One point of an array program with many lanes: the lanes are split into one
+    pass per thread, each writing its own part of the output."""
+    n = 8000  # enough work for the split (BY_PASS_MIN_WORK)
+    graph = trace_numpy(lambda x: np.sin(x) * np.roll(x, 1) + x**2, [np.zeros(n)], [True])
+    prog = compile_graph(graph)
+    x = np.linspace(-1.0, 1.0, n)[None, :]
+    seeds = np.zeros((40, n))
+    for lane in range(40):
+        seeds[lane, lane::40] = 1.0  # 40 colors of a banded pattern
+    vals, tan = prog.jvp(x, [], seeds)
+    xs = x[0]
+    np.testing.assert_allclose(vals[0], np.sin(xs) * np.roll(xs, 1) + xs**2, rtol=1e-15)
+    # d/dx_j: cos(x_j) x_{j-1} + 2 x_j on the diagonal, sin(x_{j+1}) from the roll
+    diag = np.cos(xs) * np.roll(xs, 1) + 2 * xs
+    sub = np.sin(np.roll(xs, -1))
+    for lane in (0, 17, 39):
+        want = seeds[lane] * diag + np.roll(seeds[lane], 1) * np.roll(sub, 1)
+        np.testing.assert_allclose(tan[0, lane], want, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("frontend", ["numpy", "jax"])

@@ -353,20 +353,43 @@ fn check_cols(what: &str, got: &[usize], n: usize) -> PyResult<()> {
     Ok(())
 }
 
-fn directions<T: IrReal + Element>(
-    obj: &Bound<'_, PyAny>,
+/// Directions (seeds, cotangents) as rows: borrowed when they are already a
+/// C-ordered array of the engine's dtype, else converted.
+enum Directions<'py, T: Element> {
+    Borrowed(PyReadonlyArray2<'py, T>),
+    Converted(Array2<T>),
+}
+
+impl<T: Element> Directions<'_, T> {
+    fn view(&self) -> ndarray::ArrayView2<'_, T> {
+        match self {
+            Directions::Borrowed(a) => a.as_array(),
+            Directions::Converted(a) => a.view(),
+        }
+    }
+}
+
+fn directions<'py, T: IrReal + Element>(
+    obj: &Bound<'py, PyAny>,
     n: usize,
     what: &str,
-) -> PyResult<Array2<T>> {
+) -> PyResult<Directions<'py, T>> {
     if let Ok(a) = obj.cast::<PyUntypedArray>() {
         check_cols(what, a.shape(), n)?;
+    }
+    if let Ok(a) = obj.extract::<PyReadonlyArray2<'py, T>>() {
+        if a.is_c_contiguous() {
+            return Ok(Directions::Borrowed(a));
+        }
     }
     let a: PyArrayLike2<'_, f64, AllowTypeChange> = obj
         .extract()
         .map_err(|_| PyTypeError::new_err(format!("{what} must be a 2-d array of numbers")))?;
     let view = a.as_array();
     check_cols(what, view.shape(), n)?;
-    Ok(view.mapv(|v| <T as Elementary>::from_f64(v)))
+    Ok(Directions::Converted(
+        view.mapv(|v| <T as Elementary>::from_f64(v)),
+    ))
 }
 
 fn pattern_out(py: Python<'_>, p: &Pattern) -> CsrOut {
@@ -460,17 +483,15 @@ impl PyProgram {
         let prog = self.inner.clone();
         let (n, m) = (prog.n_inputs(), prog.n_outputs());
         dispatch!(self, py, points, params, |T, x, par| {
-            let s = directions::<T>(seeds, n, "seeds")?;
-            let mut vals = Array2::<T>::zeros((x.nrows(), m));
-            let mut tan = Array3::<T>::zeros((x.nrows(), s.nrows(), m));
-            py.detach(|| {
-                prog.jvp_points(x.view(), &par, s.view(), vals.view_mut(), tan.view_mut())
-            })
-            .map_err(core_err)?;
-            Ok((
-                vals.into_pyarray(py).into_any().unbind(),
-                tan.into_pyarray(py).into_any().unbind(),
-            ))
+            let s_rows = directions::<T>(seeds, n, "seeds")?;
+            let s = s_rows.view();
+            let vals = filled_later::<T, _>(py, [x.nrows(), m]);
+            let tan = filled_later::<T, _>(py, [x.nrows(), s.nrows(), m]);
+            // SAFETY: both arrays were made just above and nothing else holds them
+            let (v, t) = unsafe { (vals.as_array_mut(), tan.as_array_mut()) };
+            py.detach(|| prog.jvp_points(x.view(), &par, s.view(), v, t))
+                .map_err(core_err)?;
+            Ok((vals.into_any().unbind(), tan.into_any().unbind()))
         })
     }
 
@@ -554,7 +575,8 @@ impl PyProgram {
         let prog = self.inner.clone();
         let n = prog.n_inputs();
         dispatch!(self, py, points, params, |T, x, par| {
-            let v = directions::<T>(v, n, "v")?;
+            let v_rows = directions::<T>(v, n, "v")?;
+            let v = v_rows.view();
             let mut out = Array3::<T>::zeros((x.nrows(), v.nrows(), n));
             py.detach(|| prog.hvp_points(x.view(), &par, v.view(), out.view_mut()))
                 .map_err(core_err)?;
@@ -577,7 +599,8 @@ impl PyProgram {
         let prog = self.inner.clone();
         let (n, m) = (prog.n_inputs(), prog.n_outputs());
         dispatch!(self, py, points, params, |T, x, par| {
-            let w = directions::<T>(cotangents, m, "cotangents")?;
+            let w_rows = directions::<T>(cotangents, m, "cotangents")?;
+            let w = w_rows.view();
             let mut vals = Array2::<T>::zeros((x.nrows(), m));
             let mut out = Array3::<T>::zeros((x.nrows(), w.nrows(), n));
             py.detach(|| {
@@ -654,7 +677,8 @@ impl PyProgram {
         let prog = self.inner.clone();
         let n = prog.n_inputs();
         dispatch!(self, py, points, params, |T, x, par| {
-            let v = directions::<T>(v, n, "v")?;
+            let v_rows = directions::<T>(v, n, "v")?;
+            let v = v_rows.view();
             let mut grad = Array2::<T>::zeros((x.nrows(), n));
             let mut out = Array3::<T>::zeros((x.nrows(), v.nrows(), n));
             py.detach(|| {

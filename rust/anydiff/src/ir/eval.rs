@@ -9,6 +9,7 @@
 //! constants and parameters once, and reuses it for all its chunks and
 //! tangent passes.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -504,15 +505,7 @@ impl Program {
         let pts = points.as_standard_layout();
         let pts = standard(&pts)?;
         with_contiguous(out, |out| {
-            self.forward(
-                (np, pts),
-                params,
-                0,
-                &identity::<T>,
-                Some(out),
-                &mut [],
-                false,
-            )
+            self.forward((np, pts), params, (0, None), Some(out), &mut [], false)
         });
         Ok(())
     }
@@ -533,12 +526,18 @@ impl Program {
         check_dims("seeds", seeds.shape(), &[lanes, self.n])?;
         check_dims("values_out", values_out.shape(), &[np, self.m])?;
         check_dims("tangents_out", tangents_out.shape(), &[np, lanes, self.m])?;
-        let lane = |j: usize, l: usize| seeds[[l, j]];
         let pts = points.as_standard_layout();
         let pts = standard(&pts)?;
         with_contiguous(values_out, |vals| {
             with_contiguous(tangents_out, |tan| {
-                self.forward((np, pts), params, lanes, &lane, Some(vals), tan, false)
+                self.forward(
+                    (np, pts),
+                    params,
+                    (lanes, Some(seeds)),
+                    Some(vals),
+                    tan,
+                    false,
+                )
             })
         });
         Ok(())
@@ -556,7 +555,7 @@ impl Program {
         let pts = points.as_standard_layout();
         let pts = standard(&pts)?;
         with_contiguous(out, |out| {
-            self.forward((np, pts), params, self.n, &identity::<T>, None, out, true)
+            self.forward((np, pts), params, (self.n, None), None, out, true)
         });
         Ok(())
     }
@@ -576,35 +575,25 @@ impl Program {
         let pts = standard(&pts)?;
         with_contiguous(values_out, |vals| {
             with_contiguous(out, |out| {
-                self.forward(
-                    (np, pts),
-                    params,
-                    self.n,
-                    &identity::<T>,
-                    Some(vals),
-                    out,
-                    true,
-                )
+                self.forward((np, pts), params, (self.n, None), Some(vals), out, true)
             })
         });
         Ok(())
     }
 
-    /// Forward mode with `lanes` tangents (`lane(j, l)`: component `j` of
-    /// tangent `l`) in struct-of-arrays lanes ([`super::lanes`]), up to
+    /// Forward mode with `lanes` tangents (the rows of `seeds`, `L x n`; the
+    /// unit vectors without) in struct-of-arrays lanes ([`super::lanes`]), up to
     /// [`MAX_PASS_LANES`] lanes per pass; with no lanes, values only.
     /// `transposed`: `tangents` is `P x m x L` instead of `P x L x m`.
     ///
     /// Chunks of points run in parallel; with fewer points than threads (one
     /// point of an array program) the lanes are split into one pass per thread
-    /// instead, each into its own buffer.
-    #[allow(clippy::too_many_arguments)]
+    /// instead, each writing its part of the output (one point) or its own buffer.
     fn forward<T: IrReal>(
         &self,
         (np, points): (usize, &[T]),
         params: &[T],
-        lanes: usize,
-        lane: &(dyn Fn(usize, usize) -> T + Sync),
+        (lanes, seeds): (usize, Option<ArrayView2<T>>),
         mut values: Option<&mut [T]>,
         tangents: &mut [T],
         transposed: bool,
@@ -617,10 +606,15 @@ impl Program {
             passes = passes.max(threads.min(lanes));
         }
         let per_pass = lanes.div_ceil(passes);
-        let dirs: Vec<Vec<Vec<T>>> = (0..passes)
+        // rows of the seeds are borrowed where they are contiguous
+        let seeds = seeds.as_ref().map(|s| s.as_standard_layout());
+        let dirs: Vec<Vec<Cow<[T]>>> = (0..passes)
             .map(|b| {
                 (b * per_pass..((b + 1) * per_pass).min(lanes))
-                    .map(|l| (0..n).map(|j| lane(j, l)).collect())
+                    .map(|l| match seeds.as_ref().and_then(|s| s.row(l).to_slice()) {
+                        Some(row) => Cow::Borrowed(row),
+                        None => Cow::Owned((0..n).map(|j| identity(j, l)).collect()),
+                    })
                     .collect()
             })
             .collect();
@@ -671,28 +665,39 @@ impl Program {
             );
             return;
         }
+        // one pass per thread over all points (fewer points than threads)
+        let run_pass = |b: usize, vals: Option<&mut [T]>, tan: &mut [T], total: usize| {
+            let mut ws = self.lanes::<T>(c, w, params);
+            let chunks = chunk_rows(points, np, n, c)
+                .into_iter()
+                .zip(opt_chunks(vals, np, m, c))
+                .zip(chunk_rows_mut(tan, np, total * m, c));
+            for (((count, pts), v), (_, t)) in chunks {
+                self.seed_values(&mut ws, count, pts);
+                pass(&mut ws, b, count, v, t, (total, 0));
+            }
+            self.keep_lanes(ws);
+        };
+        if np == 1 && !transposed && m > 0 {
+            // the lanes of one pass are one contiguous part of the output
+            let work: Vec<_> = tangents
+                .chunks_mut(per_pass * m)
+                .enumerate()
+                .map(|(b, tan)| (b, if b == 0 { values.take() } else { None }, tan))
+                .collect();
+            work.into_par_iter()
+                .for_each(|(b, vals, tan)| run_pass(b, vals, tan, dirs[b].len()));
+            return;
+        }
         let want_values = values.is_some();
         let parts: Vec<(Vec<T>, Vec<T>)> = (0..passes)
             .into_par_iter()
             .map(|b| {
                 let width = dirs[b].len();
-                let mut ws = self.lanes::<T>(c, w, params);
                 let mut vals = vec![T::zero(); if b == 0 && want_values { np * m } else { 0 }];
                 let mut tan = vec![T::zero(); np * width * m];
-                let chunks = chunk_rows(points, np, n, c)
-                    .into_iter()
-                    .zip(opt_chunks(
-                        (b == 0 && want_values).then_some(&mut vals[..]),
-                        np,
-                        m,
-                        c,
-                    ))
-                    .zip(chunk_rows_mut(&mut tan, np, width * m, c));
-                for (((count, pts), v), (_, t)) in chunks {
-                    self.seed_values(&mut ws, count, pts);
-                    pass(&mut ws, b, count, v, t, (width, 0));
-                }
-                self.keep_lanes(ws);
+                let v = (b == 0 && want_values).then_some(&mut vals[..]);
+                run_pass(b, v, &mut tan, width);
                 (vals, tan)
             })
             .collect();

@@ -256,7 +256,12 @@ impl Program {
     /// Writes the tangent lanes of the inputs, the same at every point:
     /// `dirs[l][j]` is component `j` of lane `l` of pass `pass`; lanes past
     /// `dirs.len()` are zero. Nothing to do when the rows hold that pass already.
-    pub(crate) fn seed_lanes<T: IrReal>(&self, ws: &mut Lanes<T>, pass: usize, dirs: &[Vec<T>]) {
+    pub(crate) fn seed_lanes<T: IrReal, D: AsRef<[T]>>(
+        &self,
+        ws: &mut Lanes<T>,
+        pass: usize,
+        dirs: &[D],
+    ) {
         if ws.seeded == Some(pass) {
             return;
         }
@@ -267,9 +272,15 @@ impl Program {
                 let x0 = self.input_offsets[*index];
                 for l in 0..w - 1 {
                     let base = self.row_start(i, l + 1, c, w);
-                    for e in 0..*len {
-                        let v = dirs.get(l).map_or(T::zero(), |dir| dir[x0 + e]);
-                        ws.buf[base + e * c..base + (e + 1) * c].fill(v);
+                    let rows = &mut ws.buf[base..base + len * c];
+                    match dirs.get(l).map(|dir| &dir.as_ref()[x0..x0 + len]) {
+                        None => rows.fill(T::zero()),
+                        Some(dir) if c == 1 => rows.copy_from_slice(dir),
+                        Some(dir) => {
+                            for (row, &v) in rows.chunks_exact_mut(c).zip(dir) {
+                                row.fill(v);
+                            }
+                        }
                     }
                 }
             }
@@ -324,13 +335,15 @@ impl Program {
     /// reaches it, and dead rows are neither computed nor read. Small programs
     /// (per-point ones) are tracked element by element, so `x = z[0]` of an input
     /// vector `z` keeps only the lanes of `z[0]`; larger ones node by node.
-    pub(crate) fn live_lanes<T: IrReal>(&self, dirs: &[Vec<T>]) -> Vec<u64> {
-        let input_lanes = |index: usize, e: usize| {
-            let j = self.input_offsets[index] + e;
-            dirs.iter().enumerate().fold(0u64, |acc, (l, dir)| {
-                acc | (u64::from(!dir[j].is_zero()) << l)
-            })
-        };
+    pub(crate) fn live_lanes<T: IrReal, D: AsRef<[T]>>(&self, dirs: &[D]) -> Vec<u64> {
+        // the lanes of every input component
+        let mut seeded = vec![0u64; self.n];
+        for (l, dir) in dirs.iter().enumerate() {
+            for (mask, x) in seeded.iter_mut().zip(dir.as_ref()) {
+                *mask |= u64::from(!x.is_zero()) << l;
+            }
+        }
+        let input_lanes = |index: usize, e: usize| seeded[self.input_offsets[index] + e];
         let or = |acc: u64, x: &u64| acc | x;
         if self.lens.iter().sum::<usize>() > LIVE_ELEMENTS_MAX {
             let mut live = vec![0u64; self.ops.len()];
