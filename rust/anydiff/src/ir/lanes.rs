@@ -131,6 +131,30 @@ fn binary_partials<T: IrReal>(
     }
 }
 
+/// Where an instruction's arguments come from: `arg(node, k)` is row `k` of an
+/// argument over the instruction's elements, `whole(node, k)` the whole row (the
+/// source of a gather, whose index map starts at element `first`).
+#[derive(Clone, Copy)]
+struct Rows<'a, T> {
+    arg: &'a dyn Fn(usize, usize) -> &'a [T],
+    whole: &'a dyn Fn(usize, usize) -> &'a [T],
+    first: usize,
+    c: usize,
+}
+
+/// Instructions that [`Program::elementwise`] runs.
+fn is_elementwise(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Unary { .. }
+            | Op::Powi { .. }
+            | Op::Binary { .. }
+            | Op::Compare { .. }
+            | Op::Select { .. }
+            | Op::Gather { .. }
+    )
+}
+
 /// `out[b, i, j] += sum_k mul(a[b, i, k], b[b, k, j])` per point (`c` points innermost).
 fn matmul_acc<T: IrReal>(
     out: &mut [T],
@@ -439,6 +463,15 @@ impl Program {
     /// Runs every non-leaf instruction on the whole chunk: values, and the lanes
     /// that `live` ([`Program::live_lanes`]) marks.
     pub(crate) fn run_lanes<T: IrReal>(&self, ws: &mut Lanes<T>, live: &[u64]) {
+        for i in 0..self.ops.len() {
+            if !(self.alias[i] || self.forwarded[i]) {
+                self.run_op(i, ws, live);
+            }
+        }
+    }
+
+    /// Runs instruction `i` on the whole chunk.
+    fn run_op<T: IrReal>(&self, i: usize, ws: &mut Lanes<T>, live: &[u64]) {
         let Lanes {
             buf,
             c,
@@ -448,227 +481,265 @@ impl Program {
             ..
         } = ws;
         let (c, w) = (*c, *w);
+        let op = &self.ops[i];
+        let n = self.lens[i] * c;
+        if n == 0 {
+            return;
+        }
         let is_live = |node: usize, k: usize| (live[node] >> k) & 1 == 1;
-        for (i, op) in self.ops.iter().enumerate() {
-            let n = self.lens[i] * c;
-            if self.alias[i] || self.forwarded[i] || n == 0 {
-                continue;
-            }
-            let (o, l) = (self.offsets[i] * w * c, n * w);
-            let (lo, out, hi) = split(buf, o, l);
-            let row = |node: usize, k: usize| {
-                arg(
-                    lo,
-                    hi,
-                    o,
-                    l,
-                    self.row_start(node, k, c, w),
-                    self.lens[node] * c,
-                )
+        let (o, l) = (self.offsets[i] * w * c, n * w);
+        let (lo, out, hi) = split(buf, o, l);
+        let row = |node: usize, k: usize| {
+            arg(
+                lo,
+                hi,
+                o,
+                l,
+                self.row_start(node, k, c, w),
+                self.lens[node] * c,
+            )
+        };
+        // (lane, row) of the output's live lanes; row(node, k + 1) is lane k
+        let (value, lanes) = out.split_at_mut(n);
+        if is_elementwise(op) {
+            let rows = Rows {
+                arg: &row,
+                whole: &row,
+                first: 0,
+                c,
             };
-            // (lane, row) of the output's live lanes; row(node, k + 1) is lane k
-            let (value, lanes) = out.split_at_mut(n);
-            let live_rows = lanes
-                .chunks_exact_mut(n)
-                .enumerate()
-                .filter(|(k, _)| is_live(i, *k));
-            match op {
-                Op::Input { .. } | Op::Param { .. } | Op::Const(_) => {}
-                Op::Unary { func, a } => {
-                    let x = row(*a, 0);
-                    if live[i] == 0 {
-                        unary(*func, x, value);
+            self.elementwise(op, &rows, (value, lanes), (live, live[i]), partials);
+            return;
+        }
+        let live_rows = lanes
+            .chunks_exact_mut(n)
+            .enumerate()
+            .filter(|(k, _)| is_live(i, *k));
+        match op {
+            Op::Input { .. } | Op::Param { .. } | Op::Const(_) => {}
+            Op::Concat(parts) => {
+                let rows = std::iter::once((usize::MAX, value)).chain(live_rows);
+                for (k, y) in rows {
+                    let mut at = 0;
+                    for &part in parts {
+                        let len = self.lens[part] * c;
+                        let dst = &mut y[at..at + len];
+                        match k {
+                            usize::MAX => dst.copy_from_slice(row(part, 0)),
+                            _ if is_live(part, k) => dst.copy_from_slice(row(part, k + 1)),
+                            _ => dst.fill(T::zero()),
+                        }
+                        at += len;
+                    }
+                }
+            }
+            Op::Reduce {
+                func: ReduceFn::Sum,
+                a,
+                offsets,
+                indices,
+            } => {
+                let rows = std::iter::once((0, value)).chain(live_rows.map(|(k, y)| (k + 1, y)));
+                for (k, y) in rows {
+                    let src = row(*a, k);
+                    if c == 1 {
+                        for (y, wd) in y.iter_mut().zip(offsets.windows(2)) {
+                            *y = indices[wd[0]..wd[1]]
+                                .iter()
+                                .fold(T::zero(), |acc, &j| acc + src[j]);
+                        }
                         continue;
                     }
-                    let d = &mut partials[..n];
-                    unary_partials(x, value, d, |xs, ys| unary(*func, xs, ys));
-                    for (k, y) in live_rows {
-                        scale(y, d, row(*a, k + 1));
-                    }
-                }
-                Op::Powi { a, n: e } => {
-                    let d = &mut partials[..n];
-                    unary_partials(row(*a, 0), value, d, |xs, ys| {
-                        for (y, x) in ys.iter_mut().zip(xs) {
-                            *y = x.powi(*e);
-                        }
-                    });
-                    for (k, y) in live_rows {
-                        scale(y, d, row(*a, k + 1));
-                    }
-                }
-                Op::Binary { func, a, b } => {
-                    let (x, z) = (row(*a, 0), row(*b, 0));
-                    let linear = matches!(func, BinaryFn::Add | BinaryFn::Sub | BinaryFn::Mul);
-                    if linear || live[i] == 0 {
-                        binary(*func, x, z, value);
-                    }
-                    let (da, db): (&[T], &[T]) = match func {
-                        _ if live[i] == 0 => continue,
-                        BinaryFn::Mul => (z, x),
-                        BinaryFn::Add | BinaryFn::Sub => (&[], &[]),
-                        _ => {
-                            let (da, db) = partials[..2 * n].split_at_mut(n);
-                            binary_partials(*func, (x, z), value, (&mut *da, &mut *db));
-                            (da, db)
-                        }
-                    };
-                    for (k, y) in live_rows {
-                        let (xa, xb) = (row(*a, k + 1), row(*b, k + 1));
-                        match (func, is_live(*a, k), is_live(*b, k)) {
-                            (BinaryFn::Add | BinaryFn::Sub, true, true) => binary(*func, xa, xb, y),
-                            (BinaryFn::Add | BinaryFn::Sub, true, false) => y.copy_from_slice(xa),
-                            (BinaryFn::Add, false, _) => y.copy_from_slice(xb),
-                            (BinaryFn::Sub, false, _) => unary(UnaryFn::Neg, xb, y),
-                            (_, true, true) => combine(y, da, xa, db, xb),
-                            (_, true, false) => scale(y, da, xa),
-                            (_, false, _) => scale(y, db, xb),
-                        }
-                    }
-                }
-                Op::Compare { func, a, b } => compare(*func, row(*a, 0), row(*b, 0), value),
-                Op::Select { c: cond, t, f } => {
-                    let s = row(*cond, 0);
-                    let rows = std::iter::once((usize::MAX, value)).chain(live_rows);
-                    for (k, y) in rows {
-                        let side = |node: usize| match k {
-                            usize::MAX => Some(row(node, 0)),
-                            _ if is_live(node, k) => Some(row(node, k + 1)),
-                            _ => None,
-                        };
-                        let (x, z) = (side(*t), side(*f));
-                        for (p, (y, s)) in y.iter_mut().zip(s).enumerate() {
-                            let pick = if !s.is_zero() { x } else { z };
-                            *y = pick.map_or(T::zero(), |r| r[p]);
-                        }
-                    }
-                }
-                Op::Gather { a, indices } => {
-                    let rows =
-                        std::iter::once((0, value)).chain(live_rows.map(|(k, y)| (k + 1, y)));
-                    for (k, y) in rows {
-                        let src = row(*a, k);
-                        if c == 1 {
-                            for (y, &ix) in y.iter_mut().zip(indices) {
-                                *y = if ix < 0 { T::zero() } else { src[ix as usize] };
+                    for (dst, wd) in y.chunks_exact_mut(c).zip(offsets.windows(2)) {
+                        dst.fill(T::zero());
+                        for &j in &indices[wd[0]..wd[1]] {
+                            for (y, &x) in dst.iter_mut().zip(&src[j * c..j * c + c]) {
+                                *y += x;
                             }
-                            continue;
-                        }
-                        for (dst, &ix) in y.chunks_exact_mut(c).zip(indices) {
-                            if ix < 0 {
-                                dst.fill(T::zero());
-                            } else {
-                                let s = ix as usize * c;
-                                dst.copy_from_slice(&src[s..s + c]);
-                            }
-                        }
-                    }
-                }
-                Op::Concat(parts) => {
-                    let rows = std::iter::once((usize::MAX, value)).chain(live_rows);
-                    for (k, y) in rows {
-                        let mut at = 0;
-                        for &part in parts {
-                            let len = self.lens[part] * c;
-                            let dst = &mut y[at..at + len];
-                            match k {
-                                usize::MAX => dst.copy_from_slice(row(part, 0)),
-                                _ if is_live(part, k) => dst.copy_from_slice(row(part, k + 1)),
-                                _ => dst.fill(T::zero()),
-                            }
-                            at += len;
-                        }
-                    }
-                }
-                Op::Reduce {
-                    func: ReduceFn::Sum,
-                    a,
-                    offsets,
-                    indices,
-                } => {
-                    let rows =
-                        std::iter::once((0, value)).chain(live_rows.map(|(k, y)| (k + 1, y)));
-                    for (k, y) in rows {
-                        let src = row(*a, k);
-                        if c == 1 {
-                            for (y, wd) in y.iter_mut().zip(offsets.windows(2)) {
-                                *y = indices[wd[0]..wd[1]]
-                                    .iter()
-                                    .fold(T::zero(), |acc, &j| acc + src[j]);
-                            }
-                            continue;
-                        }
-                        for (dst, wd) in y.chunks_exact_mut(c).zip(offsets.windows(2)) {
-                            dst.fill(T::zero());
-                            for &j in &indices[wd[0]..wd[1]] {
-                                for (y, &x) in dst.iter_mut().zip(&src[j * c..j * c + c]) {
-                                    *y += x;
-                                }
-                            }
-                        }
-                    }
-                }
-                Op::Reduce {
-                    func,
-                    a,
-                    offsets,
-                    indices,
-                } => {
-                    let src0 = row(*a, 0);
-                    let max = *func == ReduceFn::Max;
-                    let mut rows: Vec<(usize, &mut [T])> = std::iter::once((0, value))
-                        .chain(live_rows.map(|(k, y)| (k + 1, y)))
-                        .collect();
-                    for (g, wd) in offsets.windows(2).enumerate() {
-                        let group = &indices[wd[0]..wd[1]];
-                        let Some((&first, rest)) = group.split_first() else {
-                            for (_, y) in rows.iter_mut() {
-                                y[g * c..(g + 1) * c].fill(T::zero());
-                            }
-                            continue;
-                        };
-                        let win = &mut winners[..c];
-                        win.fill(first);
-                        for &j in rest {
-                            for (p, best) in win.iter_mut().enumerate() {
-                                let (acc, x) = (&src0[*best * c + p], &src0[j * c + p]);
-                                if (max && takes_max(acc, x)) || (!max && takes_min(acc, x)) {
-                                    *best = j;
-                                }
-                            }
-                        }
-                        for (k, y) in rows.iter_mut() {
-                            let src = row(*a, *k);
-                            let dst = &mut y[g * c..(g + 1) * c];
-                            for (p, (y, &j)) in dst.iter_mut().zip(win.iter()).enumerate() {
-                                *y = src[j * c + p];
-                            }
-                        }
-                    }
-                }
-                Op::Dot {
-                    a,
-                    b,
-                    batch,
-                    m,
-                    k,
-                    n: cols,
-                } => {
-                    let dims = (*batch, *m, *k, *cols);
-                    let (a0, b0) = (row(*a, 0), row(*b, 0));
-                    value.fill(T::zero());
-                    matmul_acc(value, (a0, b0), dims, c, |x, z| x * z);
-                    for (l, y) in live_rows {
-                        y.fill(T::zero());
-                        if is_live(*b, l) {
-                            matmul_acc(y, (a0, row(*b, l + 1)), dims, c, |x, dz| term(x, dz));
-                        }
-                        if is_live(*a, l) {
-                            matmul_acc(y, (row(*a, l + 1), b0), dims, c, |dx, z| term(z, dx));
                         }
                     }
                 }
             }
+            Op::Reduce {
+                func,
+                a,
+                offsets,
+                indices,
+            } => {
+                let src0 = row(*a, 0);
+                let max = *func == ReduceFn::Max;
+                let mut rows: Vec<(usize, &mut [T])> = std::iter::once((0, value))
+                    .chain(live_rows.map(|(k, y)| (k + 1, y)))
+                    .collect();
+                for (g, wd) in offsets.windows(2).enumerate() {
+                    let group = &indices[wd[0]..wd[1]];
+                    let Some((&first, rest)) = group.split_first() else {
+                        for (_, y) in rows.iter_mut() {
+                            y[g * c..(g + 1) * c].fill(T::zero());
+                        }
+                        continue;
+                    };
+                    let win = &mut winners[..c];
+                    win.fill(first);
+                    for &j in rest {
+                        for (p, best) in win.iter_mut().enumerate() {
+                            let (acc, x) = (&src0[*best * c + p], &src0[j * c + p]);
+                            if (max && takes_max(acc, x)) || (!max && takes_min(acc, x)) {
+                                *best = j;
+                            }
+                        }
+                    }
+                    for (k, y) in rows.iter_mut() {
+                        let src = row(*a, *k);
+                        let dst = &mut y[g * c..(g + 1) * c];
+                        for (p, (y, &j)) in dst.iter_mut().zip(win.iter()).enumerate() {
+                            *y = src[j * c + p];
+                        }
+                    }
+                }
+            }
+            Op::Dot {
+                a,
+                b,
+                batch,
+                m,
+                k,
+                n: cols,
+            } => {
+                let dims = (*batch, *m, *k, *cols);
+                let (a0, b0) = (row(*a, 0), row(*b, 0));
+                value.fill(T::zero());
+                matmul_acc(value, (a0, b0), dims, c, |x, z| x * z);
+                for (l, y) in live_rows {
+                    y.fill(T::zero());
+                    if is_live(*b, l) {
+                        matmul_acc(y, (a0, row(*b, l + 1)), dims, c, |x, dz| term(x, dz));
+                    }
+                    if is_live(*a, l) {
+                        matmul_acc(y, (row(*a, l + 1), b0), dims, c, |dx, z| term(z, dx));
+                    }
+                }
+            }
+            _ => unreachable!("{} runs in Program::elementwise", op.name()),
+        }
+    }
+
+    /// Runs an instruction that reads its arguments element by element (or
+    /// gathers them from whole rows): values and live lanes of `n` elements
+    /// (times the chunk's points), `out` being the value row and then one row
+    /// per lane. `live_i` are the instruction's live lanes.
+    fn elementwise<T: IrReal>(
+        &self,
+        op: &Op,
+        rows: &Rows<'_, T>,
+        (value, lanes): (&mut [T], &mut [T]),
+        (live, live_i): (&[u64], u64),
+        partials: &mut [T],
+    ) {
+        let Rows {
+            arg: row,
+            whole,
+            first,
+            c,
+        } = *rows;
+        let n = value.len();
+        let is_live = |node: usize, k: usize| (live[node] >> k) & 1 == 1;
+        let live_rows = lanes
+            .chunks_exact_mut(n)
+            .enumerate()
+            .filter(|(k, _)| (live_i >> k) & 1 == 1);
+        match op {
+            Op::Unary { func, a } => {
+                let x = row(*a, 0);
+                if live_i == 0 {
+                    unary(*func, x, value);
+                    return;
+                }
+                let d = &mut partials[..n];
+                unary_partials(x, value, d, |xs, ys| unary(*func, xs, ys));
+                for (k, y) in live_rows {
+                    scale(y, d, row(*a, k + 1));
+                }
+            }
+            Op::Powi { a, n: e } => {
+                let d = &mut partials[..n];
+                unary_partials(row(*a, 0), value, d, |xs, ys| {
+                    for (y, x) in ys.iter_mut().zip(xs) {
+                        *y = x.powi(*e);
+                    }
+                });
+                for (k, y) in live_rows {
+                    scale(y, d, row(*a, k + 1));
+                }
+            }
+            Op::Binary { func, a, b } => {
+                let (x, z) = (row(*a, 0), row(*b, 0));
+                let linear = matches!(func, BinaryFn::Add | BinaryFn::Sub | BinaryFn::Mul);
+                if linear || live_i == 0 {
+                    binary(*func, x, z, value);
+                }
+                let (da, db): (&[T], &[T]) = match func {
+                    _ if live_i == 0 => return,
+                    BinaryFn::Mul => (z, x),
+                    BinaryFn::Add | BinaryFn::Sub => (&[], &[]),
+                    _ => {
+                        let (da, db) = partials[..2 * n].split_at_mut(n);
+                        binary_partials(*func, (x, z), value, (&mut *da, &mut *db));
+                        (da, db)
+                    }
+                };
+                for (k, y) in live_rows {
+                    let (xa, xb) = (row(*a, k + 1), row(*b, k + 1));
+                    match (func, is_live(*a, k), is_live(*b, k)) {
+                        (BinaryFn::Add | BinaryFn::Sub, true, true) => binary(*func, xa, xb, y),
+                        (BinaryFn::Add | BinaryFn::Sub, true, false) => y.copy_from_slice(xa),
+                        (BinaryFn::Add, false, _) => y.copy_from_slice(xb),
+                        (BinaryFn::Sub, false, _) => unary(UnaryFn::Neg, xb, y),
+                        (_, true, true) => combine(y, da, xa, db, xb),
+                        (_, true, false) => scale(y, da, xa),
+                        (_, false, _) => scale(y, db, xb),
+                    }
+                }
+            }
+            Op::Compare { func, a, b } => compare(*func, row(*a, 0), row(*b, 0), value),
+            Op::Select { c: cond, t, f } => {
+                let s = row(*cond, 0);
+                let rows = std::iter::once((usize::MAX, value)).chain(live_rows);
+                for (k, y) in rows {
+                    let side = |node: usize| match k {
+                        usize::MAX => Some(row(node, 0)),
+                        _ if is_live(node, k) => Some(row(node, k + 1)),
+                        _ => None,
+                    };
+                    let (x, z) = (side(*t), side(*f));
+                    for (p, (y, s)) in y.iter_mut().zip(s).enumerate() {
+                        let pick = if !s.is_zero() { x } else { z };
+                        *y = pick.map_or(T::zero(), |r| r[p]);
+                    }
+                }
+            }
+            Op::Gather { a, indices } => {
+                let indices = &indices[first..first + n / c];
+                let rows = std::iter::once((0, value)).chain(live_rows.map(|(k, y)| (k + 1, y)));
+                for (k, y) in rows {
+                    let src = whole(*a, k);
+                    if c == 1 {
+                        for (y, &ix) in y.iter_mut().zip(indices) {
+                            *y = if ix < 0 { T::zero() } else { src[ix as usize] };
+                        }
+                        continue;
+                    }
+                    for (dst, &ix) in y.chunks_exact_mut(c).zip(indices) {
+                        if ix < 0 {
+                            dst.fill(T::zero());
+                        } else {
+                            let s = ix as usize * c;
+                            dst.copy_from_slice(&src[s..s + c]);
+                        }
+                    }
+                }
+            }
+            _ => unreachable!("not an elementwise instruction: {}", op.name()),
         }
     }
 }
