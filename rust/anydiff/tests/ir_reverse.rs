@@ -550,6 +550,70 @@ fn lanes_engine_on_a_large_array_program_with_one_point() {
     check_lanes_engine(&prog, &pts, &one_hot, 1e-13);
 }
 
+/// A random array program whose nodes are mostly `n` long (the shape of a
+/// discretised PDE): elementwise functions, rolls and permutations of earlier
+/// nodes, and now and then a reduction broadcast back, a concatenation read
+/// back through a view, or a select. At one point its long elementwise runs
+/// execute tile by tile.
+fn random_array_program(seed: u64, n_ops: usize, n: usize) -> Program {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |k: usize| -> usize {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % k.max(1) as u64) as usize
+    };
+    let unaries = [UnaryFn::Sin, UnaryFn::Tanh, UnaryFn::Square, UnaryFn::Neg];
+    let binaries = [BinaryFn::Add, BinaryFn::Sub, BinaryFn::Mul, BinaryFn::Max];
+    let mut ops = vec![Op::Input { index: 0, len: n }];
+    let mut full = vec![0]; // nodes of length n
+    for _ in 0..n_ops {
+        let i = ops.len();
+        let a = full[next(full.len())];
+        let b = full[next(full.len())];
+        let op = match next(12) {
+            0..=2 => un(unaries[next(unaries.len())], a),
+            3..=6 => bin(binaries[next(binaries.len())], a, b),
+            7 => {
+                let shift = 1 + next(n - 1);
+                gather(a, (0..n).map(|e| ((e + shift) % n) as i64).collect())
+            }
+            8 => {
+                let stride = [3, 7, 11][next(3)];
+                gather(a, (0..n).map(|e| ((e * stride) % n) as i64).collect())
+            }
+            9 => {
+                // a sum over the node, broadcast back
+                ops.push(Op::Reduce {
+                    func: ReduceFn::Sum,
+                    a,
+                    offsets: vec![0, n],
+                    indices: (0..n).collect(),
+                });
+                gather(i, vec![0; n])
+            }
+            10 => {
+                // the second half of a concatenation: a view of a member
+                ops.push(Op::Concat(vec![b, a]));
+                gather(i, (n as i64..2 * n as i64).collect())
+            }
+            _ => {
+                ops.push(Op::Compare {
+                    func: CompareFn::Lt,
+                    a,
+                    b,
+                });
+                Op::Select { c: i, t: a, f: b }
+            }
+        };
+        ops.push(op);
+        full.push(ops.len() - 1);
+    }
+    let last = ops.len() - 1;
+    let outputs = vec![last, full[next(full.len())]];
+    Program::new(ops, &[n], &[], &outputs).unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -562,6 +626,19 @@ proptest! {
         lanes in 1usize..7,
     ) {
         let prog = random_program(seed, n_ops, n);
+        let pts = points(np, n, seed ^ 2, -1.5, 1.5);
+        check_lanes_engine(&prog, &pts, &sparse_seeds(lanes, n, seed ^ 3), 1e-12);
+    }
+
+    #[test]
+    fn random_array_programs_tiled_match_generic_duals(
+        seed in any::<u64>(),
+        n_ops in 2usize..30,
+        n in 1024usize..2600,
+        np in 1usize..3,
+        lanes in 1usize..6,
+    ) {
+        let prog = random_array_program(seed, n_ops, n);
         let pts = points(np, n, seed ^ 2, -1.5, 1.5);
         check_lanes_engine(&prog, &pts, &sparse_seeds(lanes, n, seed ^ 3), 1e-12);
     }

@@ -600,12 +600,19 @@ impl Program {
     ) {
         let (n, m) = (self.n, self.m);
         let threads = rayon::current_num_threads().max(1);
-        let by_pass = np < threads && lanes > 1 && self.work_len * lanes >= BY_PASS_MIN_WORK;
+        let work: usize = self.lens.iter().sum();
+        let by_pass = np < threads && lanes > 1 && work * lanes >= BY_PASS_MIN_WORK;
         let mut passes = lanes.div_ceil(MAX_PASS_LANES).max(1);
         if by_pass {
             passes = passes.max(threads.min(lanes));
         }
         let per_pass = lanes.div_ceil(passes);
+        let w = per_pass + 1;
+        let c = self.lane_chunk(np, w, std::mem::size_of::<T>());
+        if let (1, None, Some(tiled)) = (c, &self.tiles, self.tiled()) {
+            let (points, seeds) = ((np, points), (lanes, seeds));
+            return tiled.forward(points, params, seeds, values, tangents, transposed);
+        }
         // rows of the seeds are borrowed where they are contiguous
         let seeds = seeds.as_ref().map(|s| s.as_standard_layout());
         let dirs: Vec<Vec<Cow<[T]>>> = (0..passes)
@@ -619,8 +626,6 @@ impl Program {
             })
             .collect();
         let live: Vec<Vec<u64>> = dirs.iter().map(|d| self.live_lanes(d)).collect();
-        let w = per_pass + 1;
-        let c = self.lane_chunk(np, w, std::mem::size_of::<T>());
         // runs pass `b` on a seeded chunk and copies its outputs (tangent lane `l`
         // of the pass goes to lane `first + l` of `total`)
         let pass = |ws: &mut Lanes<T>,

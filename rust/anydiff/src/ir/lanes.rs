@@ -19,6 +19,7 @@
 
 use super::eval::{arg, binary, compare, split, takes_max, takes_min, unary, IrReal};
 use super::program::{BinaryFn, Op, Program, ReduceFn, UnaryFn};
+use super::tiles::TILE;
 use super::transpose::{points_to_rows, rows_to_points};
 use crate::dual::{Dual, Elementary};
 
@@ -37,11 +38,13 @@ const BLOCK: usize = 64;
 
 /// A worker's rows for `c` points and `w` rows per node, with scratch space.
 pub(crate) struct Lanes<T> {
-    buf: Vec<T>,
+    pub(crate) buf: Vec<T>,
     c: usize,
-    w: usize,
+    pub(crate) w: usize,
     /// Partial derivatives of the running instruction (two rows).
-    partials: Vec<T>,
+    pub(crate) partials: Vec<T>,
+    /// Tile slots of a tiled program ([`super::tiles`]).
+    pub(crate) tile: Vec<T>,
     /// Winning element per point of a max/min reduction.
     winners: Vec<usize>,
     /// The pass whose lanes the input rows hold (they survive between chunks).
@@ -135,15 +138,15 @@ fn binary_partials<T: IrReal>(
 /// argument over the instruction's elements, `whole(node, k)` the whole row (the
 /// source of a gather, whose index map starts at element `first`).
 #[derive(Clone, Copy)]
-struct Rows<'a, T> {
-    arg: &'a dyn Fn(usize, usize) -> &'a [T],
-    whole: &'a dyn Fn(usize, usize) -> &'a [T],
-    first: usize,
-    c: usize,
+pub(crate) struct Rows<'a, T> {
+    pub(crate) arg: &'a dyn Fn(usize, usize) -> &'a [T],
+    pub(crate) whole: &'a dyn Fn(usize, usize) -> &'a [T],
+    pub(crate) first: usize,
+    pub(crate) c: usize,
 }
 
 /// Instructions that [`Program::elementwise`] runs.
-fn is_elementwise(op: &Op) -> bool {
+pub(crate) fn is_elementwise(op: &Op) -> bool {
     matches!(
         op,
         Op::Unary { .. }
@@ -196,13 +199,16 @@ impl Program {
 
     /// Start of row `k` of node `i` for `c` points and `w` rows per node.
     #[inline]
-    fn row_start(&self, i: usize, k: usize, c: usize, w: usize) -> usize {
+    pub(crate) fn row_start(&self, i: usize, k: usize, c: usize, w: usize) -> usize {
         let r = self.root[i];
         (self.offsets[r] * w + k * self.lens[r] + self.offsets[i] - self.offsets[r]) * c
     }
 
     /// Points per chunk with `w` rows per node of `elem_bytes`-byte numbers.
     pub(crate) fn lane_chunk(&self, npoints: usize, w: usize, elem_bytes: usize) -> usize {
+        if self.tiles.is_some() {
+            return 1; // tiles run on one point
+        }
         let per_point = (self.work_len * w * elem_bytes).max(1);
         let by_cache = (TARGET_BYTES / per_point).clamp(1, MAX_CHUNK);
         let threads = rayon::current_num_threads().max(1);
@@ -233,6 +239,7 @@ impl Program {
             c,
             w,
             partials: vec![T::zero(); 2 * longest * c],
+            tile: vec![T::zero(); self.tiles.as_ref().map_or(0, |t| t.slots * w * TILE)],
             winners: vec![0; c],
             seeded: None,
         }
@@ -341,11 +348,7 @@ impl Program {
         // one point: the elements of a lane are contiguous, so every run of
         // output elements that are consecutive elements of one node goes at once
         let mut r = 0;
-        while let Some(&(node, e)) = self.sources.get(r) {
-            let run = 1
-                + (self.sources[r + 1..].iter().enumerate())
-                    .take_while(|&(i, &(nd, x))| nd == node && x == e + i + 1)
-                    .count();
+        for &(node, e, run) in &self.source_runs {
             let rows: Vec<_> = (k0..k0 + width)
                 .map(|k| (row(node, e, k), k - k0))
                 .collect();
@@ -463,6 +466,9 @@ impl Program {
     /// Runs every non-leaf instruction on the whole chunk: values, and the lanes
     /// that `live` ([`Program::live_lanes`]) marks.
     pub(crate) fn run_lanes<T: IrReal>(&self, ws: &mut Lanes<T>, live: &[u64]) {
+        if let Some(tiles) = &self.tiles {
+            return self.run_tiles(tiles, ws, live);
+        }
         for i in 0..self.ops.len() {
             if !(self.alias[i] || self.forwarded[i]) {
                 self.run_op(i, ws, live);
@@ -471,7 +477,7 @@ impl Program {
     }
 
     /// Runs instruction `i` on the whole chunk.
-    fn run_op<T: IrReal>(&self, i: usize, ws: &mut Lanes<T>, live: &[u64]) {
+    pub(crate) fn run_op<T: IrReal>(&self, i: usize, ws: &mut Lanes<T>, live: &[u64]) {
         let Lanes {
             buf,
             c,
@@ -628,7 +634,7 @@ impl Program {
     /// gathers them from whole rows): values and live lanes of `n` elements
     /// (times the chunk's points), `out` being the value row and then one row
     /// per lane. `live_i` are the instruction's live lanes.
-    fn elementwise<T: IrReal>(
+    pub(crate) fn elementwise<T: IrReal>(
         &self,
         op: &Op,
         rows: &Rows<'_, T>,

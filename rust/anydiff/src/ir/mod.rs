@@ -34,6 +34,7 @@ mod lanes;
 mod program;
 mod reverse;
 mod sparsity;
+mod tiles;
 mod transpose;
 
 pub use eval::IrReal;

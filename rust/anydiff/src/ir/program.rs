@@ -354,11 +354,18 @@ pub struct Program {
     /// `(node, element)` holding each of the `m` output elements, looking
     /// through forwarded concatenations.
     pub(crate) sources: Vec<(usize, usize)>,
+    /// The sources as runs `(node, first element, length)` of consecutive
+    /// elements of one node, in output order.
+    pub(crate) source_runs: Vec<(usize, usize, usize)>,
     /// The keep-every-node layout of the reverse sweeps and which nodes are
     /// active, made on first use.
     pub(crate) tape: std::sync::OnceLock<Box<(Program, Vec<bool>)>>,
     /// Workspaces of finished calls, for the next call.
     pub(crate) scratch: Scratch,
+    /// The tiled form of this program ([`super::tiles`]), made on first use.
+    pub(crate) tiled: std::sync::OnceLock<Option<Box<Program>>>,
+    /// The steps of a tiled form (None for the program itself).
+    pub(crate) tiles: Option<Box<super::tiles::Tiles>>,
     pub(crate) outputs: Vec<usize>,
     pub(crate) input_lens: Vec<usize>,
     pub(crate) input_offsets: Vec<usize>,
@@ -610,7 +617,8 @@ impl Program {
         let (forwarded, sources) = output_sources(&kept_ops, &kept_lens, &outputs);
         let mut kept: Vec<usize> = sources.iter().map(|&(node, _)| node).collect();
         kept.extend(&outputs);
-        let (offsets, work_len, alias) = layout(&kept_ops, &kept_lens, &kept);
+        let last = last_use(&kept_ops);
+        let (offsets, work_len, alias) = layout_with(&kept_ops, &kept_lens, &kept, last);
         let root = roots(&kept_ops, &alias);
         Program {
             ops: kept_ops,
@@ -619,10 +627,13 @@ impl Program {
             work_len,
             alias,
             root,
+            source_runs: runs(&sources),
             forwarded,
             sources,
             tape: std::sync::OnceLock::new(),
             scratch: Scratch::default(),
+            tiled: std::sync::OnceLock::new(),
+            tiles: None,
             outputs,
             input_lens: input_lens.to_vec(),
             input_offsets,
@@ -631,6 +642,39 @@ impl Program {
             n,
             m,
             n_params,
+        }
+    }
+
+    /// The same program with another workspace layout (and no cached forms).
+    pub(crate) fn with_layout(
+        &self,
+        offsets: Vec<usize>,
+        work_len: usize,
+        alias: Vec<bool>,
+        root: Vec<usize>,
+    ) -> Program {
+        Program {
+            ops: self.ops.clone(),
+            lens: self.lens.clone(),
+            offsets,
+            work_len,
+            alias,
+            root,
+            forwarded: self.forwarded.clone(),
+            sources: self.sources.clone(),
+            source_runs: self.source_runs.clone(),
+            tape: std::sync::OnceLock::new(),
+            scratch: Scratch::default(),
+            tiled: std::sync::OnceLock::new(),
+            tiles: None,
+            outputs: self.outputs.clone(),
+            input_lens: self.input_lens.clone(),
+            input_offsets: self.input_offsets.clone(),
+            param_lens: self.param_lens.clone(),
+            param_offsets: self.param_offsets.clone(),
+            n: self.n,
+            m: self.m,
+            n_params: self.n_params,
         }
     }
 
@@ -814,6 +858,18 @@ fn output_sources(
     (forwarded, sources)
 }
 
+/// `(node, first element, length)` runs of consecutive elements of one node.
+fn runs(sources: &[(usize, usize)]) -> Vec<(usize, usize, usize)> {
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    for &(node, e) in sources {
+        match runs.last_mut() {
+            Some((n, first, len)) if *n == node && *first + *len == e => *len += 1,
+            _ => runs.push((node, e, 1)),
+        }
+    }
+    runs
+}
+
 /// The node whose block each node lives in: an alias lives in its argument's root.
 pub(crate) fn roots(ops: &[Op], alias: &[bool]) -> Vec<usize> {
     let mut root: Vec<usize> = (0..ops.len()).collect();
@@ -826,10 +882,16 @@ pub(crate) fn roots(ops: &[Op], alias: &[bool]) -> Vec<usize> {
 }
 
 /// Assigns each node a block of the workspace; a block is reused once the
-/// last reader of its node (and of every alias of it) has run. Leaves and
-/// outputs keep their blocks. Returns the offsets, the workspace length and
-/// which nodes are aliases (not executed).
-fn layout(ops: &[Op], lens: &[usize], outputs: &[usize]) -> (Vec<usize>, usize, Vec<bool>) {
+/// last reader of its node (and of every alias of it) has run, `last[i]`
+/// being the last reader of node `i`. Leaves and outputs keep their blocks.
+/// Returns the offsets, the workspace length and which nodes are aliases
+/// (not executed).
+pub(crate) fn layout_with(
+    ops: &[Op],
+    lens: &[usize],
+    outputs: &[usize],
+    last: Vec<Option<usize>>,
+) -> (Vec<usize>, usize, Vec<bool>) {
     let nodes = ops.len();
     let mut offsets = vec![0usize; nodes];
     let mut top = 0usize;
@@ -854,7 +916,6 @@ fn layout(ops: &[Op], lens: &[usize], outputs: &[usize]) -> (Vec<usize>, usize, 
     for &o in outputs {
         keep[root[o]] = true;
     }
-    let last = last_use(ops);
     let mut last_root: Vec<Option<usize>> = vec![None; nodes];
     for (x, l) in last.iter().enumerate() {
         let r = root[x];

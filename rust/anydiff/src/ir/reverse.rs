@@ -131,26 +131,7 @@ impl Program {
             });
         }
         let root = roots(&self.ops, &alias);
-        Program {
-            ops: self.ops.clone(),
-            lens: self.lens.clone(),
-            offsets,
-            work_len: top,
-            alias,
-            root,
-            forwarded: self.forwarded.clone(),
-            sources: self.sources.clone(),
-            tape: std::sync::OnceLock::new(),
-            scratch: Default::default(),
-            outputs: self.outputs.clone(),
-            input_lens: self.input_lens.clone(),
-            input_offsets: self.input_offsets.clone(),
-            param_lens: self.param_lens.clone(),
-            param_offsets: self.param_offsets.clone(),
-            n: self.n,
-            m: self.m,
-            n_params: self.n_params,
-        }
+        self.with_layout(offsets, top, alias, root)
     }
 
     /// Which nodes depend on an input through a path of nonzero derivative

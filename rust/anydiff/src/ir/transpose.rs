@@ -18,6 +18,15 @@ pub(crate) fn rows_to_points<T: Copy + num_traits::Zero>(
     dst: &mut [T],
     dst_stride: usize,
 ) {
+    if let ([(row, 0)], 1) = (rows, dst_stride) {
+        // one row to a contiguous run
+        let dst = &mut dst[..count];
+        match row {
+            Some(start) => dst.copy_from_slice(&src[*start..*start + count]),
+            None => dst.fill(T::zero()),
+        }
+        return;
+    }
     let Some(span) = rows.iter().map(|&(_, col)| col + 1).max() else {
         return;
     };
@@ -111,6 +120,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn one_row_to_a_contiguous_run() {
+        let src: Vec<f64> = (0..30).map(f64::from).collect();
+        let mut dst = vec![-1.0; 12];
+        rows_to_points(&src, &[(Some(5), 0)], 11, &mut dst, 1);
+        assert_eq!(&dst[..11], &src[5..16]);
+        assert_eq!(dst[11], -1.0);
+        rows_to_points(&src, &[(None, 0)], 3, &mut dst, 1);
+        assert_eq!(&dst[..4], &[0.0, 0.0, 0.0, src[8]]);
     }
 
     #[test]
