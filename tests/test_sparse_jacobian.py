@@ -228,6 +228,25 @@ def test_prepared_plan_at_a_second_point(mode: str) -> None:
     np.testing.assert_allclose(J.toarray(), jacfwd(f, x1), rtol=1e-12, atol=1e-9)
 
 
+def test_editing_a_result_leaves_the_plan_intact() -> None:
+    """scipy edits index arrays in place (eliminate_zeros, sort_indices): a returned
+    matrix that shared them with the plan's pattern corrupted every later call."""
+
+    def f(x: Any) -> Any:
+        return x**2 + np.roll(x, 1)
+
+    x0, x1 = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0, 3.0])
+    backend = SparseBackend(anydiff.DualBackend(), detector=anydiff.TracerDetector())
+    plan = anydiff.prepare_jacobian(backend, f, x0)
+    J0 = plan(x0)
+    assert J0[0, 0] == 0.0  # a structural nonzero whose value is zero here
+    J0.eliminate_zeros()
+    assert J0.nnz == 7
+    want = np.diag(2 * x1) + np.roll(np.eye(4), 1, axis=0)
+    assert plan(x1).nnz == 8
+    np.testing.assert_array_equal(plan(x1).toarray(), want)
+
+
 def test_compression_choice_with_a_backend_doing_both() -> None:
     """A CallbackBackend with both products can be told which compression to use; "auto"
     takes the one with fewer colors."""

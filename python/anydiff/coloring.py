@@ -138,10 +138,13 @@ class Pattern:
         return dense
 
     def tocsr(self, values: Any) -> Any:
-        """A ``scipy.sparse.csr_array`` with ``values`` (CSR order) at the nonzeros."""
+        """A ``scipy.sparse.csr_array`` with ``values`` (CSR order) at the nonzeros.
+
+        The matrix gets its own index arrays: scipy edits them in place
+        (``eliminate_zeros``, ``sort_indices``), which must not change this pattern."""
         import scipy.sparse as sp
 
-        return sp.csr_array((values, self.indices, self.indptr), shape=self.shape)
+        return sp.csr_array((values, self.indices.copy(), self.indptr.copy()), shape=self.shape)
 
     def save(self, file: Any) -> None:
         """Save to an ``.npz`` file."""
