@@ -272,6 +272,22 @@ def test_compression_choice_with_a_backend_doing_both() -> None:
     assert plans["row"].coloring.ncolors < 6
     assert plans["auto"].coloring.kind == "row"
     assert plans["auto"].coloring.ncolors == plans["row"].coloring.ncolors
+    # a backend whose VJPs cost several JVPs keeps columns unless rows save enough
+    backend.vjp_cost = 6.0 / plans["row"].coloring.ncolors + 0.01
+    auto = SparseBackend(backend, detector=KnownPattern(mask))
+    assert anydiff.prepare_jacobian(auto, f, np.ones(6)).coloring.kind == "column"
+    backend.vjp_cost = 6.0 / plans["row"].coloring.ncolors - 0.01
+    assert anydiff.prepare_jacobian(auto, f, np.ones(6)).coloring.kind == "row"
+
+
+def test_dual_backend_compresses_columns_when_rows_save_little() -> None:
+    """DualBackend's JVP lanes share one pass while each VJP is a reverse sweep: with
+    about as many row as column colors (the Brusselator) it must take columns."""
+    n_grid = 16
+    x = brusselator_init(n_grid)
+    backend = SparseBackend(anydiff.DualBackend(), detector=anydiff.TracerDetector())
+    plan = anydiff.prepare_jacobian(backend, lambda u: brusselator_rhs(u, n_grid), x)
+    assert plan.coloring.kind == "column"
 
 
 def test_structurally_zero_jacobian() -> None:

@@ -209,7 +209,8 @@ def _detect(backend: SparseBackend, problem: SparsityProblem) -> Pattern:
 def _jacobian_coloring(
     backend: SparseBackend, inner: AbstractBackend, pattern: Pattern
 ) -> Coloring:
-    """Column coloring for JVPs, row coloring for VJPs; the fewer colors when both work."""
+    """Column coloring for JVPs, row coloring for VJPs; when both work, the cheaper: the
+    fewer colors, a row color counting ``vjp_cost`` columns."""
     want = backend.compression
     options = []
     if inner.supports_forward and want in ("auto", "column"):
@@ -222,7 +223,7 @@ def _jacobian_coloring(
             f"compression={want!r} needs {mode}-mode products, which {type(inner).__name__} "
             "does not compute"
         )
-    return min(options, key=lambda c: c.ncolors)
+    return min(options, key=lambda c: c.ncolors * (inner.vjp_cost if c.kind == "row" else 1))
 
 
 def _symmetric(pattern: Pattern) -> Pattern:

@@ -37,6 +37,9 @@ class AbstractBackend(metaclass=abc.ABCMeta):  # noqa: B024 (subclasses add the 
     """Whether the backend computes JVPs (``pushforward_batch``)."""
     supports_reverse: bool = False
     """Whether the backend computes VJPs (``pullback_batch``)."""
+    vjp_cost: float = 1.0
+    """What one VJP costs in JVPs, for backends that do both: sparse Jacobians compress
+    rows (VJPs) only when that many times their row colors is below their column colors."""
     array_kind: str = "numpy"
     """The kind of array ``f`` receives: ``numpy``, ``jax`` or ``torch``."""
     differentiates_any_function: bool = True

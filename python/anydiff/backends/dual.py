@@ -53,6 +53,9 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
     """
 
     array_kind = "numpy"
+    vjp_cost = 5.0
+    """JVP lanes share one forward pass, each VJP is its own reverse sweep: nine VJPs of
+    the Brusselator at N=128 took 10 ms, ten JVP lanes 2 ms."""
 
     def __init__(
         self, device: str = "cpu", frontend: Frontend = "auto", dtype: Optional[str] = None
