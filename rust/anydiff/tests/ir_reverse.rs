@@ -357,6 +357,24 @@ fn float32_and_errors() {
     assert_eq!(vals_t.t(), vals);
 }
 
+/// A xorshift generator from a seed: `next(k)` is in `0..k`.
+fn below(seed: u64) -> impl FnMut(usize) -> usize {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    move |k: usize| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % k.max(1) as u64) as usize
+    }
+}
+
+/// The lanes engine on `np` random points with sparse seeds against the generic duals.
+fn check_random_lanes(prog: &Program, np: usize, lanes: usize, seed: u64) {
+    let n = prog.n_inputs();
+    let pts = points(np, n, seed ^ 2, -1.5, 1.5);
+    check_lanes_engine(prog, &pts, &sparse_seeds(lanes, n, seed ^ 3), 1e-12);
+}
+
 /// A random program from a seed: elementwise functions with finite
 /// derivatives on the whole line, comparisons and selects, gathers (with
 /// -1), concatenations, reductions and dots. (No `atan2`: gathers of -1
@@ -364,13 +382,7 @@ fn float32_and_errors() {
 /// forward mode hides behind exactly-zero tangents but a reverse sweep
 /// cannot.)
 fn random_program(seed: u64, n_ops: usize, n: usize) -> Program {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move |k: usize| -> usize {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s % k.max(1) as u64) as usize
-    };
+    let mut next = below(seed);
     let unaries = [
         UnaryFn::Sin,
         UnaryFn::Cos,
@@ -556,13 +568,7 @@ fn lanes_engine_on_a_large_array_program_with_one_point() {
 /// back through a view, or a select. At one point its long elementwise runs
 /// execute tile by tile.
 fn random_array_program(seed: u64, n_ops: usize, n: usize) -> Program {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move |k: usize| -> usize {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s % k.max(1) as u64) as usize
-    };
+    let mut next = below(seed);
     let unaries = [UnaryFn::Sin, UnaryFn::Tanh, UnaryFn::Square, UnaryFn::Neg];
     let binaries = [BinaryFn::Add, BinaryFn::Sub, BinaryFn::Mul, BinaryFn::Max];
     let mut ops = vec![Op::Input { index: 0, len: n }];
@@ -625,9 +631,7 @@ proptest! {
         np in 1usize..40,
         lanes in 1usize..7,
     ) {
-        let prog = random_program(seed, n_ops, n);
-        let pts = points(np, n, seed ^ 2, -1.5, 1.5);
-        check_lanes_engine(&prog, &pts, &sparse_seeds(lanes, n, seed ^ 3), 1e-12);
+        check_random_lanes(&random_program(seed, n_ops, n), np, lanes, seed);
     }
 
     #[test]
@@ -638,9 +642,7 @@ proptest! {
         np in 1usize..3,
         lanes in 1usize..6,
     ) {
-        let prog = random_array_program(seed, n_ops, n);
-        let pts = points(np, n, seed ^ 2, -1.5, 1.5);
-        check_lanes_engine(&prog, &pts, &sparse_seeds(lanes, n, seed ^ 3), 1e-12);
+        check_random_lanes(&random_array_program(seed, n_ops, n), np, lanes, seed);
     }
 
     #[test]
