@@ -19,6 +19,7 @@
 
 use super::eval::{arg, binary, compare, split, takes_max, takes_min, unary, IrReal};
 use super::program::{BinaryFn, Op, Program, ReduceFn, UnaryFn};
+use super::runs::gather_runs;
 use super::tiles::TILE;
 use super::transpose::{points_to_rows, rows_to_points};
 use crate::dual::{Dual, Elementary};
@@ -514,7 +515,7 @@ impl Program {
                 first: 0,
                 c,
             };
-            self.elementwise(op, &rows, (value, lanes), (live, live[i]), partials);
+            self.elementwise(i, &rows, (value, lanes), (live, live[i]), partials);
             return;
         }
         let live_rows = lanes
@@ -636,7 +637,7 @@ impl Program {
     /// per lane. `live_i` are the instruction's live lanes.
     pub(crate) fn elementwise<T: IrReal>(
         &self,
-        op: &Op,
+        i: usize,
         rows: &Rows<'_, T>,
         (value, lanes): (&mut [T], &mut [T]),
         (live, live_i): (&[u64], u64),
@@ -648,6 +649,7 @@ impl Program {
             first,
             c,
         } = *rows;
+        let op = &self.ops[i];
         let n = value.len();
         let is_live = |node: usize, k: usize| (live[node] >> k) & 1 == 1;
         let live_rows = lanes
@@ -729,6 +731,10 @@ impl Program {
                 let rows = std::iter::once((0, value)).chain(live_rows.map(|(k, y)| (k + 1, y)));
                 for (k, y) in rows {
                     let src = whole(*a, k);
+                    if let (1, Some(runs)) = (c, &self.gather_runs[i]) {
+                        gather_runs(runs, src, first, y);
+                        continue;
+                    }
                     if c == 1 {
                         for (y, &ix) in y.iter_mut().zip(indices) {
                             *y = if ix < 0 { T::zero() } else { src[ix as usize] };

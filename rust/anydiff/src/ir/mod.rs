@@ -33,6 +33,7 @@ mod eval;
 mod lanes;
 mod program;
 mod reverse;
+mod runs;
 mod sparsity;
 mod tiles;
 mod transpose;

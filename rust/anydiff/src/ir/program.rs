@@ -354,6 +354,8 @@ pub struct Program {
     /// `(node, element)` holding each of the `m` output elements, looking
     /// through forwarded concatenations.
     pub(crate) sources: Vec<(usize, usize)>,
+    /// Each gather's index map as runs ([`super::runs`]), where they are long.
+    pub(crate) gather_runs: Vec<Option<super::runs::Runs>>,
     /// The sources as runs `(node, first element, length)` of consecutive
     /// elements of one node, in output order.
     pub(crate) source_runs: Vec<(usize, usize, usize)>,
@@ -620,6 +622,13 @@ impl Program {
         let last = last_use(&kept_ops);
         let (offsets, work_len, alias) = layout_with(&kept_ops, &kept_lens, &kept, last);
         let root = roots(&kept_ops, &alias);
+        let gather_runs = kept_ops
+            .iter()
+            .map(|op| match op {
+                Op::Gather { indices, .. } => super::runs::runs_of(indices),
+                _ => None,
+            })
+            .collect();
         Program {
             ops: kept_ops,
             lens: kept_lens,
@@ -628,6 +637,7 @@ impl Program {
             alias,
             root,
             source_runs: runs(&sources),
+            gather_runs,
             forwarded,
             sources,
             tape: std::sync::OnceLock::new(),
@@ -663,6 +673,7 @@ impl Program {
             forwarded: self.forwarded.clone(),
             sources: self.sources.clone(),
             source_runs: self.source_runs.clone(),
+            gather_runs: self.gather_runs.clone(),
             tape: std::sync::OnceLock::new(),
             scratch: Scratch::default(),
             tiled: std::sync::OnceLock::new(),

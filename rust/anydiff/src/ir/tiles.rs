@@ -256,13 +256,7 @@ impl Program {
                 c: 1,
             };
             let (value, lanes) = out[..w * t].split_at_mut(t);
-            self.elementwise(
-                &self.ops[i],
-                &rows,
-                (value, lanes),
-                (live, live[i]),
-                &mut ws.partials,
-            );
+            self.elementwise(i, &rows, (value, lanes), (live, live[i]), &mut ws.partials);
         }
         if tiles.external[i] {
             for k in (0..w).filter(|&k| k == 0 || (live[i] >> (k - 1)) & 1 == 1) {
