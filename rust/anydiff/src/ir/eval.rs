@@ -618,8 +618,11 @@ impl Program {
         let dirs: Vec<Vec<Cow<[T]>>> = (0..passes)
             .map(|b| {
                 (b * per_pass..((b + 1) * per_pass).min(lanes))
-                    .map(|l| match seeds.as_ref().and_then(|s| s.row(l).to_slice()) {
-                        Some(row) => Cow::Borrowed(row),
+                    .map(|l| match &seeds {
+                        Some(s) => s
+                            .row(l)
+                            .to_slice()
+                            .map_or_else(|| Cow::Owned(s.row(l).to_vec()), Cow::Borrowed),
                         None => Cow::Owned((0..n).map(|j| identity(j, l)).collect()),
                     })
                     .collect()
