@@ -303,3 +303,33 @@ fn arithmetic_and_scalar_operands() {
     let f = Dual::<f32, 1>::variable(2.0, 0) * 3.0f32 + 1.0f32;
     assert_eq!((f.re, f.eps), (7.0, [3.0]));
 }
+
+/// The inlined small powers give exactly what the generic `powi` gives, edge
+/// values included.
+#[test]
+fn small_powers_match_the_generic_loop_bit_for_bit() {
+    let values = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.5,
+        3.7e-160,
+        -2.2e-308,
+        5e-324,
+        1.3e103,
+        -7.9e155,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        std::f64::consts::PI,
+    ];
+    for x in values {
+        for n in 0..=3 {
+            let (got, want) = (Elementary::powi(&x, n), x.powi(n));
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "{x}^{n}: {got} vs {want}"
+            );
+        }
+    }
+}

@@ -213,7 +213,15 @@ macro_rules! impl_elementary_real {
             }
             #[inline]
             fn powi(&self, n: i32) -> $t {
-                <$t>::powi(*self, n)
+                // the small powers inline, bit for bit what the generic loop gives
+                let x = *self;
+                match n {
+                    0 => 1.0,
+                    1 => x,
+                    2 => x * x,
+                    3 => x * (x * x),
+                    _ => <$t>::powi(x, n),
+                }
             }
             #[inline]
             fn powf(&self, n: $t) -> $t {
