@@ -281,13 +281,18 @@ def test_compression_choice_with_a_backend_doing_both() -> None:
 
 
 def test_dual_backend_compresses_columns_when_rows_save_little() -> None:
-    """DualBackend's JVP lanes share one pass while each VJP is a reverse sweep: with
-    about as many row as column colors (the Brusselator) it must take columns."""
-    n_grid = 16
-    x = brusselator_init(n_grid)
-    backend = SparseBackend(anydiff.DualBackend(), detector=anydiff.TracerDetector())
-    plan = anydiff.prepare_jacobian(backend, lambda u: brusselator_rhs(u, n_grid), x)
+    """DualBackend's JVP lanes share one pass while each VJP is a reverse sweep: where rows
+    need fewer colors, but not five times fewer, it must still take columns."""
+    mask = np.eye(6, dtype=bool) | np.eye(6, k=2, dtype=bool)
+    mask[0, :] = True  # columns need 6 colors, rows fewer
+    A = np.where(mask, np.arange(1.0, 37.0).reshape(6, 6), 0.0)
+    backend = SparseBackend(anydiff.DualBackend(), detector=KnownPattern(mask))
+    rows = SparseBackend(anydiff.DualBackend(), detector=KnownPattern(mask), compression="row")
+    x = np.ones(6)
+    assert anydiff.prepare_jacobian(rows, lambda v: A @ v, x).coloring.ncolors < 6
+    plan = anydiff.prepare_jacobian(backend, lambda v: A @ v, x)
     assert plan.coloring.kind == "column"
+    np.testing.assert_array_equal(plan(x).toarray(), A)
 
 
 def test_structurally_zero_jacobian() -> None:
