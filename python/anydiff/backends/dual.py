@@ -315,7 +315,8 @@ class _Compiled:
         prog = self._program(point, cs)
         points, params = flat_points(xs, dtype, batch), prog.params(cs, dtype)
         if self.gpu is not None:
-            return self.gpu.run(prog, points, params, None)
+            vals, jac = self.gpu.run(prog, points, params, None)
+            return (vals if values else None), jac
         return prog.program.jacobian(points, params, values)
 
     def resident_batch_jacobian(self, xs: tuple, cs: tuple, batch: int, dtype: np.dtype) -> Any:
