@@ -636,7 +636,7 @@ impl Program {
             work_len,
             alias,
             root,
-            source_runs: runs(&sources),
+            source_runs: consecutive_runs(&sources),
             gather_runs,
             forwarded,
             sources,
@@ -870,7 +870,7 @@ fn output_sources(
 }
 
 /// `(node, first element, length)` runs of consecutive elements of one node.
-fn runs(sources: &[(usize, usize)]) -> Vec<(usize, usize, usize)> {
+fn consecutive_runs(sources: &[(usize, usize)]) -> Vec<(usize, usize, usize)> {
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
     for &(node, e) in sources {
         match runs.last_mut() {
