@@ -33,6 +33,7 @@ mod eval;
 mod lanes;
 mod program;
 mod reverse;
+mod rules;
 mod runs;
 mod sparsity;
 mod tiles;
@@ -40,3 +41,4 @@ mod transpose;
 
 pub use eval::IrReal;
 pub use program::{BinaryFn, CompareFn, IrError, Op, Program, ReduceFn, UnaryFn};
+pub use rules::{binary_rule, powi_rule, unary_rule};
