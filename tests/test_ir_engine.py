@@ -260,3 +260,83 @@ def test_dead_nodes_are_pruned():
     prog = compile_graph(graph)
     assert prog.n_nodes <= len(graph.nodes)
     np.testing.assert_allclose(prog.eval(np.array([[1.0, 2.0, 3.0]]), []), [[2.0]])
+
+
+# --- compiled kernels (engine="compiled") -------------------------------------------------
+
+SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 0.5, 1e300, np.inf, -np.inf, np.nan])
+
+
+def with_specials(pts):
+    """``pts`` with special values (zeros, huge, infinities, NaN) in their first rows."""
+    pts = pts.copy()
+    k = len(SPECIAL)
+    for j in range(pts.shape[1]):
+        pts[:k, j] = np.roll(SPECIAL, j)
+    return pts
+
+
+@pytest.mark.parametrize("name", ["lotka_volterra", "composite", "mlp"])
+def test_compiled_kernels_equal_the_interpreter(rng, name):
+    n = 7 if name == "composite" else 6
+    params = []
+    if name == "mlp":
+        w1, w2 = rng.normal(size=(n, n)) / n, rng.normal(size=(n, n)) / n
+        graph = trace_jax(mlp_jax, [np.zeros(n), w1, w2], [True, False, False])
+        params = [w1, w2]
+    else:
+        f = lotka_volterra if name == "lotka_volterra" else composite
+        graph = trace_numpy(f, [np.zeros(n)], [True])
+    prog = compile_graph(graph)
+    pts = with_specials(rng.normal(size=(3001, n)))  # more than one parallel chunk
+    with np.errstate(all="ignore"):
+        v_ref, j_ref = prog.jacobian(pts, params, engine="interpreter")
+        v, j = prog.jacobian(pts, params, engine="compiled")
+        none, j_only = prog.jacobian(pts, params, values=False, engine="compiled")
+        e = prog.eval(pts, params, engine="compiled")
+        auto = prog.jacobian(pts, params)[1]
+    # the same rules in the same order: equal numbers, NaNs in the same places
+    np.testing.assert_array_equal(v, v_ref)
+    np.testing.assert_array_equal(j, j_ref)
+    np.testing.assert_array_equal(e, v_ref)
+    np.testing.assert_array_equal(auto, j_ref)
+    assert none is None
+    np.testing.assert_array_equal(j_only, j_ref)
+    # and against JAX where the numbers are finite
+    f_jax = {"lotka_volterra": lotka_volterra, "composite": composite_jax}.get(name)
+    if f_jax is not None:
+        want = np.asarray(jax.vmap(jax.jacfwd(f_jax))(jnp.asarray(pts[20:80])))
+        np.testing.assert_allclose(j[20:80], want, rtol=1e-12, atol=1e-13)
+
+
+def test_compiled_engine_errors_and_fallbacks(rng):
+    prog = compile_graph(trace_numpy(lotka_volterra, [np.zeros(6)], [True]))
+    pts = rng.normal(size=(50, 6))
+    with pytest.raises(ValueError, match="engine must be 'auto', 'compiled' or 'interpreter'"):
+        prog.jacobian(pts, [], engine="jit")
+    with pytest.raises(ValueError, match="float64 points only; got float32"):
+        prog.jacobian(pts.astype(np.float32), [], engine="compiled")
+    # the interpreter still reports shapes, whatever the engine
+    with pytest.raises(_core.ShapeError, match=r"expected \(P, 6\)"):
+        prog.jacobian(np.zeros((3, 5)), [], engine="compiled")
+    with pytest.raises(_core.ShapeError, match="params"):
+        prog.eval(np.zeros((3, 6)), [np.zeros(2)], engine="compiled")
+    # strided points are copied, not misread
+    wide = np.zeros((50, 12))
+    wide[:, ::2] = pts
+    np.testing.assert_array_equal(
+        prog.jacobian(wide[:, ::2], [], engine="compiled")[1],
+        prog.jacobian(pts, [], engine="interpreter")[1],
+    )
+    # a program past the compiler's limits: an error when forced, the interpreter on auto
+    big = compile_graph(trace_numpy(lambda x: np.sin(x) * x[0], [np.zeros(80)], [True]))
+    x = rng.normal(size=(40, 80))
+    with pytest.raises(ValueError, match="too large to compile: 80 inputs"):
+        big.jacobian(x, [], engine="compiled")
+    np.testing.assert_array_equal(
+        big.jacobian(x, [])[1], big.jacobian(x, [], engine="interpreter")[1]
+    )
+    # values alone need no lanes, so they compile
+    np.testing.assert_array_equal(
+        big.eval(x, [], engine="compiled"), big.eval(x, [], engine="interpreter")
+    )

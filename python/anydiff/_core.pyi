@@ -147,9 +147,15 @@ class Program:
     def n_nodes(self) -> int:
         """Number of live nodes."""
     def eval(
-        self, points: npt.NDArray[np.floating], params: Optional[list[npt.ArrayLike]] = None
+        self,
+        points: npt.NDArray[np.floating],
+        params: Optional[list[npt.ArrayLike]] = None,
+        engine: str = "auto",
     ) -> npt.NDArray[np.floating]:
-        """Outputs ``(P, m)`` at ``points`` ``(P, n)``; ``params`` is a list of arrays."""
+        """Outputs ``(P, m)`` at ``points`` ``(P, n)``; ``params`` is a list of arrays.
+        ``engine``: ``"auto"`` (machine code for 16 or more float64 points where the
+        program allows), ``"compiled"`` (machine code or a ValueError saying why not) or
+        ``"interpreter"``."""
     def jvp(
         self,
         points: npt.NDArray[np.floating],
@@ -162,8 +168,10 @@ class Program:
         points: npt.NDArray[np.floating],
         params: Optional[list[npt.ArrayLike]] = None,
         values: bool = True,
+        engine: str = "auto",
     ) -> tuple[Optional[npt.NDArray[np.floating]], npt.NDArray[np.floating]]:
-        """``(values (P, m), jacobians (P, m, n))``; ``(None, jacobians)`` without values."""
+        """``(values (P, m), jacobians (P, m, n))``; ``(None, jacobians)`` without values.
+        ``engine`` as for ``eval``."""
     def hessian(
         self, points: npt.NDArray[np.floating], params: Optional[list[npt.ArrayLike]] = None
     ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating], npt.NDArray[np.floating]]:

@@ -19,6 +19,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+use crate::compiled::{Compiled, Engine, Want};
 use crate::error::{to_py, ShapeError};
 use crate::sparse::PyPattern;
 
@@ -304,6 +305,79 @@ fn params_as<T: IrReal + Element>(list: &Bound<'_, PyAny>, lens: &[usize]) -> Py
 #[pyclass(frozen, name = "Program", module = "anydiff._core")]
 pub struct PyProgram {
     pub(crate) inner: Arc<Program>,
+    /// Machine-code kernels for `eval` / `jacobian` at many points.
+    compiled: Compiled,
+}
+
+/// `(values, jacobians)` from a compiled kernel, each where asked for.
+type CompiledOut = (Option<Py<PyAny>>, Option<Py<PyAny>>);
+
+impl PyProgram {
+    /// Runs `want` with a compiled kernel where `engine` and the points allow
+    /// one; `None` leaves the call to the interpreter (which also reports
+    /// points and parameters of the wrong shape).
+    fn run_compiled(
+        &self,
+        py: Python<'_>,
+        (points_obj, params): (&Bound<'_, PyAny>, &Bound<'_, PyAny>),
+        engine: Engine,
+        want: Want,
+    ) -> PyResult<Option<CompiledOut>> {
+        if engine == Engine::Interpreter {
+            return Ok(None);
+        }
+        let prog = &self.inner;
+        let (n, m) = (prog.n_inputs(), prog.n_outputs());
+        let pts = points(points_obj, n)?;
+        let x = match &pts {
+            Points::F32(a) => {
+                let np = a.as_array().nrows();
+                self.compiled.get(py, prog, (engine, want), (np, false))?;
+                return Ok(None);
+            }
+            Points::F64Exact(a) => a.as_array(),
+            Points::F64(a) => a.as_array(),
+        };
+        let par = params_as::<f64>(params, prog.param_lens())?;
+        let np = x.nrows();
+        if x.ncols() != n || par.len() != prog.param_lens().iter().sum::<usize>() {
+            return Ok(None);
+        }
+        let Some(kernel) = self.compiled.get(py, prog, (engine, want), (np, true))? else {
+            return Ok(None);
+        };
+        let x = x.as_standard_layout();
+        let Some(pts) = x.as_slice() else {
+            return Ok(None);
+        };
+        let with_values = !matches!(want, Want::Jacobian);
+        let with_jac = !matches!(want, Want::Values);
+        let vals = with_values.then(|| filled_later::<f64, _>(py, [np, m]));
+        let jac = with_jac.then(|| filled_later::<f64, _>(py, [np, m, n]));
+        // SAFETY: both arrays were made just above and nothing else holds them;
+        // the kernel writes every element before they reach Python.
+        let mut v = vals.as_ref().map(|a| unsafe { a.as_array_mut() });
+        let mut j = jac.as_ref().map(|a| unsafe { a.as_array_mut() });
+        let (mut no_v, mut no_j) = ([0.0f64; 0], [0.0f64; 0]);
+        let v_slice = match v.as_mut() {
+            Some(a) => a
+                .as_slice_mut()
+                .ok_or_else(|| PyValueError::new_err("values: not contiguous"))?,
+            None => &mut no_v[..],
+        };
+        let j_slice = match j.as_mut() {
+            Some(a) => a
+                .as_slice_mut()
+                .ok_or_else(|| PyValueError::new_err("jacobian: not contiguous"))?,
+            None => &mut no_j[..],
+        };
+        py.detach(|| kernel.run(np, pts, &par, v_slice, j_slice))
+            .map_err(|e| ShapeError::new_err(e.to_string()))?;
+        Ok(Some((
+            vals.map(|a| a.into_any().unbind()),
+            jac.map(|a| a.into_any().unbind()),
+        )))
+    }
 }
 
 macro_rules! dispatch {
@@ -425,6 +499,7 @@ impl PyProgram {
             .map_err(core_err)?;
         Ok(Self {
             inner: Arc::new(prog),
+            compiled: Compiled::default(),
         })
     }
 
@@ -452,16 +527,23 @@ impl PyProgram {
         self.inner.n_nodes()
     }
 
-    /// Outputs `(P, m)` at `points` `(P, n)`.
-    #[pyo3(signature = (points, params=None))]
+    /// Outputs `(P, m)` at `points` `(P, n)`. `engine`: `"auto"` (a compiled
+    /// kernel for float64 batches where the program allows one), `"compiled"`
+    /// or `"interpreter"`.
+    #[pyo3(signature = (points, params=None, engine="auto"))]
     fn eval(
         &self,
         py: Python<'_>,
         points: &Bound<'_, PyAny>,
         params: Option<&Bound<'_, PyAny>>,
+        engine: &str,
     ) -> PyResult<Py<PyAny>> {
         let none = py.None().into_bound(py);
         let params = params.unwrap_or(&none);
+        let engine = Engine::parse(engine)?;
+        if let Some((Some(v), _)) = self.run_compiled(py, (points, params), engine, Want::Values)? {
+            return Ok(v);
+        }
         let prog = self.inner.clone();
         dispatch!(self, py, points, params, |T, x, par| {
             let mut out = Array2::<T>::zeros((x.nrows(), prog.n_outputs()));
@@ -496,17 +578,27 @@ impl PyProgram {
     }
 
     /// `(values (P, m), jacobians (P, m, n))`; with `values=False`, `(None, jacobians)`
-    /// (the values are then not copied out).
-    #[pyo3(signature = (points, params=None, values=true))]
+    /// (the values are then not computed). `engine` as for `eval`.
+    #[pyo3(signature = (points, params=None, values=true, engine="auto"))]
     fn jacobian(
         &self,
         py: Python<'_>,
         points: &Bound<'_, PyAny>,
         params: Option<&Bound<'_, PyAny>>,
         values: bool,
+        engine: &str,
     ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
         let none = py.None().into_bound(py);
         let params = params.unwrap_or(&none);
+        let engine = Engine::parse(engine)?;
+        let want = if values {
+            Want::ValuesAndJacobian
+        } else {
+            Want::Jacobian
+        };
+        if let Some((v, Some(j))) = self.run_compiled(py, (points, params), engine, want)? {
+            return Ok((v.unwrap_or_else(|| py.None()), j));
+        }
         let prog = self.inner.clone();
         let (n, m) = (prog.n_inputs(), prog.n_outputs());
         dispatch!(self, py, points, params, |T, x, par| {

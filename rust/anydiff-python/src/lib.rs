@@ -4,6 +4,7 @@
 //! `anydiff` crate. Every function releases the GIL while Rust works and takes it back
 //! only inside Python callbacks.
 
+mod compiled;
 mod error;
 #[cfg(feature = "gpu")]
 mod gpu;
