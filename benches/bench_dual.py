@@ -130,7 +130,8 @@ def profile(call: Call, seconds: float = 1.0) -> dict[str, Any]:
 
 
 def lotka_volterra_contenders() -> tuple[dict[str, Call], dict[str, Any]]:
-    """Jacobians at 100,000 points: anydiff BatchPlan, jax vmap(jacfwd), num-dual per point."""
+    """Jacobians at 100,000 points: anydiff BatchPlan (compiled by default, and the
+    interpreter for reference), jax vmap(jacfwd), num-dual per point."""
     import jax
     import jax.numpy as jnp
     import num_dual
@@ -141,6 +142,12 @@ def lotka_volterra_contenders() -> tuple[dict[str, Call], dict[str, Any]]:
     X = rng.uniform(0.5, 1.5, (N_POINTS, 6))
     Xj = jnp.asarray(X)
     plan = anydiff.BatchPlan("jacobian", anydiff.DualBackend(), lotka_volterra, X)
+    start = time.perf_counter()
+    plan(X)  # the first call compiles the program
+    first_call_s = time.perf_counter() - start
+    interpreted = anydiff.BatchPlan(
+        "jacobian", anydiff.DualBackend(engine="interpreter"), lotka_volterra, X
+    )
     native = jax.jit(jax.vmap(jax.jacfwd(lambda z: lotka_volterra(z, jnp))))
     rows = [list(map(float, r)) for r in X[:N_POINTS_NUM_DUAL]]
 
@@ -152,9 +159,15 @@ def lotka_volterra_contenders() -> tuple[dict[str, Call], dict[str, Any]]:
     checks = {
         "jax_matches": bool(np.allclose(mine, theirs, rtol=1e-12, atol=1e-12)),
         "num_dual_matches": bool(np.allclose(mine[:N_POINTS_NUM_DUAL], nd, rtol=1e-12, atol=1e-12)),
+        "interpreter_matches": bool(np.array_equal(mine, interpreted(X))),
     }
-    calls = {"anydiff": lambda: plan(X), "jax": lambda: native(Xj), "num_dual": per_point}
-    return calls, {"checks": checks, "shape": list(mine.shape)}
+    calls = {
+        "anydiff": lambda: plan(X),
+        "anydiff_interpreter": lambda: interpreted(X),
+        "jax": lambda: native(Xj),
+        "num_dual": per_point,
+    }
+    return calls, {"checks": checks, "shape": list(mine.shape), "first_call_s": first_call_s}
 
 
 def gradient_contenders() -> tuple[dict[str, Call], dict[str, Any]]:

@@ -73,6 +73,34 @@ def test_batch_operators_match_vmap() -> None:
     )
 
 
+def test_compiled_and_interpreted_batches_agree() -> None:
+    points = np.random.default_rng(2).uniform(0.5, 2.0, size=(300, 6))
+
+    def g(x):
+        return np.sum(np.sin(x) * x[::-1]) + np.where(x[0] > 1.0, x[0] ** 3, np.exp(x[1]))
+
+    results = {}
+    for engine in ("compiled", "interpreter", "auto"):
+        b = anydiff.DualBackend(engine=engine)
+        results[engine] = (
+            anydiff.batch_jacobian(b, lotka_volterra, points),
+            anydiff.batch_gradient(b, g, points),
+        )
+    for engine in ("interpreter", "auto"):
+        for got, want in zip(results[engine], results["compiled"]):
+            np.testing.assert_array_equal(got, want)
+    want = jax.vmap(jax.jacfwd(lambda z: lotka_volterra(z, jnp)))(points)
+    np.testing.assert_allclose(results["compiled"][0], want, atol=1e-13)
+    with pytest.raises(ValueError, match="float64 points only"):
+        anydiff.batch_jacobian(
+            anydiff.DualBackend(engine="compiled"), lotka_volterra, points.astype(np.float32)
+        )
+    with pytest.raises(ValueError, match="engine must be one of"):
+        anydiff.DualBackend(engine="jit")
+    with pytest.raises(ValueError, match="is for device='cpu'"):
+        anydiff.DualBackend(device="gpu", engine="compiled")
+
+
 def test_sparse_jacobian_and_hessian_with_global_detection() -> None:
     n_grid = 8
     u0 = brusselator_init(n_grid)

@@ -46,6 +46,14 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
         frontend: ``"numpy"`` traces numpy code with tracer arrays, ``"jax"`` translates
             the jaxpr; ``"auto"`` uses JAX for JAX inputs and numpy otherwise, falling back
             to JAX when numpy tracing fails.
+        engine: on the CPU, how ``batch_jacobian`` (and ``batch_gradient``) evaluate at
+            many float64 points. ``"compiled"`` compiles the program to machine code
+            (Cranelift, on first use) — one loop over points with every number in
+            registers — and raises where it cannot (float32 points, more than 64 inputs,
+            programs past the compiler's size limits); ``"interpreter"`` runs the
+            instruction-by-instruction engine; ``"auto"`` (default) compiles for batches
+            of 16 float64 points or more where the program allows and interprets
+            otherwise (``ANYDIFF_JIT=0`` turns compiling off). Both give the same numbers.
 
     f must be traceable: no Python branching on input values (use ``np.where``), static
     shapes and indices. Constants that are arrays or numbers are parameters of the traced
@@ -58,10 +66,17 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
     the Brusselator at N=128 took 10 ms, ten JVP lanes 2 ms."""
 
     def __init__(
-        self, device: str = "cpu", frontend: Frontend = "auto", dtype: Optional[str] = None
+        self,
+        device: str = "cpu",
+        frontend: Frontend = "auto",
+        dtype: Optional[str] = None,
+        engine: str = "auto",
     ) -> None:
         self.device = check_option("device", device, ("cpu", "gpu"))
         self.frontend = check_option("frontend", frontend, FRONTENDS)
+        self.engine = check_option("engine", engine, ("auto", "compiled", "interpreter"))
+        if engine != "auto" and device != "cpu":
+            raise ValueError(f"engine={engine!r} is for device='cpu'; got device={device!r}")
         if dtype is not None:
             check_option("dtype", dtype, ("float32", "float64"))
             if device != "gpu":
@@ -102,7 +117,9 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
         compiled = self._compiled.get(fn)
         if compiled is None:
             # one traced function per plan function, whichever operators ask for it
-            compiled = self._compiled[fn] = _Compiled(fn, self.frontend, gpu=self._gpu())
+            compiled = self._compiled[fn] = _Compiled(
+                fn, self.frontend, gpu=self._gpu(), engine=self.engine
+            )
         return {
             "jvp_rows": compiled.jvp_rows,
             "vjp_rows": compiled.vjp_rows,
@@ -211,8 +228,9 @@ class _Compiled:
         frontend: Frontend,
         fixed_shapes: bool = True,
         gpu: Optional[_GpuKernels] = None,
+        engine: str = "auto",
     ) -> None:
-        self.fn, self.frontend, self.gpu = fn, frontend, gpu
+        self.fn, self.frontend, self.gpu, self.engine = fn, frontend, gpu, engine
         self._fixed_shapes = fixed_shapes
         self._only: Optional[TracedProgram] = None
         self._programs: dict[Any, TracedProgram] = {}
@@ -317,7 +335,7 @@ class _Compiled:
         if self.gpu is not None:
             vals, jac = self.gpu.run(prog, points, params, None)
             return (vals if values else None), jac
-        return prog.program.jacobian(points, params, values)
+        return prog.program.jacobian(points, params, values, engine=self.engine)
 
     def resident_batch_jacobian(self, xs: tuple, cs: tuple, batch: int, dtype: np.dtype) -> Any:
         """Points uploaded once to the GPU with room for their values and Jacobians: an
