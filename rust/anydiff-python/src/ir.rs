@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use anydiff::ir::{IrReal, Op, Program};
+use anydiff::ir::{IrReal, Op, Program, SparseJacobian};
 use anydiff::sparse::Pattern;
 use anydiff::{Elementary, Error};
 use ndarray::{Array1, Array2, Array3};
@@ -791,6 +791,23 @@ impl PyProgram {
         pattern_out(py, &p)
     }
 
+    /// The sparse Jacobian at one point compiled entry by entry for `pattern`
+    /// (which must hold the program's own pattern): constant entries are
+    /// worked out once, the rest computed per call, no coloring. Raises
+    /// ValueError for programs it does not support (max/min reductions, matrix
+    /// products).
+    fn sparse_jacobian(&self, py: Python<'_>, pattern: &PyPattern) -> PyResult<PySparseJacobian> {
+        let (prog, pat) = (self.inner.clone(), pattern.inner.clone());
+        let inner = py
+            .detach(|| SparseJacobian::new(prog, &pat))
+            .map_err(core_err)?;
+        Ok(PySparseJacobian {
+            inner,
+            nnz: pattern.inner.nnz(),
+            param_lens: self.inner.param_lens().to_vec(),
+        })
+    }
+
     /// The global Jacobian pattern as a `Pattern` (no copy through index arrays).
     fn jacobian_pattern(&self, py: Python<'_>) -> PyPattern {
         let prog = self.inner.clone();
@@ -814,7 +831,53 @@ impl PyProgram {
     }
 }
 
+/// A program's sparse Jacobian compiled entry by entry (`Program.sparse_jacobian`).
+#[pyclass(frozen, name = "SparseJacobian", module = "anydiff._core")]
+pub struct PySparseJacobian {
+    inner: SparseJacobian,
+    nnz: usize,
+    param_lens: Vec<usize>,
+}
+
+#[pymethods]
+impl PySparseJacobian {
+    /// The Jacobian's values `(nnz,)` in the pattern's CSR order at the float64
+    /// point `x` `(n,)`, with the program's parameters `params` (a list of arrays).
+    #[pyo3(signature = (x, params=None))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArray1<'_, f64>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let par = match params {
+            Some(p) => params_as::<f64>(p, &self.param_lens)?,
+            None => params_as::<f64>(&py.None().into_bound(py), &self.param_lens)?,
+        };
+        let x = x.as_array();
+        let x = x.as_standard_layout();
+        let x = x
+            .as_slice()
+            .ok_or_else(|| PyValueError::new_err("x: not contiguous"))?;
+        let data = filled_later::<f64, _>(py, [self.nnz]);
+        // SAFETY: made just above and held by nothing else; `run` writes every element
+        let mut d = unsafe { data.as_array_mut() };
+        let d = d
+            .as_slice_mut()
+            .ok_or_else(|| PyValueError::new_err("data: not contiguous"))?;
+        py.detach(|| self.inner.run(x, &par, d)).map_err(core_err)?;
+        Ok(data.into_any().unbind())
+    }
+
+    /// Number of runtime passes per call (the entries not known in advance).
+    #[getter]
+    fn n_steps(&self) -> usize {
+        self.inner.n_steps()
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProgram>()?;
+    m.add_class::<PySparseJacobian>()?;
     Ok(())
 }

@@ -358,16 +358,6 @@ fn float32_and_errors() {
 }
 
 /// A xorshift generator from a seed: `next(k)` is in `0..k`.
-fn below(seed: u64) -> impl FnMut(usize) -> usize {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    move |k: usize| {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s % k.max(1) as u64) as usize
-    }
-}
-
 /// The lanes engine on `np` random points with sparse seeds against the generic duals.
 fn check_random_lanes(prog: &Program, np: usize, lanes: usize, seed: u64) {
     let n = prog.n_inputs();
@@ -560,64 +550,6 @@ fn lanes_engine_on_a_large_array_program_with_one_point() {
     check_lanes_engine(&prog, &pts, &sparse_seeds(64, n, 4), 1e-13);
     let one_hot = Array2::from_shape_fn((3, n), |(l, j)| f64::from(u8::from(j == 7 * l)));
     check_lanes_engine(&prog, &pts, &one_hot, 1e-13);
-}
-
-/// A random array program whose nodes are mostly `n` long (the shape of a
-/// discretised PDE): elementwise functions, rolls and permutations of earlier
-/// nodes, and now and then a reduction broadcast back, a concatenation read
-/// back through a view, or a select. At one point its long elementwise runs
-/// execute tile by tile.
-fn random_array_program(seed: u64, n_ops: usize, n: usize) -> Program {
-    let mut next = below(seed);
-    let unaries = [UnaryFn::Sin, UnaryFn::Tanh, UnaryFn::Square, UnaryFn::Neg];
-    let binaries = [BinaryFn::Add, BinaryFn::Sub, BinaryFn::Mul, BinaryFn::Max];
-    let mut ops = vec![Op::Input { index: 0, len: n }];
-    let mut full = vec![0]; // nodes of length n
-    for _ in 0..n_ops {
-        let i = ops.len();
-        let a = full[next(full.len())];
-        let b = full[next(full.len())];
-        let op = match next(12) {
-            0..=2 => un(unaries[next(unaries.len())], a),
-            3..=6 => bin(binaries[next(binaries.len())], a, b),
-            7 => {
-                let shift = 1 + next(n - 1);
-                gather(a, (0..n).map(|e| ((e + shift) % n) as i64).collect())
-            }
-            8 => {
-                let stride = [3, 7, 11][next(3)];
-                gather(a, (0..n).map(|e| ((e * stride) % n) as i64).collect())
-            }
-            9 => {
-                // a sum over the node, broadcast back
-                ops.push(Op::Reduce {
-                    func: ReduceFn::Sum,
-                    a,
-                    offsets: vec![0, n],
-                    indices: (0..n).collect(),
-                });
-                gather(i, vec![0; n])
-            }
-            10 => {
-                // the second half of a concatenation: a view of a member
-                ops.push(Op::Concat(vec![b, a]));
-                gather(i, (n as i64..2 * n as i64).collect())
-            }
-            _ => {
-                ops.push(Op::Compare {
-                    func: CompareFn::Lt,
-                    a,
-                    b,
-                });
-                Op::Select { c: i, t: a, f: b }
-            }
-        };
-        ops.push(op);
-        full.push(ops.len() - 1);
-    }
-    let last = ops.len() - 1;
-    let outputs = vec![last, full[next(full.len())]];
-    Program::new(ops, &[n], &[], &outputs).unwrap()
 }
 
 proptest! {

@@ -29,6 +29,7 @@
 //! assert_eq!(prog.jacobian_sparsity().row(1), &[0]);
 //! ```
 
+mod entries;
 mod eval;
 mod lanes;
 mod program;
@@ -39,6 +40,7 @@ mod sparsity;
 mod tiles;
 mod transpose;
 
+pub use entries::SparseJacobian;
 pub use eval::IrReal;
 pub use program::{BinaryFn, CompareFn, IrError, Op, Program, ReduceFn, UnaryFn};
 pub use rules::{binary_rule, powi_rule, unary_rule};

@@ -97,7 +97,7 @@ fn square_adjoint<D: Elementary>(dst: &mut [D], ybar: &[D], x: &[D]) {
 
 impl Program {
     /// [`Program::tape_layout`] and its active nodes, made once per program.
-    fn tape(&self) -> (&Program, &[bool]) {
+    pub(crate) fn tape(&self) -> (&Program, &[bool]) {
         let cached = self.tape.get_or_init(|| {
             let tape = self.tape_layout();
             let active = tape.active_nodes();

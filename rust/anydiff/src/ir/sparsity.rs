@@ -163,7 +163,7 @@ impl HessAcc {
 }
 
 /// Whether `f` has zero derivative everywhere it is differentiable.
-fn piecewise_constant(f: UnaryFn) -> bool {
+pub(crate) fn piecewise_constant(f: UnaryFn) -> bool {
     matches!(
         f,
         UnaryFn::Floor | UnaryFn::Ceil | UnaryFn::Round | UnaryFn::Sign

@@ -1,7 +1,7 @@
 //! Hand-built programs shared by the IR tests.
 #![allow(dead_code)]
 
-use anydiff::ir::{BinaryFn, Op, Program, ReduceFn, UnaryFn};
+use anydiff::ir::{BinaryFn, CompareFn, Op, Program, ReduceFn, UnaryFn};
 
 pub fn bin(func: BinaryFn, a: usize, b: usize) -> Op {
     Op::Binary { func, a, b }
@@ -171,4 +171,73 @@ pub fn uniform(len: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
             lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
         })
         .collect()
+}
+
+/// A xorshift generator: `next(k)` is a pseudo-random number below `k`.
+pub fn below(seed: u64) -> impl FnMut(usize) -> usize {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    move |k: usize| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % k.max(1) as u64) as usize
+    }
+}
+
+/// A random array program whose nodes are mostly `n` long (the shape of a
+/// discretised PDE): elementwise functions, rolls and permutations of earlier
+/// nodes, and now and then a reduction broadcast back, a concatenation read
+/// back through a view, or a select. At one point its long elementwise runs
+/// execute tile by tile.
+pub fn random_array_program(seed: u64, n_ops: usize, n: usize) -> Program {
+    let mut next = below(seed);
+    let unaries = [UnaryFn::Sin, UnaryFn::Tanh, UnaryFn::Square, UnaryFn::Neg];
+    let binaries = [BinaryFn::Add, BinaryFn::Sub, BinaryFn::Mul, BinaryFn::Max];
+    let mut ops = vec![Op::Input { index: 0, len: n }];
+    let mut full = vec![0]; // nodes of length n
+    for _ in 0..n_ops {
+        let i = ops.len();
+        let a = full[next(full.len())];
+        let b = full[next(full.len())];
+        let op = match next(12) {
+            0..=2 => un(unaries[next(unaries.len())], a),
+            3..=6 => bin(binaries[next(binaries.len())], a, b),
+            7 => {
+                let shift = 1 + next(n - 1);
+                gather(a, (0..n).map(|e| ((e + shift) % n) as i64).collect())
+            }
+            8 => {
+                let stride = [3, 7, 11][next(3)];
+                gather(a, (0..n).map(|e| ((e * stride) % n) as i64).collect())
+            }
+            9 => {
+                // a sum over the node, broadcast back
+                ops.push(Op::Reduce {
+                    func: ReduceFn::Sum,
+                    a,
+                    offsets: vec![0, n],
+                    indices: (0..n).collect(),
+                });
+                gather(i, vec![0; n])
+            }
+            10 => {
+                // the second half of a concatenation: a view of a member
+                ops.push(Op::Concat(vec![b, a]));
+                gather(i, (n as i64..2 * n as i64).collect())
+            }
+            _ => {
+                ops.push(Op::Compare {
+                    func: CompareFn::Lt,
+                    a,
+                    b,
+                });
+                Op::Select { c: i, t: a, f: b }
+            }
+        };
+        ops.push(op);
+        full.push(ops.len() - 1);
+    }
+    let last = ops.len() - 1;
+    let outputs = vec![last, full[next(full.len())]];
+    Program::new(ops, &[n], &[], &outputs).unwrap()
 }
