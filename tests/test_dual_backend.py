@@ -124,6 +124,85 @@ def test_sparse_jacobian_and_hessian_with_global_detection() -> None:
     np.testing.assert_allclose(hplan(x).toarray(), dense_h, atol=1e-10)
 
 
+def test_sparse_jacobians_entry_by_entry_equal_colored_ones() -> None:
+    """SparseBackend(DualBackend) computes sparse Jacobians entry by entry where the traced
+    program allows (compression="auto") and by colored products otherwise; both agree."""
+    n_grid = 8
+    u0 = brusselator_init(n_grid) + np.random.default_rng(3).normal(size=2 * n_grid**2)
+    scale = np.linspace(0.5, 1.5, u0.size)
+
+    def f(u, s):
+        # a stencil, a parameter, a select, a sum and a division
+        du = brusselator_rhs(u, n_grid, 0.0, "numpy") * s
+        return du + np.where(u > 1.0, np.sin(u), u / (2.0 + u**2)) + np.sum(u[:3]) * 0.5
+
+    def f_jax(u, s):
+        du = brusselator_rhs(u, n_grid, 0.0, "jax") * s
+        return du + jnp.where(u > 1.0, jnp.sin(u), u / (2.0 + u**2)) + jnp.sum(u[:3]) * 0.5
+
+    plans = {
+        compression: anydiff.prepare_jacobian(
+            anydiff.SparseBackend(
+                anydiff.DualBackend(), detector=anydiff.TracerDetector(), compression=compression
+            ),
+            f,
+            u0,
+            anydiff.Constant(scale),
+        )
+        for compression in ("auto", "column")
+    }
+    # the entry-by-entry path is taken (not a silent fallback)
+    xs, cs = plans["auto"].signature.split((u0, anydiff.Constant(scale)))
+    assert plans["auto"]._entries(xs, cs) is not None
+    assert plans["column"]._entries is None
+    for s in (scale, 2.0 * scale):  # the parameter changes between calls
+        by_entries = plans["auto"](u0, anydiff.Constant(s))
+        colored = plans["column"](u0, anydiff.Constant(s))
+        dense = np.asarray(jax.jacfwd(f_jax)(u0, s))
+        np.testing.assert_allclose(by_entries.toarray(), dense, rtol=1e-13, atol=1e-10)
+        np.testing.assert_allclose(by_entries.toarray(), colored.toarray(), rtol=1e-14, atol=1e-9)
+        # the result owns its index arrays
+        by_entries.eliminate_zeros()
+
+    # a max reduction: entry by entry does not apply, colored products serve
+    def g(u):
+        return u * np.max(u[:4]) + np.roll(u, 1)
+
+    backend = anydiff.SparseBackend(anydiff.DualBackend(), detector=anydiff.TracerDetector())
+    x = np.random.default_rng(4).normal(size=12)
+    gplan = anydiff.prepare_jacobian(backend, g, x)
+    assert gplan._entries(*gplan.signature.split((x,))) is None
+    got = gplan(x).toarray()
+    want = np.asarray(jax.jacfwd(lambda u: u * jnp.max(u[:4]) + jnp.roll(u, 1))(x))
+    np.testing.assert_allclose(got, want, atol=1e-14)
+    # float32 inputs: colored products in float32
+    x32 = x.astype(np.float32)
+    plan32 = anydiff.prepare_jacobian(backend, lambda u: np.sin(u) * np.roll(u, 2), x32)
+    assert plan32(x32).dtype == np.float32
+
+
+def test_program_sparse_jacobian_errors() -> None:
+    from anydiff import _core
+    from anydiff.coloring import Pattern
+    from anydiff.ir import trace_numpy
+
+    graph = trace_numpy(lambda u: np.sin(u) * np.roll(u, 1), [np.zeros(5)], [True])
+    prog = _core.Program(graph.instructions(), [5], [], [o.node for o in graph.outputs])
+    diagonal = Pattern.from_dense(np.eye(5))
+    with pytest.raises(ValueError, match="pattern lacks entry"):
+        prog.sparse_jacobian(diagonal._core)
+    sj = prog.sparse_jacobian(prog.jacobian_pattern())
+    with pytest.raises(_core.ShapeError, match="x"):
+        sj(np.zeros(4))
+    x = np.linspace(0.1, 0.9, 5)
+    values = sj(x)
+    m, n, indptr, indices = prog.jacobian_sparsity()
+    dense = np.zeros((m, n))
+    dense[np.repeat(np.arange(m), np.diff(indptr)), indices] = values
+    want = np.diag(np.cos(x) * np.roll(x, 1)) + np.sin(x)[:, None] * np.roll(np.eye(5), 1, axis=0)
+    np.testing.assert_allclose(dense, want, rtol=1e-15)
+
+
 _UNARY = [np.sin, np.tanh, np.exp, lambda v: v**2, lambda v: v * 3.0, np.cos]
 
 

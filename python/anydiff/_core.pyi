@@ -197,6 +197,10 @@ class Program:
         point ``(n,)``."""
     def jacobian_pattern(self) -> Pattern:
         """The global Jacobian pattern as a Pattern."""
+    def sparse_jacobian(self, pattern: Pattern) -> SparseJacobian:
+        """The Jacobian at one point compiled entry by entry for ``pattern`` (which must
+        hold the program's pattern). ValueError for max/min reductions and matrix
+        products."""
     def hessian_pattern(self) -> Pattern:
         """The global Hessian pattern of the sum of the outputs as a Pattern."""
     def vjp(
@@ -220,6 +224,17 @@ class Program:
     ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
         """``(gradients (P, n), hvps (P, L, n))`` of a scalar program for ``v`` ``(L, n)``,
         by forward over reverse (one pass per block of 16 directions)."""
+
+class SparseJacobian:
+    """A program's sparse Jacobian compiled entry by entry (``Program.sparse_jacobian``)."""
+
+    def __call__(
+        self, x: npt.NDArray[np.float64], params: Optional[list[npt.ArrayLike]] = None
+    ) -> npt.NDArray[np.float64]:
+        """The values ``(nnz,)`` in the pattern's CSR order at the point ``x`` ``(n,)``."""
+    @property
+    def n_steps(self) -> int:
+        """Runtime passes per call (entries not known in advance)."""
 
 # GPU engine (built with the ``gpu`` feature, the default)
 

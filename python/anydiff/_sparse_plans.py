@@ -72,8 +72,14 @@ class _SparsePlan(_Plan):
         else:
             self._direct = None
 
+    _entries: Optional[Callable[[tuple, tuple], Optional[np.ndarray]]] = None
+
     def _sparse(self, xs: tuple, cs: tuple) -> Any:
         """The sparse matrix at ``xs`` in the plan's format."""
+        if self._entries is not None:
+            values = self._entries(xs, cs)
+            if values is not None:
+                return self.pattern.tocsr(values)
         if self._direct is not None:
             return self._direct(xs, cs)
         block = self._ops.to_numpy(self._compressed(xs, cs))
@@ -133,6 +139,12 @@ class SparseJacobianPlan(_SparsePlan):
         products = lin.jvp_rows if coloring.kind == "column" else lin.vjp_rows
         self._setup(args, pattern, coloring, products, b)
         self._value = self._compile_value()
+        # a backend that computes sparse Jacobians itself (DualBackend, entry by entry)
+        native = None
+        if backend.compression == "auto" and self.format == "scipy":
+            layout = Layout(self.signature.shapes, True)
+            native = b.native("sparse_jacobian", self._fn, layout, self.dtype)
+        self._entries = native(pattern) if native is not None else None
 
     def __call__(self, *args: Any) -> Any:
         return self._sparse(*self.signature.split(args))

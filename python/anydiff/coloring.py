@@ -144,7 +144,19 @@ class Pattern:
         (``eliminate_zeros``, ``sort_indices``), which must not change this pattern."""
         import scipy.sparse as sp
 
-        return sp.csr_array((values, self.indices.copy(), self.indptr.copy()), shape=self.shape)
+        indices, indptr = self._scipy_index_arrays()
+        return sp.csr_array((values, indices.copy(), indptr.copy()), shape=self.shape)
+
+    def _scipy_index_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``indices`` and ``indptr`` in the dtype scipy picks (int32 while they fit), made
+        once: scipy would otherwise scan and convert int64 arrays on every matrix."""
+        cached = self.__dict__.get("_scipy_index")
+        if cached is None:
+            small = max(self.shape[0], self.shape[1], len(self.indices)) < 2**31 - 1
+            dtype = np.int32 if small else np.int64
+            cached = (self.indices.astype(dtype), self.indptr.astype(dtype))
+            object.__setattr__(self, "_scipy_index", cached)
+        return cached
 
     def save(self, file: Any) -> None:
         """Save to an ``.npz`` file."""

@@ -132,6 +132,7 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
             "resident_batch_jacobian": (
                 compiled.resident_batch_jacobian if self.device == "gpu" else None
             ),
+            "sparse_jacobian": compiled.sparse_jacobian if self.device == "cpu" else None,
         }.get(operator)
 
     def _gpu(self) -> Optional[_GpuKernels]:
@@ -336,6 +337,32 @@ class _Compiled:
             vals, jac = self.gpu.run(prog, points, params, None)
             return (vals if values else None), jac
         return prog.program.jacobian(points, params, values, engine=self.engine)
+
+    def sparse_jacobian(self, pattern: Any) -> Callable[[tuple, tuple], Optional[np.ndarray]]:
+        """A function giving the Jacobian's values on ``pattern`` (a ``coloring.Pattern``
+        holding the traced program's pattern) in CSR order, computed entry by entry
+        (``_core.Program.sparse_jacobian``: constant entries worked out once, no
+        coloring); it returns None where that does not apply (float32 inputs, programs
+        with max/min reductions or matrix products), and colored products serve then."""
+        kernels: dict[int, Any] = {}
+
+        def values(xs: tuple, cs: tuple) -> Optional[np.ndarray]:
+            if any(np.asarray(x).dtype != np.float64 for x in xs):
+                return None
+            prog = self._program(xs, cs)
+            key = id(prog)
+            if key not in kernels:
+                try:
+                    kernels[key] = (prog, prog.program.sparse_jacobian(pattern._core))
+                except ValueError:
+                    kernels[key] = (prog, None)
+            kernel = kernels[key][1]
+            if kernel is None:
+                return None
+            x = flat_points(xs, np.dtype(np.float64))[0]
+            return kernel(x, prog.params(cs, np.dtype(np.float64)))
+
+        return values
 
     def resident_batch_jacobian(self, xs: tuple, cs: tuple, batch: int, dtype: np.dtype) -> Any:
         """Points uploaded once to the GPU with room for their values and Jacobians: an

@@ -35,7 +35,12 @@ class SparseBackend(DelegatingBackend):
             pass for ``time_budget`` seconds).
         time_budget: seconds for the improvement pass (default 0.05 with ``"best"``).
         hessian_coloring: ``"star"`` or ``"acyclic"``.
-        compression: ``"auto"``, ``"column"`` (JVPs) or ``"row"`` (VJPs).
+        compression: ``"auto"``, ``"column"`` (JVPs) or ``"row"`` (VJPs). With
+            ``"auto"``, an inner backend that computes sparse Jacobians itself does so:
+            ``DualBackend`` on the CPU works them out entry by entry from the traced
+            program (entries known in advance, such as a stencil's, are computed once at
+            preparation; no colors), for float64 inputs and programs without max/min
+            reductions or matrix products, and uses the colored products otherwise.
         format: result type: ``"scipy"`` (``scipy.sparse.csr_array``, the default for
             host inputs), ``"bcoo"`` (JAX BCOO, default for JAX arrays on an accelerator)
             or ``"torch"`` (sparse CSR tensor, default for torch tensors on an accelerator).
