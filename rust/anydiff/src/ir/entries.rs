@@ -32,7 +32,7 @@ use crate::sparse::Pattern;
 /// Column of an element that a row does not cover.
 const ABSENT: u32 = u32::MAX;
 /// Most entries (rows times elements) a compiled Jacobian may hold.
-const MAX_ENTRIES: usize = 1 << 26;
+const MAX_ENTRIES: usize = 1 << 25;
 
 /// The numbers of an entry row.
 #[derive(Clone, Debug)]
