@@ -8,16 +8,7 @@ mod ir_support;
 use anydiff::ir::{BinaryFn, Op, Program, UnaryFn};
 use anydiff::Pattern;
 use ir_support::*;
-use ndarray::{Array2, Array3};
-
-fn dense_jacobian(prog: &Program, x: &[f64], params: &[f64]) -> Array2<f64> {
-    let (m, n) = (prog.n_outputs(), prog.n_inputs());
-    let pts = Array2::from_shape_vec((1, n), x.to_vec()).unwrap();
-    let mut jac = Array3::zeros((1, m, n));
-    prog.jacobian_points(pts.view(), params, jac.view_mut())
-        .unwrap();
-    jac.index_axis_move(ndarray::Axis(0), 0)
-}
+use ndarray::Array2;
 
 fn covers(p: &Pattern, dense: &Array2<f64>) {
     for ((i, j), v) in dense.indexed_iter() {

@@ -516,17 +516,7 @@ impl Compiler<'_> {
             Op::Param { .. } | Op::Const(_) | Op::Compare { .. } => Vec::new(),
             Op::Gather { a, indices } => {
                 let mut out = Vec::new();
-                for r in &rows[*a] {
-                    let cols: Arc<[u32]> = indices
-                        .iter()
-                        .map(|&j| usize::try_from(j).map_or(ABSENT, |j| r.cols[j]))
-                        .collect();
-                    if cols.iter().all(|&c| c == ABSENT) {
-                        continue;
-                    }
-                    self.count(len)?;
-                    out.push(gathered_row(cols, r, indices));
-                }
+                self.gather_rows(&rows[*a], indices, &mut out)?;
                 out
             }
             Op::Concat(parts) => {
@@ -543,14 +533,7 @@ impl Compiler<'_> {
                             }
                         })
                         .collect();
-                    for r in &rows[p] {
-                        self.count(len)?;
-                        let cols = map
-                            .iter()
-                            .map(|&j| usize::try_from(j).map_or(ABSENT, |j| r.cols[j]))
-                            .collect();
-                        out.push(gathered_row(cols, r, &map));
-                    }
+                    self.gather_rows(&rows[p], &map, &mut out)?;
                     at += lp;
                 }
                 out
@@ -605,23 +588,40 @@ impl Compiler<'_> {
                             }
                         })
                         .collect();
-                    for r in &rows[*a] {
-                        let cols: Arc<[u32]> = map
-                            .iter()
-                            .map(|&j| usize::try_from(j).map_or(ABSENT, |j| r.cols[j]))
-                            .collect();
-                        if cols.iter().all(|&c| c == ABSENT) {
-                            continue;
-                        }
-                        self.count(len)?;
-                        out.push(gathered_row(cols, r, &map));
-                    }
+                    self.gather_rows(&rows[*a], &map, &mut out)?;
                 }
                 out
             }
             Op::Reduce { func, .. } => return Err(unsupported(&format!("a {func} reduction"))),
             Op::Dot { .. } => return Err(unsupported("a matrix product")),
         })
+    }
+
+    /// Appends `rows` read through `map` (-1: no entry) to `out`, but for rows
+    /// left without entries.
+    fn gather_rows(
+        &mut self,
+        rows: &[Row],
+        map: &[i64],
+        out: &mut Vec<Row>,
+    ) -> Result<(), IrError> {
+        for r in rows {
+            let cols: Arc<[u32]> = map
+                .iter()
+                .map(|&j| usize::try_from(j).map_or(ABSENT, |j| r.cols[j]))
+                .collect();
+            if cols.iter().all(|&c| c == ABSENT) {
+                continue;
+            }
+            self.count(map.len())?;
+            let terms = r
+                .terms
+                .iter()
+                .map(|(s, v)| (*s, gathered(v, map)))
+                .collect();
+            out.push(Row { cols, terms });
+        }
+        Ok(())
     }
 
     fn unary(
@@ -645,18 +645,6 @@ impl Compiler<'_> {
             }
         };
         self.scale(len, &d, &rows[a])
-    }
-}
-
-/// Row `r` read through `indices` (-1: none), with columns `cols`.
-fn gathered_row(cols: Arc<[u32]>, r: &Row, indices: &[i64]) -> Row {
-    Row {
-        cols,
-        terms: r
-            .terms
-            .iter()
-            .map(|(s, v)| (*s, gathered(v, indices)))
-            .collect(),
     }
 }
 

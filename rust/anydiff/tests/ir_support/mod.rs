@@ -138,13 +138,13 @@ pub fn mlp(n: usize, w2: &[f64]) -> Program {
     Program::new(ops, &[n], &[n * n], &[7]).unwrap()
 }
 
-/// y_i = (x_{i-1} - 2 x_i + x_{i+1}) * x_i^2 with zero boundary values.
-pub fn stencil(n: usize) -> Program {
+/// Instructions of x_{i-1} - 2 x_i + x_{i+1} with zero boundary values (node 6).
+pub fn laplacian_ops(n: usize) -> Vec<Op> {
     let left: Vec<i64> = (0..n as i64).map(|i| i - 1).collect();
     let right: Vec<i64> = (0..n as i64)
         .map(|i| if i + 1 < n as i64 { i + 1 } else { -1 })
         .collect();
-    let ops = vec![
+    vec![
         Op::Input { index: 0, len: n },
         gather(0, left),
         gather(0, right),
@@ -152,10 +152,24 @@ pub fn stencil(n: usize) -> Program {
         Op::Const(vec![2.0; n]),
         bin(BinaryFn::Mul, 4, 0),
         bin(BinaryFn::Sub, 3, 5),
-        Op::Powi { a: 0, n: 2 },
-        bin(BinaryFn::Mul, 6, 7),
-    ];
+    ]
+}
+
+/// y_i = (x_{i-1} - 2 x_i + x_{i+1}) * x_i^2 with zero boundary values.
+pub fn stencil(n: usize) -> Program {
+    let mut ops = laplacian_ops(n);
+    ops.extend([Op::Powi { a: 0, n: 2 }, bin(BinaryFn::Mul, 6, 7)]);
     Program::new(ops, &[n], &[], &[8]).unwrap()
+}
+
+/// The dense Jacobian of `prog` at `x` from the forward engine.
+pub fn dense_jacobian(prog: &Program, x: &[f64], params: &[f64]) -> ndarray::Array2<f64> {
+    let (m, n) = (prog.n_outputs(), prog.n_inputs());
+    let pts = ndarray::Array2::from_shape_vec((1, n), x.to_vec()).unwrap();
+    let mut jac = ndarray::Array3::zeros((1, m, n));
+    prog.jacobian_points(pts.view(), params, jac.view_mut())
+        .unwrap();
+    jac.index_axis_move(ndarray::Axis(0), 0)
 }
 
 /// Deterministic pseudo-random numbers in [lo, hi).
