@@ -70,6 +70,14 @@ def test_csr_arrays_and_coo() -> None:
     np.testing.assert_array_equal(
         csr.toarray(), [[1, 0, 2, 0, 0], [0, 0, 0, 0, 0], [0, 3, 4, 0, 5]]
     )
+    # every matrix owns its arrays: editing one leaves the next intact
+    csr.data[:] = 0.0
+    csr.eliminate_zeros()
+    again = p.tocsr(np.arange(1.0, 6.0, dtype=np.float32))
+    assert again.dtype == np.float32 and again.nnz == 5
+    np.testing.assert_array_equal(again.indices, [0, 2, 1, 2, 4])
+    with pytest.raises(ValueError, match="expected 5 values"):
+        p.tocsr(np.zeros(4))
 
 
 def test_todense_round_trip() -> None:

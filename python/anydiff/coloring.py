@@ -142,21 +142,36 @@ class Pattern:
 
         The matrix gets its own index arrays: scipy edits them in place
         (``eliminate_zeros``, ``sort_indices``), which must not change this pattern."""
+        values = np.asarray(values)
+        if values.shape != (len(self.indices),):
+            raise ValueError(
+                f"tocsr: expected {len(self.indices)} values (one per nonzero); "
+                f"got shape {values.shape}"
+            )
+        proto = self._scipy_prototype()
         import scipy.sparse as sp
 
-        indices, indptr = self._scipy_index_arrays()
-        return sp.csr_array((values, indices.copy(), indptr.copy()), shape=self.shape)
+        # built from a matrix of its format, scipy shares the arrays without
+        # re-validating them (the prototype was validated once)
+        out = sp.csr_array(proto)
+        out.data, out.indices, out.indptr = values, proto.indices.copy(), proto.indptr.copy()
+        return out
 
-    def _scipy_index_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """``indices`` and ``indptr`` in the dtype scipy picks (int32 while they fit), made
-        once: scipy would otherwise scan and convert int64 arrays on every matrix."""
-        cached = self.__dict__.get("_scipy_index")
-        if cached is None:
+    def _scipy_prototype(self) -> Any:
+        """A csr_array of this pattern with index arrays in the dtype scipy picks (int32
+        while they fit), made and validated once: scipy would otherwise scan and convert
+        int64 indices and check them on every matrix."""
+        proto = self.__dict__.get("_scipy_proto")
+        if proto is None:
+            import scipy.sparse as sp
+
             small = max(self.shape[0], self.shape[1], len(self.indices)) < 2**31 - 1
             dtype = np.int32 if small else np.int64
-            cached = (self.indices.astype(dtype), self.indptr.astype(dtype))
-            object.__setattr__(self, "_scipy_index", cached)
-        return cached
+            indices, indptr = self.indices.astype(dtype), self.indptr.astype(dtype)
+            data = np.zeros(len(indices))
+            proto = sp.csr_array((data, indices, indptr), shape=self.shape)
+            object.__setattr__(self, "_scipy_proto", proto)
+        return proto
 
     def save(self, file: Any) -> None:
         """Save to an ``.npz`` file."""
