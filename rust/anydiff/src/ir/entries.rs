@@ -18,6 +18,9 @@
 //! The rules are the engine's: partial derivatives from [`super::rules`]
 //! (the dual numbers), and a zero entry stays zero whatever the partial.
 
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use ndarray::{ArrayView2, ArrayViewMut2};
@@ -368,12 +371,25 @@ impl Compiler<'_> {
             .collect()
     }
 
-    /// Rows of `a` and `b` paired where their columns are equal.
+    /// Rows of `a` and `b` paired where their columns are equal (found by
+    /// hashing the columns: a node may have many rows, a sum's for one).
     fn pair(a: &[Row], b: &[Row]) -> Vec<(Option<usize>, Option<usize>)> {
+        let hash = |cols: &[u32]| {
+            let mut h = DefaultHasher::new();
+            cols.hash(&mut h);
+            h.finish()
+        };
+        let mut free: HashMap<u64, Vec<usize>> = HashMap::new();
+        for (j, rb) in b.iter().enumerate().rev() {
+            free.entry(hash(&rb.cols)).or_default().push(j);
+        }
         let mut used = vec![false; b.len()];
         let mut out = Vec::with_capacity(a.len() + b.len());
         for (i, ra) in a.iter().enumerate() {
-            let j = (0..b.len()).find(|&j| !used[j] && same_cols(&ra.cols, &b[j].cols));
+            let j = free.get_mut(&hash(&ra.cols)).and_then(|js| {
+                let k = js.iter().rposition(|&j| same_cols(&ra.cols, &b[j].cols))?;
+                Some(js.remove(k))
+            });
             if let Some(j) = j {
                 used[j] = true;
             }
