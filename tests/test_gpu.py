@@ -179,6 +179,26 @@ def test_no_adapter_is_a_clear_error() -> None:
     assert "GpuUnavailable" in out.stderr and "no-such-adapter-anywhere" in out.stderr
 
 
+def test_float64_without_shader_f64_is_a_clear_error() -> None:
+    """ANYDIFF_WGPU_NO_F64=1 opens the device without shader-f64, as on an adapter that
+    lacks it: float64 raises GpuUnavailable saying so, float32 still runs."""
+    code = (
+        "import numpy as np, anydiff\n"
+        "f = lambda z: np.stack([z[2] * z[0] - z[3] * z[0] * z[1], z[1] * z[4]])\n"
+        "x = np.random.default_rng(0).uniform(0.5, 1.5, (40, 6))\n"
+        "j = anydiff.batch_jacobian(anydiff.DualBackend(device='gpu'), f, x.astype(np.float32))\n"
+        "want = anydiff.batch_jacobian(anydiff.DualBackend(), f, x)\n"
+        "assert np.allclose(j, want, rtol=1e-5, atol=1e-6), 'float32 differs'\n"
+        "print('float32 ok', flush=True)\n"
+        "anydiff.batch_jacobian(anydiff.DualBackend(device='gpu', dtype='float64'), f, x)\n"
+    )
+    env = {**os.environ, "ANYDIFF_WGPU_NO_F64": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "float32 ok" in out.stdout, out.stderr
+    assert out.returncode != 0
+    assert "GpuUnavailable" in out.stderr and "shader-f64" in out.stderr, out.stderr
+
+
 @pytest.mark.gpu
 def test_real_gpu_runs_ten_million_points() -> None:
     x = np.random.default_rng(2).uniform(0.5, 1.5, (10_000_000, 6)).astype(np.float32)

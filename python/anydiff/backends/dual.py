@@ -40,7 +40,8 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
             traced program, one invocation per point for small programs, one dispatch
             per instruction for array programs (stencils, discretised PDEs). Reverse mode and
             second order (VJPs, Hessians, HVPs) run on the CPU engine either way.
-            ``ANYDIFF_WGPU_ADAPTER`` picks an adapter by name.
+            ``ANYDIFF_WGPU_ADAPTER`` picks an adapter by name; ``ANYDIFF_WGPU_NO_F64=1``
+            opens it without shader-f64 (float32 only).
         dtype: for ``device="gpu"``, ``"float32"`` or ``"float64"`` (which needs an
             adapter with shader-f64); by default the inputs' dtype.
         frontend: ``"numpy"`` traces numpy code with tracer arrays, ``"jax"`` translates

@@ -6,6 +6,9 @@ use crate::error::GpuError;
 
 /// Environment variable that forces an adapter: a case-insensitive part of its name.
 pub const ADAPTER_ENV: &str = "ANYDIFF_WGPU_ADAPTER";
+/// Environment variable that, set to `1`, opens the device without shader-f64
+/// even where the adapter has it (float32 only, as on adapters without f64).
+pub const NO_F64_ENV: &str = "ANYDIFF_WGPU_NO_F64";
 
 /// What an adapter is.
 #[derive(Clone, Debug)]
@@ -16,7 +19,8 @@ pub struct AdapterInfo {
     pub device_type: String,
     /// The driver and its version.
     pub driver: String,
-    /// Whether it offers f64 in shaders.
+    /// Whether f64 is available in shaders (the adapter offers it and the
+    /// device was opened with it).
     pub f64: bool,
 }
 
@@ -72,14 +76,23 @@ pub fn adapters() -> Vec<AdapterInfo> {
 
 impl Gpu {
     /// The adapter named by `ANYDIFF_WGPU_ADAPTER` if set, else the best one
-    /// (discrete before integrated before software).
+    /// (discrete before integrated before software); without f64 if
+    /// `ANYDIFF_WGPU_NO_F64=1`.
     pub fn new() -> Result<Gpu, GpuError> {
         let wanted = std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty());
-        Gpu::with_adapter(wanted.as_deref())
+        let no_f64 = std::env::var(NO_F64_ENV).is_ok_and(|v| v == "1");
+        Gpu::open(wanted.as_deref(), !no_f64)
     }
 
     /// The first adapter whose name contains `name` (any case), or the best one.
     pub fn with_adapter(name: Option<&str>) -> Result<Gpu, GpuError> {
+        Gpu::open(name, true)
+    }
+
+    /// As [`Gpu::with_adapter`]; `allow_f64: false` opens the device without
+    /// shader-f64 whatever the adapter offers, so float64 kernels are refused
+    /// ([`GpuError::NoF64`]) as on an adapter without it.
+    pub fn open(name: Option<&str>, allow_f64: bool) -> Result<Gpu, GpuError> {
         let mut found = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::VULKAN));
         if found.is_empty() {
             return Err(GpuError::NoAdapter(
@@ -105,7 +118,8 @@ impl Gpu {
                 }
             }
         };
-        let info = AdapterInfo::of(&adapter);
+        let mut info = AdapterInfo::of(&adapter);
+        info.f64 &= allow_f64;
         let features = if info.f64 {
             wgpu::Features::SHADER_F64
         } else {

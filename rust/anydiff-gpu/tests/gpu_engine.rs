@@ -421,6 +421,34 @@ fn chunked_and_resident_runs_agree_with_one_run() {
 }
 
 #[test]
+fn float64_without_shader_f64_is_refused() {
+    let Some(_) = gpu() else { return };
+    // the same adapter opened without shader-f64, as an adapter that lacks it
+    let f32_only = Arc::new(Gpu::open(None, false).unwrap());
+    assert!(!f32_only.info().f64);
+    let lv = lotka_volterra();
+    let err = GpuProgram::compile::<f64>(f32_only.clone(), &lv, Seeds::Identity).err();
+    assert!(
+        matches!(err, Some(GpuError::NoF64(ref name)) if *name == f32_only.info().name),
+        "{err:?}"
+    );
+    let message = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("shader-f64") && message.contains("use float32"),
+        "{message}"
+    );
+    let err = GpuArrayProgram::compile::<f64>(f32_only.clone(), &lv, 6).err();
+    assert!(matches!(err, Some(GpuError::NoF64(_))), "{err:?}");
+    // float32 still runs, and matches the CPU engine
+    let k = GpuProgram::compile::<f32>(f32_only, &lv, Seeds::Identity).unwrap();
+    let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let (mut v, mut j) = (vec![0.0f32; 2], vec![0.0f32; 12]);
+    k.run(&x, &[], &[], &mut v, &mut j).unwrap();
+    assert_eq!(v, [3.0 - 8.0, 10.0 - 12.0]);
+    assert_eq!(j[..4], [3.0 - 4.0 * 2.0, -4.0, 1.0, -2.0]);
+}
+
+#[test]
 fn bad_input_is_an_error() {
     let Some(gpu) = gpu() else { return };
     match Gpu::with_adapter(Some("no-such-adapter-anywhere")) {
