@@ -155,6 +155,8 @@ def test_sparse_jacobians_entry_by_entry_equal_colored_ones() -> None:
     xs, cs = plans["auto"].signature.split((u0, anydiff.Constant(scale)))
     assert plans["auto"]._entries(xs, cs) is not None
     assert plans["column"]._entries is None
+    # no coloring is made until something asks for it
+    assert plans["auto"]._coloring is None
     for s in (scale, 2.0 * scale):  # the parameter changes between calls
         by_entries = plans["auto"](u0, anydiff.Constant(s))
         colored = plans["column"](u0, anydiff.Constant(s))
@@ -163,6 +165,8 @@ def test_sparse_jacobians_entry_by_entry_equal_colored_ones() -> None:
         np.testing.assert_allclose(by_entries.toarray(), colored.toarray(), rtol=1e-14, atol=1e-9)
         # the result owns its index arrays
         by_entries.eliminate_zeros()
+    assert plans["auto"]._coloring is None
+    assert plans["auto"].coloring.ncolors == plans["column"].coloring.ncolors
 
     # a max reduction: entry by entry does not apply, colored products serve
     def g(u):
@@ -171,7 +175,7 @@ def test_sparse_jacobians_entry_by_entry_equal_colored_ones() -> None:
     backend = anydiff.SparseBackend(anydiff.DualBackend(), detector=anydiff.TracerDetector())
     x = np.random.default_rng(4).normal(size=12)
     gplan = anydiff.prepare_jacobian(backend, g, x)
-    assert gplan._entries(*gplan.signature.split((x,))) is None
+    assert gplan._entries is None and gplan._coloring is not None
     got = gplan(x).toarray()
     want = np.asarray(jax.jacfwd(lambda u: u * jnp.max(u[:4]) + jnp.roll(u, 1))(x))
     np.testing.assert_allclose(got, want, atol=1e-14)

@@ -35,7 +35,29 @@ class _SparsePlan(_Plan):
 
     backend: SparseBackend
     pattern: Pattern
-    coloring: Coloring
+    _coloring: Optional[Coloring] = None
+    # the colored machinery, set up on first need where the backend computes the matrix
+    # itself (see SparseJacobianPlan)
+    _colored_later: Optional[Callable[[], None]] = None
+    _entries: Optional[Callable[[tuple, tuple], Optional[np.ndarray]]] = None
+
+    @property
+    def coloring(self) -> Coloring:
+        """The coloring of the products (made on first use where the inner backend
+        computes the sparse matrix itself)."""
+        self._ensure_colored()
+        assert self._coloring is not None
+        return self._coloring
+
+    def _ensure_colored(self) -> None:
+        if self._colored_later is not None:
+            setup, self._colored_later = self._colored_later, None
+            setup()
+
+    def _format(self, ops_backend: AbstractBackend) -> str:
+        """The result's format: the backend's, else the default for the inputs' arrays."""
+        like = self.signature.to_backend((self.signature.like,))[0]
+        return self.backend.format or _default_format(ops_backend.ops, like)
 
     def _setup(
         self,
@@ -48,14 +70,14 @@ class _SparsePlan(_Plan):
         """The compiled compressed products (seeds are constants of the compiled call, as
         XLA then folds them), the decompressor and, for framework formats, the compiled
         gather that builds the sparse matrix on the device."""
-        self.pattern, self.coloring = pattern, coloring
+        self.pattern, self._coloring = pattern, coloring
         ops, like = ops_backend.ops, self.signature.to_backend((self.signature.like,))[0]
         self._ops, compile = ops, ops_backend.compile
         seeds = np.ascontiguousarray(coloring.seed_matrix(self.dtype).T)
         seeds = ops.from_numpy(seeds, like=like) if ops.name != "numpy" else seeds
         self._compressed = compile(lambda xs, cs: products(xs, cs, seeds))
         self._decompress = _core.Decompressor(pattern._core, coloring.colors, coloring.kind)
-        self.format = self.backend.format or _default_format(ops, like)
+        self.format = self._format(ops_backend)
         wrap = _wrapper(self.format, pattern, ops, like)
         if coloring.ncolors == 0:  # a structurally zero matrix: no products at all
             zeros = ops.from_numpy(np.zeros(0, dtype=self.dtype), like=like)
@@ -72,14 +94,13 @@ class _SparsePlan(_Plan):
         else:
             self._direct = None
 
-    _entries: Optional[Callable[[tuple, tuple], Optional[np.ndarray]]] = None
-
     def _sparse(self, xs: tuple, cs: tuple) -> Any:
         """The sparse matrix at ``xs`` in the plan's format."""
         if self._entries is not None:
             values = self._entries(xs, cs)
             if values is not None:
                 return self.pattern.tocsr(values)
+        self._ensure_colored()
         if self._direct is not None:
             return self._direct(xs, cs)
         block = self._ops.to_numpy(self._compressed(xs, cs))
@@ -132,19 +153,30 @@ class SparseJacobianPlan(_SparsePlan):
         # the dense plan is made only if the detector forms dense matrices
         problem = self._problem(args, (m, n), lambda: JacobianPlan(b, f, *args), hessian=False)
         pattern = _detect(backend, problem)
-        coloring = _jacobian_coloring(backend, b, pattern)
-        lin = Linearization(
-            b, self._fn, Layout(self.signature.shapes, True), self.outputs, self.dtype
-        )
-        products = lin.jvp_rows if coloring.kind == "column" else lin.vjp_rows
-        self._setup(args, pattern, coloring, products, b)
+        self.pattern = pattern
         self._value = self._compile_value()
-        # a backend that computes sparse Jacobians itself (DualBackend, entry by entry)
+
+        def colored() -> None:
+            coloring = _jacobian_coloring(backend, b, pattern)
+            lin = Linearization(
+                b, self._fn, Layout(self.signature.shapes, True), self.outputs, self.dtype
+            )
+            products = lin.jvp_rows if coloring.kind == "column" else lin.vjp_rows
+            self._setup(args, pattern, coloring, products, b)
+
+        # a backend that computes sparse Jacobians itself (DualBackend, entry by entry):
+        # tried once here; the coloring is then made only if a call needs it
         native = None
-        if backend.compression == "auto" and self.format == "scipy":
+        if backend.compression == "auto" and self._format(b) == "scipy":
             layout = Layout(self.signature.shapes, True)
             native = b.native("sparse_jacobian", self._fn, layout, self.dtype)
         self._entries = native(pattern) if native is not None else None
+        if self._entries is not None and self._entries(*self.signature.split(args)) is not None:
+            self.format = "scipy"
+            self._colored_later = colored
+        else:
+            self._entries = None
+            colored()
 
     def __call__(self, *args: Any) -> Any:
         return self._sparse(*self.signature.split(args))
