@@ -40,7 +40,8 @@ class SparseBackend(DelegatingBackend):
             ``DualBackend`` on the CPU works them out entry by entry from the traced
             program (entries known in advance, such as a stencil's, are computed once at
             preparation; no colors), for float64 inputs and programs without max/min
-            reductions or matrix products, and uses the colored products otherwise.
+            reductions or matrix products, and uses the colored products otherwise (the
+            coloring is then made on first need).
         format: result type: ``"scipy"`` (``scipy.sparse.csr_array``, the default for
             host inputs), ``"bcoo"`` (JAX BCOO, default for JAX arrays on an accelerator)
             or ``"torch"`` (sparse CSR tensor, default for torch tensors on an accelerator).
