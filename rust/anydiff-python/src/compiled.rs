@@ -81,6 +81,17 @@ fn disabled() -> bool {
 }
 
 impl Compiled {
+    /// Whether `engine` may use a kernel at `np` points at all: a cheap test
+    /// made before the points are converted, so that the calls the
+    /// interpreter serves (one point, say) convert them once.
+    pub(crate) fn may_compile(engine: Engine, np: usize) -> bool {
+        match engine {
+            Engine::Interpreter => false,
+            Engine::Auto => !disabled() && np >= min_points(),
+            Engine::Compiled => true,
+        }
+    }
+
     /// The kernel for `want` where `engine` allows one at `np` float64 points
     /// (`f64`: whether the points are float64); `Engine::Compiled` raises
     /// instead of falling back.

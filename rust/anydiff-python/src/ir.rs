@@ -323,6 +323,11 @@ impl PyProgram {
         engine: Engine,
         want: Want,
     ) -> PyResult<Option<CompiledOut>> {
+        if let Ok(a) = points_obj.cast::<PyUntypedArray>() {
+            if a.ndim() == 2 && !Compiled::may_compile(engine, a.shape()[0]) {
+                return Ok(None);
+            }
+        }
         if engine == Engine::Interpreter {
             return Ok(None);
         }
