@@ -200,16 +200,14 @@ impl Kernel {
         jacobian: &mut [f64],
     ) -> Result<(), JitError> {
         let (n, m) = (self.n, self.m);
-        let want = |on: bool, per: usize| if on { np * per } else { 0 };
+        // numbers per point of each result (none where the mode does not write it)
+        let vw = if self.mode.values() { m } else { 0 };
+        let jw = if self.mode.jacobian() { m * n } else { 0 };
         let checks = [
             ("points", points.len(), np * n),
             ("params", params.len(), self.n_params),
-            ("values", values.len(), want(self.mode.values(), m)),
-            (
-                "jacobian",
-                jacobian.len(),
-                want(self.mode.jacobian(), m * n),
-            ),
+            ("values", values.len(), np * vw),
+            ("jacobian", jacobian.len(), np * jw),
         ];
         for (what, got, expected) in checks {
             if got != expected {
@@ -232,11 +230,6 @@ impl Kernel {
                 )
             }
         };
-        let (vw, jw) = (
-            want(self.mode.values(), m),
-            want(self.mode.jacobian(), m * n),
-        );
-        let (vw, jw) = (vw / np.max(1), jw / np.max(1));
         if np <= TASK_POINTS {
             run(points, values, jacobian, np);
             return Ok(());
