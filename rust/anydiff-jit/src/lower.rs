@@ -345,17 +345,9 @@ impl<'a, 'b> Lowering<'a, 'b> {
 
     /// `acc + x` for values and lanes (a lane missing from one side is zero).
     fn accumulate(&mut self, acc: Scalar, x: &Scalar) -> Result<Scalar, JitError> {
-        self.count(1 + acc.lanes.len() + x.lanes.len())?;
+        self.count(1)?;
         let value = self.b.ins().fadd(acc.value, x.value);
-        let lanes = self.merge(&acc.lanes, &x.lanes, |s, p, q| {
-            let (p, q) = (p.map(|t| s.tangent_value(t)), q.map(|t| s.tangent_value(t)));
-            match (p, q) {
-                (Some(p), Some(q)) => s.b.ins().fadd(p, q),
-                (Some(p), None) => p,
-                (None, Some(q)) => q,
-                (None, None) => s.zero,
-            }
-        });
+        let lanes = self.sum_lanes(&acc.lanes, &x.lanes)?;
         Ok(Scalar { value, lanes })
     }
 
@@ -410,6 +402,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
         Ok(Scalar { value, lanes })
     }
 
+    /// Lanes of `p + q` (a lane missing from one side is zero).
     fn sum_lanes(
         &mut self,
         p: &[(u32, Tangent)],

@@ -11,8 +11,10 @@ use pyo3::prelude::*;
 
 /// Fewest points for which `engine="auto"` compiles (below, compiling costs
 /// more than it saves).
-#[cfg(feature = "jit")]
 const MIN_POINTS: usize = 16;
+
+/// Whether this build has the compiler (`engine="auto"` never compiles without).
+const HAS_COMPILER: bool = cfg!(feature = "jit");
 
 /// Which engine a call asks for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -87,7 +89,7 @@ impl Compiled {
     pub(crate) fn may_compile(engine: Engine, np: usize) -> bool {
         match engine {
             Engine::Interpreter => false,
-            Engine::Auto => !disabled() && np >= min_points(),
+            Engine::Auto => HAS_COMPILER && !disabled() && np >= MIN_POINTS,
             Engine::Compiled => true,
         }
     }
@@ -104,7 +106,9 @@ impl Compiled {
     ) -> PyResult<Option<&Kernel>> {
         let forced = match engine {
             Engine::Interpreter => return Ok(None),
-            Engine::Auto if disabled() || !f64 || np < min_points() => return Ok(None),
+            Engine::Auto if !HAS_COMPILER || disabled() || !f64 || np < MIN_POINTS => {
+                return Ok(None)
+            }
             Engine::Auto => false,
             Engine::Compiled if !f64 => {
                 return Err(PyValueError::new_err(
@@ -120,16 +124,6 @@ impl Compiled {
             Err(_) => Ok(None),
         }
     }
-}
-
-#[cfg(feature = "jit")]
-fn min_points() -> usize {
-    MIN_POINTS
-}
-
-#[cfg(not(feature = "jit"))]
-fn min_points() -> usize {
-    usize::MAX
 }
 
 #[cfg(feature = "jit")]

@@ -323,19 +323,20 @@ impl PyProgram {
         engine: Engine,
         want: Want,
     ) -> PyResult<Option<CompiledOut>> {
+        if engine == Engine::Interpreter {
+            return Ok(None);
+        }
         if let Ok(a) = points_obj.cast::<PyUntypedArray>() {
             if a.ndim() == 2 && !Compiled::may_compile(engine, a.shape()[0]) {
                 return Ok(None);
             }
-        }
-        if engine == Engine::Interpreter {
-            return Ok(None);
         }
         let prog = &self.inner;
         let (n, m) = (prog.n_inputs(), prog.n_outputs());
         let pts = points(points_obj, n)?;
         let x = match &pts {
             Points::F32(a) => {
+                // no float32 kernels: `engine="compiled"` raises here, "auto" interprets
                 let np = a.as_array().nrows();
                 self.compiled.get(py, prog, (engine, want), (np, false))?;
                 return Ok(None);
