@@ -2,7 +2,7 @@
 
 use anydiff::Error;
 use pyo3::create_exception;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::PyErr;
 
 create_exception!(
@@ -19,5 +19,7 @@ pub fn to_py(err: Error<PyErr>) -> PyErr {
         Error::Oracle(e) => e,
         e @ Error::Shape { .. } => ShapeError::new_err(e.to_string()),
         Error::InvalidArgument(msg) => PyValueError::new_err(msg),
+        Error::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
+        other => PyValueError::new_err(other.to_string()),
     }
 }

@@ -7,6 +7,7 @@ use std::convert::Infallible;
 /// `E` is the error type of the user oracle; infallible oracles use
 /// [`std::convert::Infallible`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error<E> {
     /// An error raised by a user oracle, passed through unchanged.
     #[error("{0}")]
@@ -24,6 +25,9 @@ pub enum Error<E> {
     /// An argument had an invalid value.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The computation stopped early because its [`crate::StopFlag`] was raised.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl<E> Error<E> {
@@ -59,6 +63,7 @@ impl<E> Error<E> {
                 got,
             },
             Error::InvalidArgument(msg) => Error::InvalidArgument(msg),
+            Error::Interrupted => Error::Interrupted,
         }
     }
 }
@@ -79,6 +84,7 @@ impl<E> Error<Error<E>> {
                 got,
             },
             Error::InvalidArgument(msg) => Error::InvalidArgument(msg),
+            Error::Interrupted => Error::Interrupted,
         }
     }
 }

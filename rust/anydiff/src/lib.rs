@@ -59,6 +59,7 @@ pub mod finite_diff;
 pub mod ir;
 pub mod scalar;
 pub mod sparse;
+pub mod stop;
 
 pub use assemble::{
     hessian_from_hvp, hessian_from_hvp_into, jacobian_forward, jacobian_forward_into,
@@ -76,3 +77,4 @@ pub use sparse::{
     color_symmetric_best, decompress_acyclic, decompress_columns, decompress_rows, decompress_star,
     Coloring, ColoringKind, Order, Pattern,
 };
+pub use stop::StopFlag;
