@@ -42,8 +42,9 @@ def block_ranges(
 ) -> list[tuple[int, int]]:
     """The ``(start, stop)`` blocks the batching policy splits ``seeds`` products into."""
 
-def pick_mode(n: int, m: int) -> Literal["forward", "reverse"]:
-    """``"forward"`` when n inputs need no more JVPs than m outputs need VJPs."""
+def pick_mode(n: int, m: int, vjp_cost: float = 1.0) -> Literal["forward", "reverse"]:
+    """``"forward"`` when n JVPs cost no more than m VJPs of ``vjp_cost`` JVPs each;
+    ValueError for a ``vjp_cost`` that is not a positive finite number."""
 
 def fd_jvp(
     primal: Callable[[npt.NDArray[np.floating]], npt.NDArray[np.floating]],

@@ -102,7 +102,7 @@ class Linearization:
             return "forward"
         if self._jvp_rows is None:
             return "reverse"
-        return _core.pick_mode(n, m)
+        return _core.pick_mode(n, m, self.backend.vjp_cost)
 
     def matrix(
         self,

@@ -21,7 +21,7 @@ use numpy::{
     Element, IntoPyArray, PyArrayDescrMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray,
     PyUntypedArrayMethods,
 };
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::{to_py, ShapeError};
@@ -120,10 +120,16 @@ fn block_ranges(
         .collect()
 }
 
-/// `"forward"` when n inputs need no more JVPs than m outputs need VJPs, else `"reverse"`.
-#[pyfunction(name = "pick_mode")]
-fn pick_mode_py(n: usize, m: usize) -> &'static str {
-    pick_mode(n, m).as_str()
+/// `"forward"` when n JVPs cost no more than m VJPs of `vjp_cost` JVPs each, else
+/// `"reverse"`; ValueError for a `vjp_cost` that is not a positive finite number.
+#[pyfunction(name = "pick_mode", signature = (n, m, vjp_cost=1.0))]
+fn pick_mode_py(n: usize, m: usize, vjp_cost: f64) -> PyResult<&'static str> {
+    if !(vjp_cost.is_finite() && vjp_cost > 0.0) {
+        return Err(PyValueError::new_err(format!(
+            "vjp_cost must be a positive finite number (what one VJP costs in JVPs); got {vjp_cost}"
+        )));
+    }
+    Ok(pick_mode(n, m, vjp_cost).as_str())
 }
 
 fn fd_jvp_typed<T: Scalar + Element>(

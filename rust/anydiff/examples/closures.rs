@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.assign(&c.dot(&exact_j));
         Ok::<(), Infallible>(())
     });
-    let mode = pick_mode(n, m);
+    let mode = pick_mode(n, m, 1.0);
     let j = match mode {
         Mode::Forward => jacobian_forward(&mut jvp, n, m, &policy)?,
         Mode::Reverse => jacobian_reverse(&mut vjp, n, m, &policy)?,

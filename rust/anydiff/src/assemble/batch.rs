@@ -106,19 +106,21 @@ pub enum Mode {
     Reverse,
 }
 
-/// Picks the mode needing fewer seeds for `f: R^n -> R^m`: forward when
-/// `n <= m` (ties go forward), reverse otherwise.
+/// Picks the cheaper mode for the Jacobian of `f: R^n -> R^m` when one VJP
+/// costs `vjp_cost` JVPs: forward when `n <= m * vjp_cost` (ties, and a
+/// `vjp_cost` that is not a positive number, go forward), reverse otherwise.
 ///
 /// ```
 /// use anydiff::{pick_mode, Mode};
-/// assert_eq!(pick_mode(3, 3), Mode::Forward);
-/// assert_eq!(pick_mode(100, 1), Mode::Reverse);
+/// assert_eq!(pick_mode(3, 3, 1.0), Mode::Forward);
+/// assert_eq!(pick_mode(100, 1, 1.0), Mode::Reverse);
+/// assert_eq!(pick_mode(60, 59, 5.0), Mode::Forward);
 /// ```
-pub fn pick_mode(n: usize, m: usize) -> Mode {
-    if n <= m {
-        Mode::Forward
-    } else {
+pub fn pick_mode(n: usize, m: usize, vjp_cost: f64) -> Mode {
+    if (m as f64) * vjp_cost < n as f64 {
         Mode::Reverse
+    } else {
+        Mode::Forward
     }
 }
 
@@ -216,9 +218,12 @@ mod tests {
 
     #[test]
     fn modes() {
-        assert_eq!(pick_mode(0, 0), Mode::Forward);
-        assert_eq!(pick_mode(2, 5), Mode::Forward);
-        assert_eq!(pick_mode(5, 2), Mode::Reverse);
+        assert_eq!(pick_mode(0, 0, 1.0), Mode::Forward);
+        assert_eq!(pick_mode(2, 5, 1.0), Mode::Forward);
+        assert_eq!(pick_mode(5, 2, 1.0), Mode::Reverse);
+        assert_eq!(pick_mode(5, 2, 2.5), Mode::Forward);
+        assert_eq!(pick_mode(6, 2, 2.5), Mode::Reverse);
+        assert_eq!(pick_mode(5, 2, f64::NAN), Mode::Forward);
         assert_eq!("forward".parse::<Mode>(), Ok(Mode::Forward));
         assert_eq!("Reverse".parse::<Mode>(), Ok(Mode::Reverse));
         let err = "sideways".parse::<Mode>().unwrap_err();
