@@ -152,9 +152,8 @@ def test_sparse_jacobians_entry_by_entry_equal_colored_ones() -> None:
         for compression in ("auto", "column")
     }
     # the entry-by-entry path is taken (not a silent fallback)
-    xs, cs = plans["auto"].signature.split((u0, anydiff.Constant(scale)))
-    assert plans["auto"]._entries(xs, cs) is not None
-    assert plans["column"]._entries is None
+    assert plans["auto"].entrywise
+    assert not plans["column"].entrywise
     # no coloring is made until something asks for it
     assert plans["auto"]._coloring is None
     for s in (scale, 2.0 * scale):  # the parameter changes between calls
@@ -175,7 +174,7 @@ def test_sparse_jacobians_entry_by_entry_equal_colored_ones() -> None:
     backend = anydiff.SparseBackend(anydiff.DualBackend(), detector=anydiff.TracerDetector())
     x = np.random.default_rng(4).normal(size=12)
     gplan = anydiff.prepare_jacobian(backend, g, x)
-    assert gplan._entries is None and gplan._coloring is not None
+    assert not gplan.entrywise and gplan._coloring is not None
     got = gplan(x).toarray()
     want = np.asarray(jax.jacfwd(lambda u: u * jnp.max(u[:4]) + jnp.roll(u, 1))(x))
     np.testing.assert_allclose(got, want, atol=1e-14)

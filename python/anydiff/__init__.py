@@ -3,27 +3,13 @@
 Write ``anydiff.jacobian(backend, f, x)`` once and switch ``backend`` to change what
 computes the derivatives. The Rust core (``anydiff._core``) assembles Jacobians and
 Hessians from batched products and computes finite differences.
+
+Layout: ``operators/`` (one module per operator family, each with its plan class, its
+generic derivation and its public functions), ``backends/`` (each backend with the plans
+it registers for the operators it computes faster), ``_contract`` (what a backend is).
 """
 
-from anydiff import _api, coloring
-from anydiff._api import (
-    hvp,
-    jvp,
-    lazy_derivative,
-    lazy_gradient,
-    lazy_hessian,
-    lazy_jacobian,
-    prepare_derivative,
-    prepare_gradient,
-    prepare_hessian,
-    prepare_hvp,
-    prepare_jacobian,
-    prepare_pullback,
-    prepare_pushforward,
-    prepare_second_derivative,
-    vjp,
-)
-from anydiff._batch import BatchPlan, batch_gradient, batch_hessian, batch_jacobian
+from anydiff import coloring, operators
 from anydiff._core import __version__
 from anydiff._errors import (
     BackendUnavailableError,
@@ -32,18 +18,7 @@ from anydiff._errors import (
     UnsupportedOperationError,
 )
 from anydiff._lazy import LazyOperator
-from anydiff._plans import (
-    DerivativePlan,
-    GradientPlan,
-    HessianPlan,
-    HvpPlan,
-    JacobianPlan,
-    PullbackPlan,
-    PushforwardPlan,
-    SecondDerivativePlan,
-)
 from anydiff._signature import Constant
-from anydiff._sparse_plans import SparseHessianPlan, SparseJacobianPlan
 from anydiff.backends import (
     AbstractBackend,
     AbstractFiniteDifference,
@@ -57,6 +32,7 @@ from anydiff.backends import (
     SparseBackend,
     TorchBackend,
 )
+from anydiff.backends.sparse import SparseHessianPlan, SparseJacobianPlan
 from anydiff.detection import (
     AbstractDetector,
     KnownPattern,
@@ -66,23 +42,53 @@ from anydiff.detection import (
     jacobian_sparsity,
 )
 from anydiff.ode import ODEJacobian, ode_jacobian
+from anydiff.operators.batch import BatchPlan, batch_gradient, batch_hessian, batch_jacobian
+from anydiff.operators.first_order.gradient import (
+    GradientPlan,
+    gradient,
+    lazy_gradient,
+    prepare_gradient,
+    value_and_gradient,
+)
+from anydiff.operators.first_order.jacobian import (
+    DerivativePlan,
+    JacobianPlan,
+    derivative,
+    jacobian,
+    lazy_derivative,
+    lazy_jacobian,
+    prepare_derivative,
+    prepare_jacobian,
+    value_and_derivative,
+    value_and_jacobian,
+)
+from anydiff.operators.first_order.pullback import (
+    PullbackPlan,
+    prepare_pullback,
+    pullback_function,
+    value_and_pullback_function,
+    vjp,
+)
+from anydiff.operators.first_order.pushforward import (
+    PushforwardPlan,
+    jvp,
+    prepare_pushforward,
+    pushforward_function,
+    value_and_pushforward_function,
+)
+from anydiff.operators.second_order.hessian import (
+    HessianPlan,
+    SecondDerivativePlan,
+    hessian,
+    prepare_hessian,
+    prepare_second_derivative,
+    second_derivative,
+    value_and_hessian,
+    value_derivative_and_second_derivative,
+    value_gradient_and_hessian,
+)
+from anydiff.operators.second_order.hvp import HvpPlan, hvp, lazy_hessian, prepare_hvp
 from anydiff.spy import spy
-
-derivative = _api.derivative  # type: ignore[attr-defined]
-value_and_derivative = _api.value_and_derivative  # type: ignore[attr-defined]
-second_derivative = _api.second_derivative  # type: ignore[attr-defined]
-value_derivative_and_second_derivative = _api.value_derivative_and_second_derivative  # type: ignore[attr-defined]
-gradient = _api.gradient  # type: ignore[attr-defined]
-value_and_gradient = _api.value_and_gradient  # type: ignore[attr-defined]
-jacobian = _api.jacobian  # type: ignore[attr-defined]
-value_and_jacobian = _api.value_and_jacobian  # type: ignore[attr-defined]
-hessian = _api.hessian  # type: ignore[attr-defined]
-value_and_hessian = _api.value_and_hessian  # type: ignore[attr-defined]
-value_gradient_and_hessian = _api.value_gradient_and_hessian  # type: ignore[attr-defined]
-pushforward_function = _api.pushforward_function  # type: ignore[attr-defined]
-value_and_pushforward_function = _api.value_and_pushforward_function  # type: ignore[attr-defined]
-pullback_function = _api.pullback_function  # type: ignore[attr-defined]
-value_and_pullback_function = _api.value_and_pullback_function  # type: ignore[attr-defined]
 
 __all__ = [
     "AbstractBackend",
@@ -136,6 +142,7 @@ __all__ = [
     "lazy_hessian",
     "lazy_jacobian",
     "ode_jacobian",
+    "operators",
     "prepare_derivative",
     "prepare_gradient",
     "prepare_hessian",

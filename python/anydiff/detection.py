@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -37,7 +37,9 @@ class SparsityProblem:
 
     ``shape`` is the matrix shape over flattened inputs and outputs: ``(m, n)`` for a
     Jacobian, ``(n, n)`` for a Hessian. ``dense(x)`` returns that matrix at a point of
-    the same shape as ``x`` as a numpy array.
+    the same shape as ``x`` as a numpy array. ``program()``, where given, returns
+    ``(frontend, program)``: f already traced by the plan (an ``anydiff._core.Program``
+    whose inputs are x), or None.
     """
 
     f: Callable[[Any], Any]
@@ -45,6 +47,7 @@ class SparsityProblem:
     shape: tuple[int, int]
     dense: Callable[[Any], np.ndarray]
     hessian: bool
+    program: Optional[Callable[[], Optional[tuple[str, Any]]]] = None
 
 
 class AbstractDetector(abc.ABC):
@@ -141,6 +144,9 @@ class TracerDetector(AbstractDetector):
         self.frontend = check_option("frontend", frontend, FRONTENDS)
 
     def detect(self, problem: SparsityProblem) -> Pattern:
+        traced = problem.program() if problem.program is not None else None
+        if traced is not None and self.frontend in ("auto", traced[0]):
+            return self.program_pattern(traced[1], problem.hessian)  # f is traced once
         return self.pattern(problem.f, problem.x, problem.hessian)
 
     def pattern(self, f: Callable[[Any], Any], x: Any, hessian: bool = False) -> Pattern:
@@ -148,7 +154,11 @@ class TracerDetector(AbstractDetector):
         from anydiff.ir._compile import TracedProgram, trace
 
         graph, is_param = trace(lambda xs, cs: f(xs[0]), (x,), (), self.frontend)  # type: ignore[arg-type]
-        program = TracedProgram(graph, is_param).program
+        return self.program_pattern(TracedProgram(graph, is_param).program, hessian)
+
+    @staticmethod
+    def program_pattern(program: Any, hessian: bool) -> Pattern:
+        """The Jacobian (or Hessian) pattern of a traced ``anydiff._core.Program``."""
         if hessian:
             if program.n_outputs != 1:
                 raise ValueError(

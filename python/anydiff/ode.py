@@ -11,13 +11,12 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from anydiff._api import prepare_jacobian
+from anydiff._contract import AbstractBackend
 from anydiff._signature import Constant
-from anydiff._sparse_plans import SparseJacobianPlan
-from anydiff.backends.base import AbstractBackend
-from anydiff.backends.sparse import SparseBackend
+from anydiff.backends.sparse import SparseBackend, SparseJacobianPlan
 from anydiff.coloring import Coloring, Pattern
 from anydiff.detection import AbstractDetector
+from anydiff.operators import prepare_jacobian
 
 __all__ = ["ODEJacobian", "ode_jacobian"]
 

@@ -3,7 +3,7 @@
 JAX and torch are imported only when their backend is created.
 """
 
-from anydiff.backends.base import (
+from anydiff._contract import (
     AbstractBackend,
     AbstractFiniteDifference,
     AbstractForwardMode,

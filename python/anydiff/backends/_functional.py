@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from anydiff._contract import AbstractForwardMode, AbstractReverseMode, Function
 from anydiff._modes import MODES, Mode, check_option
-from anydiff.backends.base import AbstractForwardMode, AbstractReverseMode, Function
 
 
 class FunctionalBackend(AbstractForwardMode, AbstractReverseMode):

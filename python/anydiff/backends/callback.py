@@ -7,10 +7,10 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from anydiff._arrays import ops_named
+from anydiff._contract import AbstractForwardMode, AbstractReverseMode, Function
 from anydiff._errors import ShapeError
 from anydiff._layout import Layout
 from anydiff._tree import leaves, map_leaves
-from anydiff.backends.base import AbstractForwardMode, AbstractReverseMode, Function
 
 __all__ = ["CallbackBackend"]
 

@@ -8,11 +8,11 @@ import numpy as np
 
 from anydiff import _core
 from anydiff._arrays import ops_named
+from anydiff._contract import AbstractFiniteDifference, Function
 from anydiff._defaults import FINITE_DIFFERENCE_METHOD
 from anydiff._layout import Layout
 from anydiff._modes import FINITE_DIFFERENCE_METHODS, FiniteDifferenceMethod, check_option
 from anydiff._tree import leaves, map_leaves
-from anydiff.backends.base import AbstractFiniteDifference, Function
 
 __all__ = ["FiniteDifferences"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from anydiff.backends.base import AbstractBackend, DelegatingBackend
+from anydiff._contract import AbstractBackend, DelegatingBackend
 
 __all__ = ["HigherOrderBackend"]
 

@@ -1,15 +1,22 @@
-"""Backend base classes: a backend implements one primitive, the API derives the rest.
+"""The backend contract: what a backend computes, what it can do, and what that costs.
 
-A backend computes with one kind of array (``array_kind``) and implements
+A backend computes with one kind of array (``array_kind``) and implements one primitive:
 
 * ``pushforward_batch(f, xs, tangents)`` (forward mode, :class:`AbstractForwardMode`), or
 * ``pullback_batch(f, xs, cotangents)`` (reverse mode, :class:`AbstractReverseMode`).
+
+Every operator derives from these (``anydiff.operators``); a backend with a faster way
+to compute an operator registers a plan class for it (``anydiff.operators.register_plan``).
 
 Conventions: ``xs`` is a tuple of differentiated inputs (constants are already bound into
 ``f``); ``f(*xs)`` returns one array or a tuple of arrays. Batches lead: ``tangents`` holds
 one array per input with an extra leading axis of length k, and the result has f's output
 structure with the same leading axis. ``pullback_batch`` takes cotangents in f's output
 structure (batch-leading) and returns one batch-leading array per input.
+
+Capabilities are class attributes (``supports_forward``, ``supports_reverse``,
+``differentiates_any_function``); the cost model is ``vjp_cost``, read by
+:func:`cheaper_mode` for dense Jacobians and by sparse colorings.
 """
 
 from __future__ import annotations
@@ -17,7 +24,10 @@ from __future__ import annotations
 import abc
 from typing import Any, Callable, Optional
 
+from anydiff import _core
 from anydiff._arrays import ArrayOps, ops_named
+from anydiff._errors import UnsupportedOperationError
+from anydiff._modes import Mode
 from anydiff._tree import map_leaves
 
 __all__ = [
@@ -25,6 +35,10 @@ __all__ = [
     "AbstractFiniteDifference",
     "AbstractForwardMode",
     "AbstractReverseMode",
+    "DelegatingBackend",
+    "Function",
+    "check_backend",
+    "cheaper_mode",
 ]
 
 Function = Callable[..., Any]
@@ -38,8 +52,10 @@ class AbstractBackend(metaclass=abc.ABCMeta):  # noqa: B024 (subclasses add the 
     supports_reverse: bool = False
     """Whether the backend computes VJPs (``pullback_batch``)."""
     vjp_cost: float = 1.0
-    """What one VJP costs in JVPs, for backends that do both: sparse Jacobians compress
-    rows (VJPs) only when that many times their row colors is below their column colors."""
+    """The cost model: what one VJP costs in JVPs, for backends that do both. A dense
+    Jacobian takes the mode with the smaller total (n JVPs or m VJPs, see
+    :func:`cheaper_mode`); a sparse one compresses rows only when that many times their
+    row colors is below their column colors."""
     array_kind: str = "numpy"
     """The kind of array ``f`` receives: ``numpy``, ``jax`` or ``torch``."""
     differentiates_any_function: bool = True
@@ -54,6 +70,11 @@ class AbstractBackend(metaclass=abc.ABCMeta):  # noqa: B024 (subclasses add the 
     def compile(self, fn: Function, static_argnums: tuple[int, ...] = ()) -> Function:
         """Compile a function written with this backend's primitives (JAX: ``jax.jit``)."""
         return self.ops.compile(fn, static_argnums)
+
+    def vectorize(self, fn: Function, in_axes: Any) -> Optional[Function]:
+        """``fn`` mapped over a leading batch axis (``jax.vmap``, ``torch.func.vmap``), or
+        None when the framework has no such transform (callers then loop)."""
+        return None
 
     def pushforward_batch(self, f: Function, xs: tuple, tangents: tuple) -> Any:
         """JVPs of ``f`` at ``xs`` for a batch of tangents (forward-mode backends)."""
@@ -82,29 +103,6 @@ class AbstractBackend(metaclass=abc.ABCMeta):  # noqa: B024 (subclasses add the 
         """The backend used for first-order operators."""
         return self
 
-    def native(
-        self, operator: str, fn: Function, inputs: Any, dtype: Any
-    ) -> Optional[Callable[..., Any]]:
-        """A faster path this backend has for ``operator`` on ``fn(xs, cs)``, or None.
-
-        Operators: ``jvp_rows`` (``(xs, cs, seeds) -> JVP rows``), ``gradient``
-        (``(xs, cs, dtype) -> (value, flat gradient)``), ``hessian``
-        (``(xs, cs, dtype) -> (value, flat gradient, n x n Hessian)``), ``hvp_rows``
-        (``(xs, cs, v) -> HVP rows``), ``batch_jacobian`` (``(xs, cs, P, dtype, values=True) ->
-        (values or None, Jacobians)``). The generic derivations are used where it returns None.
-        """
-        return None
-
-    def vectorize(self, fn: Function, in_axes: Any) -> Optional[Function]:
-        """``fn`` mapped over a leading batch axis (``jax.vmap``, ``torch.func.vmap``), or
-        None when the framework has no such transform (callers then loop)."""
-        return None
-
-    def plan_class(self, default: type) -> type:
-        """The plan class this backend computes ``default``'s operator with (a backend with
-        its own way to form, say, Jacobians returns its own plan class)."""
-        return default
-
     @property
     def second_order(self) -> tuple[AbstractBackend, AbstractBackend]:
         """``(outer, inner)`` used for second-order operators."""
@@ -121,31 +119,6 @@ class AbstractBackend(metaclass=abc.ABCMeta):  # noqa: B024 (subclasses add the 
 
     def __hash__(self) -> int:
         return hash((type(self), _config(self)))
-
-
-def _config(b: AbstractBackend) -> tuple:
-    return tuple(
-        sorted(
-            (k, v if _hashable(v) else id(v)) for k, v in vars(b).items() if not k.startswith("_")
-        )
-    )
-
-
-def _hashable(v: object) -> bool:
-    try:
-        hash(v)
-    except TypeError:
-        return False
-    return True
-
-
-def _missing(b: AbstractBackend, method: str, mode: str) -> TypeError:
-    from anydiff._errors import UnsupportedOperationError
-
-    return UnsupportedOperationError(
-        f"{type(b).__name__} does not compute {mode}-mode products ({method}); "
-        f"use a backend with supports_{mode}=True"
-    )
 
 
 class AbstractForwardMode(AbstractBackend):
@@ -173,7 +146,11 @@ class AbstractFiniteDifference(AbstractForwardMode):
 
 
 class DelegatingBackend(AbstractBackend):
-    """A backend whose first-order products are those of ``first_order`` (another backend)."""
+    """A backend whose first-order products are those of ``first_order`` (another backend).
+
+    Operators it registers no plan for are prepared as its ``first_order`` backend's
+    (second-order ones as the outer backend's when outer and inner are the same).
+    """
 
     @property
     def array_kind(self) -> str:  # type: ignore[override]
@@ -187,8 +164,55 @@ class DelegatingBackend(AbstractBackend):
     def supports_reverse(self) -> bool:  # type: ignore[override]
         return self.first_order.supports_reverse
 
+    @property
+    def vjp_cost(self) -> float:  # type: ignore[override]
+        return self.first_order.vjp_cost
+
     def pushforward_batch(self, f: Function, xs: tuple, tangents: tuple) -> Any:
         return self.first_order.pushforward_batch(f, xs, tangents)
 
     def pullback_batch(self, f: Function, xs: tuple, cotangents: Any) -> tuple:
         return self.first_order.pullback_batch(f, xs, cotangents)
+
+
+def check_backend(backend: Any) -> AbstractBackend:
+    """``backend`` if it is an anydiff backend, else a TypeError naming what came."""
+    if not isinstance(backend, AbstractBackend):
+        raise TypeError(
+            "expected an anydiff backend (JaxBackend, TorchBackend, FiniteDifferences, ...) as the "
+            f"first argument; got {type(backend).__name__}"
+        )
+    return backend
+
+
+def cheaper_mode(backend: AbstractBackend, n: int, m: int) -> Mode:
+    """How ``backend`` computes a dense m x n Jacobian: its only mode, or, when it has
+    both, the cheaper by its cost model (n JVPs against m VJPs of ``vjp_cost`` each)."""
+    if not backend.supports_reverse:
+        return "forward"
+    if not backend.supports_forward:
+        return "reverse"
+    return _core.pick_mode(n, m, backend.vjp_cost)
+
+
+def _config(b: AbstractBackend) -> tuple:
+    return tuple(
+        sorted(
+            (k, v if _hashable(v) else id(v)) for k, v in vars(b).items() if not k.startswith("_")
+        )
+    )
+
+
+def _hashable(v: object) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
+def _missing(b: AbstractBackend, method: str, mode: str) -> UnsupportedOperationError:
+    return UnsupportedOperationError(
+        f"{type(b).__name__} does not compute {mode}-mode products ({method}); "
+        f"use a backend with supports_{mode}=True"
+    )

@@ -1,11 +1,11 @@
-"""Sparse Jacobians and Hessians through coloring: few products recover every nonzero."""
+"""SparseBackend: sparse Jacobians and Hessians, its configuration (plans in ``_plans``)."""
 
 from __future__ import annotations
 
 from typing import Literal, Optional
 
+from anydiff._contract import AbstractBackend, DelegatingBackend
 from anydiff._modes import check_option
-from anydiff.backends.base import AbstractBackend, DelegatingBackend
 from anydiff.coloring import ORDERS, ColoringOrder
 from anydiff.detection import AbstractDetector, LocalDetector
 
@@ -90,11 +90,3 @@ class SparseBackend(DelegatingBackend):
     @property
     def differentiates_any_function(self) -> bool:  # type: ignore[override]
         return self.inner.differentiates_any_function
-
-    def plan_class(self, default: type) -> type:
-        from anydiff._plans import HessianPlan, JacobianPlan
-        from anydiff._sparse_plans import SparseHessianPlan, SparseJacobianPlan
-
-        return {JacobianPlan: SparseJacobianPlan, HessianPlan: SparseHessianPlan}.get(
-            default, default
-        )

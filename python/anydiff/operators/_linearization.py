@@ -8,15 +8,16 @@ nothing crosses to the host.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from anydiff import _core
+from anydiff._contract import AbstractBackend, cheaper_mode
 from anydiff._defaults import MEMORY_CAP_BYTES
 from anydiff._layout import Layout
+from anydiff._modes import Mode
 from anydiff._tree import leaves
-from anydiff.backends.base import AbstractBackend
 
 __all__ = ["Linearization"]
 
@@ -52,26 +53,16 @@ class Linearization:
         ops = backend.ops
         n, m = inputs.size, outputs.size
 
-        def generic_jvp_rows(xs: tuple, cs: tuple, t: Any) -> Any:
+        def jvp_rows(xs: tuple, cs: tuple, t: Any) -> Any:
             k = t.shape[0]
             tangents = tuple(leaves(inputs.split_rows(t, k)))
             out = backend.pushforward_batch(lambda *a: fn(a, cs), xs, tangents)
             return outputs.flatten_rows(ops, out, k)
 
-        native = (
-            backend.native("jvp_rows", fn, inputs, self.dtype) if backend.supports_forward else None
-        )
-        jvp_rows = native or generic_jvp_rows
-
-        def generic_vjp_rows(xs: tuple, cs: tuple, w: Any) -> Any:
+        def vjp_rows(xs: tuple, cs: tuple, w: Any) -> Any:
             k = w.shape[0]
             grads = backend.pullback_batch(lambda *a: fn(a, cs), xs, outputs.split_rows(w, k))
             return inputs.flatten_rows(ops, tuple(grads), k)
-
-        native_vjp = (
-            backend.native("vjp_rows", fn, inputs, self.dtype) if backend.supports_reverse else None
-        )
-        vjp_rows = native_vjp or generic_vjp_rows
 
         def jvp_basis(xs: tuple, cs: tuple, start: Any, k: int) -> Any:
             return jvp_rows(xs, cs, ops.basis(n, start, k, self.dtype, like=xs[0]))
@@ -95,14 +86,7 @@ class Linearization:
                 f"{type(backend).__name__} computes neither JVPs nor VJPs "
                 "(supports_forward and supports_reverse are both False)"
             )
-        self.mode: Literal["forward", "reverse"] = self._pick_mode(n, m)
-
-    def _pick_mode(self, n: int, m: int) -> Literal["forward", "reverse"]:
-        if self._vjp_rows is None:
-            return "forward"
-        if self._jvp_rows is None:
-            return "reverse"
-        return _core.pick_mode(n, m, self.backend.vjp_cost)
+        self.mode: Mode = cheaper_mode(backend, n, m)
 
     def matrix(
         self,
@@ -128,7 +112,7 @@ class Linearization:
             seeds, length, self.dtype.itemsize, self.batch_size, MEMORY_CAP_BYTES
         )
         if len(ranges) <= 1:
-            return self._whole(symmetrize, finish)(xs, cs)
+            return self.whole(symmetrize, finish)(xs, cs)
         finish = finish or _identity
         block = self._jvp_basis if forward else self._vjp_basis
         ops = self.backend.ops
@@ -153,10 +137,12 @@ class Linearization:
             )
         )
 
-    def _whole(
-        self, symmetrize: bool, finish: Optional[Callable[[Any], Any]]
+    def whole(
+        self, symmetrize: bool = False, finish: Optional[Callable[[Any], Any]] = None
     ) -> Callable[[tuple, tuple], Any]:
-        """The compiled one-block Jacobian (transposed, symmetrised and finished inside)."""
+        """The matrix as one compiled call of the backend (transposed, symmetrised and
+        finished inside), whatever the blocks: a function of ``(xs, cs)`` that a vectorizing
+        transform (``jax.vmap``) can map over points."""
         fn = self._whole_cache.get((symmetrize, finish))
         if fn is None:
             end = finish or _identity

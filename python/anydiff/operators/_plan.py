@@ -1,0 +1,156 @@
+"""What every prepared operator (plan) holds: backend, function, signature, output layout.
+
+Calling an operator's plan class (``JacobianPlan(b, f, x)``) prepares the plan registered
+for that operator and backend (see ``_registry``); ``prepare_*`` are those calls. A plan
+has two faces: ``plan(*args)`` for users, and methods of ``(xs, cs)`` — the differentiated
+inputs as the backend's arrays and the constants' values, as ``plan.signature.split(args)``
+returns them — that other operators compose (batches, lazy operators, sparse matrices).
+Calling a plan with arguments of another shape or dtype raises
+:class:`~anydiff.PreparationMismatchError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Optional
+
+import numpy as np
+
+from anydiff._arrays import dtype_of
+from anydiff._contract import AbstractBackend, Function, check_backend
+from anydiff._errors import UnsupportedOperationError
+from anydiff._layout import Layout
+from anydiff._signature import Signature
+from anydiff._tree import leaves, map_leaves
+from anydiff.operators._registry import _OPERATORS, plan_class
+
+__all__ = ["Plan", "check_tangent", "check_tangents"]
+
+
+class Plan:
+    """Shared state of every plan: backend, signature and the function's output layout.
+
+    Attributes:
+        backend: the backend the plan was prepared with.
+        f: the function.
+        signature: where inputs and Constants sit, with their shapes and dtypes.
+        inputs: layout of the differentiated inputs (``multi`` for several).
+        outputs: layout of f's value.
+        dtype: the dtype of the derivatives.
+        outer, inner: the backends computing the products (``inner`` for first order;
+            for second order, ``outer`` differentiates what ``inner`` computes).
+    """
+
+    operator: ClassVar[str] = "plan"
+    """The operator's name, as error messages give it."""
+    order: ClassVar[int] = 1
+    """1 for first-order operators, 2 for second-order ones."""
+    _value_fn: Optional[Callable[[tuple, tuple], Any]] = None
+
+    def __new__(cls, backend: Any, *args: Any, **options: Any) -> Any:
+        # An operator's class prepares the plan registered for the backend (a subclass,
+        # whose __init__ then runs); a concrete plan class is built as itself.
+        while cls in _OPERATORS:
+            found = plan_class(cls, check_backend(backend), cls.order)
+            if found is cls:
+                break
+            cls = found
+        return super().__new__(cls)
+
+    def __init__(self, backend: AbstractBackend, f: Function, args: tuple) -> None:
+        backend = check_backend(backend)
+        if not callable(f):
+            raise TypeError(f"{self.operator}: f must be callable; got {type(f).__name__}")
+        self.backend, self.f = backend, f
+        if self.order == 2:
+            self.outer, self.inner = backend.second_order
+            if not self.outer.differentiates_any_function:
+                raise UnsupportedOperationError(
+                    f"{self.operator}: {type(self.outer).__name__} differentiates the function "
+                    "its callbacks describe, not the gradient a second-order operator needs; use "
+                    "HigherOrderBackend((FiniteDifferences(), <this backend>)) instead"
+                )
+        else:
+            self.outer = self.inner = backend.first_order
+        self.signature = Signature(args, self.inner.ops, self.operator)
+        self.inputs = Layout(self.signature.shapes, self.signature.n_inputs > 1)
+        value = self._value_at_preparation(args)
+        self.outputs = Layout.of(value)
+        out_dtypes = [dtype_of(v) for v in leaves(value)]
+        self.dtype = np.result_type(self.signature.dtype, *out_dtypes)
+        if self.dtype.kind != "f":
+            raise TypeError(
+                f"{self.operator}: f must return floating-point arrays; got dtype {self.dtype}"
+            )
+
+    def _value_at_preparation(self, args: tuple) -> Any:
+        """f at the preparation point, for the output layout and dtype: called with the
+        backend's arrays, which the generic derivations pass f as well."""
+        return self.call_f(*self.signature.split(args))
+
+    def call_f(self, xs: tuple, cs: tuple) -> Any:
+        """``f`` called at inputs ``xs`` (backend arrays) and constant values ``cs``: the
+        function of ``(xs, cs)`` that the derivations differentiate."""
+        return self.signature.bind(self.f, cs)(*xs)
+
+    def value_at(self, xs: tuple, cs: tuple) -> Any:
+        """f's value at ``(xs, cs)`` as the plan computes it: by default one compiled call
+        of the backend (``jax.jit``), made on first use."""
+        fn = self._value_fn
+        if fn is None:
+            fn = self._value_fn = self.inner.compile(self.call_f)
+        return fn(xs, cs)
+
+    def bound(self, cs: tuple) -> Function:
+        """``f`` as a function of the differentiated inputs alone, constants ``cs`` bound."""
+        return self.signature.bind(self.f, cs)
+
+    @property
+    def flat_inputs(self) -> Layout:
+        """The inputs' layout as a tuple of arrays (what the products take)."""
+        return Layout(self.signature.shapes, True)
+
+    def _user(self, value: Any) -> Any:
+        return map_leaves(self.signature.to_user, value)
+
+    def _one_input(self) -> None:
+        if self.signature.n_inputs != 1:
+            raise TypeError(
+                f"{self.operator} differentiates one input; got {self.signature.n_inputs} "
+                "(wrap the others in anydiff.Constant)"
+            )
+
+    def _scalar_output(self) -> None:
+        if self.outputs.multi or self.outputs.shape != ():
+            raise ValueError(
+                f"{self.operator} needs f to return a scalar (shape ()); "
+                f"got output shapes {list(self.outputs.shapes)}"
+            )
+
+    def _scalar_input(self) -> None:
+        self._one_input()
+        if self.inputs.shape != ():
+            raise ValueError(
+                f"{self.operator} needs a scalar input (shape ()); got shape {self.inputs.shape} "
+                "(use jacobian for array inputs)"
+            )
+
+
+def check_tangent(sig: Signature, v: Any, shape: tuple, batched: bool, name: str) -> Any:
+    """``v`` checked against ``shape`` (plus a batch axis) and converted for the backend."""
+    got = tuple(getattr(v, "shape", np.shape(v)))
+    if (got[1:] if batched else got) != tuple(shape) or (batched and len(got) == 0):
+        want = ("(batch, " + ", ".join(map(str, shape)) + ")") if batched else str(tuple(shape))
+        raise ValueError(f"{sig.operator}: {name} must have shape {want}; got {got}")
+    return sig.to_backend((v,))[0]
+
+
+def check_tangents(sig: Signature, tangents: Any, batched: bool, name: str) -> tuple:
+    """One tangent per differentiated input, checked and converted."""
+    parts = tangents if sig.n_inputs > 1 else (tangents,)
+    if not isinstance(parts, (tuple, list)) or len(parts) != sig.n_inputs:
+        raise ValueError(
+            f"{sig.operator}: expected a tuple of {sig.n_inputs} {name} "
+            "(one per differentiated input); "
+            f"got {type(tangents).__name__}"
+        )
+    return tuple(check_tangent(sig, t, s, batched, name) for t, s in zip(parts, sig.shapes))

@@ -1,0 +1,1 @@
+"""First-order operators: Jacobians and derivatives, gradients, pushforwards, pullbacks."""

@@ -1,0 +1,1 @@
+"""Second-order operators: Hessians and second derivatives, Hessian-vector products."""
