@@ -14,6 +14,11 @@ Measures in one run (float64, prepared calls, interleaved timings):
   anydiff's at N = 512                                                  (target < 1 s)
 * Rosenbrock (n = 1000) sparse Hessian, nested duals and star coloring:
   ``SparseBackend(DualBackend, TracerDetector)`` / jax.jit(asdex.hessian)   (target <= 1.0)
+* dense Jacobian of tanh(W x) + sum(sin(x)) at n = m = 10, prepared:
+  ``prepare_jacobian(DualBackend)`` / jax.jit(jax.jacfwd)                (target <= 1.0)
+* mode choice, the same function R^n -> R^m for (n, m) = (10, 10), (60, 59), (200, 199),
+  (200, 20), (20, 200): the mode DualBackend's cost model picks / the faster of the two
+  forced modes                                                           (target <= 1.10)
 
 Every figure not met is profiled with cProfile: the JSON gets the share of time in anydiff's
 Rust core (``anydiff._core`` methods), in other compiled code (numpy, scipy) and in Python.
@@ -193,6 +198,79 @@ def gradient_contenders() -> tuple[dict[str, Call], dict[str, Any]]:
     assert xt.dtype == torch.float64
     calls = {"anydiff": lambda: plan(x), "jax": lambda: jgrad(xj), "torch": lambda: tgrad(xt)}
     return calls, {"checks": checks}
+
+
+def dense_function(n: int, m: int, xp: Any = np) -> tuple[Callable[[Any], Any], np.ndarray]:
+    """R^n -> R^m, tanh(W x) + sum(sin(x)) with W ~ N(0, 1/n), and a point."""
+    rng = np.random.default_rng(n * 1000 + m)
+    W = rng.standard_normal((m, n)) / np.sqrt(n)
+    Wx = xp.asarray(W)
+
+    def f(x: Any) -> Any:
+        return xp.tanh(Wx @ x) + xp.sum(xp.sin(x))
+
+    return f, rng.standard_normal(n)
+
+
+def dense_jacobian_contenders() -> tuple[dict[str, Call], dict[str, Any]]:
+    """The prepared dense Jacobian at n = m = 10: DualBackend, jax.jit(jax.jacfwd), and the
+    engine's own call (``Program.jacobian``, for reference)."""
+    import jax
+    import jax.numpy as jnp
+
+    import anydiff
+
+    f, x = dense_function(10, 10)
+    fj, xj = dense_function(10, 10, jnp)[0], jnp.asarray(x)
+    plan = anydiff.prepare_jacobian(anydiff.DualBackend(), f, x)
+    native = jax.jit(jax.jacfwd(fj))
+    program = plan.prepared.program  # type: ignore[attr-defined]
+    point = x.reshape(1, -1)
+    ref = np.asarray(native(xj))
+    checks = {"jax_matches": bool(np.allclose(plan(x), ref, rtol=1e-13, atol=1e-14))}
+    calls = {
+        "anydiff": lambda: plan(x),
+        "jax": lambda: native(xj),
+        "engine": lambda: program.jacobian(point, [], False),
+    }
+    return calls, {"checks": checks, "mode": plan.mode}  # type: ignore[attr-defined]
+
+
+MODE_SHAPES = ((10, 10), (60, 59), (200, 199), (200, 20), (20, 200))
+
+
+def mode_contenders(n: int, m: int) -> tuple[dict[str, Call], dict[str, Any]]:
+    """DualBackend's dense Jacobian of ``dense_function(n, m)``: the picked mode and both
+    forced modes (plans whose ``mode`` is set)."""
+    import anydiff
+
+    f, x = dense_function(n, m)
+    plans = {}
+    for name in ("picked", "forward", "reverse"):
+        plans[name] = anydiff.prepare_jacobian(anydiff.DualBackend(), f, x)
+        if name != "picked":
+            plans[name].mode = name  # type: ignore[attr-defined]
+    forward, reverse = plans["forward"](x), plans["reverse"](x)
+    checks = {"modes_agree": bool(np.allclose(forward, reverse, rtol=1e-12, atol=1e-13))}
+    calls = {name: (lambda p=p: p(x)) for name, p in plans.items()}
+    return calls, {"checks": checks, "picked": plans["picked"].mode}  # type: ignore[attr-defined]
+
+
+def mode_figure(n: int, m: int, t: dict[str, Timing], info: dict[str, Any]) -> dict[str, Any]:
+    """The picked mode's median over the faster forced mode's."""
+    faster = min(("forward", "reverse"), key=lambda k: t[k].median)
+    value = t["picked"].median / t[faster].median
+    return {
+        "label": f"mode choice n={n} -> m={m} ({info['picked']}) / faster forced ({faster})",
+        "kind": "ratio",
+        "value": value,
+        "target": 1.10,
+        "met": value <= 1.10,
+        "anydiff_s": t["picked"].median,
+        "other_s": t[faster].median,
+        "timings": seconds_of(t),
+        **info,
+    }
 
 
 def brusselator_contenders(n_grid: int) -> tuple[dict[str, Call], dict[str, Any]]:
@@ -413,6 +491,18 @@ def collect(settings: Settings, quick: bool) -> tuple[Figures, dict[str, Call]]:
         "Rosenbrock n=1000 sparse H: anydiff / jit(asdex)", t, "asdex_jit", 1.0, info
     )
     anydiff_calls["rosenbrock1000/sparse_hessian"] = calls["anydiff"]
+
+    calls, info = dense_jacobian_contenders()
+    t = timed(calls, settings)
+    info["engine_s"] = t["engine"].median
+    figures["dense_jacobian10/jax"] = ratio_figure(
+        "dense J n=10: anydiff DualBackend plan / jit(jacfwd)", t, "jax", 1.0, info
+    )
+    anydiff_calls["dense_jacobian10/jax"] = calls["anydiff"]
+
+    for n, m in MODE_SHAPES:
+        calls, info = mode_contenders(n, m)
+        figures[f"mode_choice/{n}x{m}"] = mode_figure(n, m, timed(calls, settings), info)
     return figures, anydiff_calls
 
 

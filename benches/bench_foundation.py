@@ -8,6 +8,10 @@ Measures in one run, each pair interleaved (float64 everywhere):
                                                                           (target <= 1.10)
 * tiny (2 inputs) gradient: JaxBackend(reverse) minus jax.jit(jax.grad), us per call
                                                                           (target <= 5 us)
+* memory: DualBackend's traced functions left alive by 1,000 prepared plans created and
+  dropped (target 0 above the baseline), and the resident memory growth over 10^4
+  unprepared ``jacobian`` calls, each with a new function, from the 100th call on
+                                                                          (target <= 20 MB)
 
 Writes benches/results/foundation.json and prints the figures.
 Usage: python benches/bench_foundation.py [--quick] [--out FILE]
@@ -15,6 +19,8 @@ Usage: python benches/bench_foundation.py [--quick] [--out FILE]
 
 from __future__ import annotations
 
+import gc
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -65,6 +71,62 @@ def _contenders() -> dict[str, tuple[Call, Call]]:
     gnative = jax.jit(jax.grad(fs))
     pairs["tiny_gradient_jax_reverse"] = (lambda: gplan(xs), lambda: gnative(xs))
     return pairs
+
+
+def _live_traced_functions() -> int:
+    """How many traced functions (DualBackend's per-plan traces) are alive."""
+    from anydiff.backends.dual._traced import TracedFunction
+
+    gc.collect()
+    return sum(isinstance(o, TracedFunction) for o in gc.get_objects())
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory (VmRSS, Linux)."""
+    with open("/proc/self/status") as status:
+        found = re.search(r"VmRSS:\s+(\d+) kB", status.read())
+    return int(found.group(1)) * 1024 if found else 0
+
+
+def memory_figures(quick: bool) -> dict[str, dict[str, Any]]:
+    """The trace-ownership figures: no trace outlives its plan, and unprepared calls with
+    ever new functions keep a bounded set of plans."""
+    import anydiff
+
+    backend, x = anydiff.DualBackend(), np.linspace(0.1, 1.0, 4)
+    baseline = _live_traced_functions()
+    for i in range(1000):
+        plan = anydiff.prepare_jacobian(backend, lambda v, i=i: np.sin(v) * (v[0] + i), x)
+        plan(x)
+        del plan
+    left = _live_traced_functions() - baseline
+
+    calls = 2_000 if quick else 10_000
+    first = 0
+    for i in range(calls):
+        anydiff.jacobian(backend, lambda v, i=i: np.cos(v) * (v[-1] + i), x)
+        if i == 99:
+            gc.collect()
+            first = _resident_bytes()
+    gc.collect()
+    growth = (_resident_bytes() - first) / 2**20
+    return {
+        "trace_cache_after_1000_plans": {
+            "label": "traced functions left by 1,000 dropped DualBackend plans",
+            "kind": "count",
+            "value": left,
+            "target": 0,
+            "met": left <= 0,
+        },
+        "rss_unprepared_jacobians": {
+            "label": f"RSS growth over {calls} unprepared jacobian calls (new f each), MB",
+            "kind": "MB",
+            "value": growth,
+            "target": 20.0,
+            "met": growth <= 20.0,
+            "calls": calls,
+        },
+    }
 
 
 TARGETS = {
@@ -145,6 +207,14 @@ def main() -> int:
             f"{label:<62} {format_seconds(mine.median):>10} {format_seconds(native.median):>10} "
             f"{shown:>9} {tshown:>8}  {'yes' if met else 'NO ':<3}  "
             f"{'ok' if checks[name] else 'MISMATCH'}"
+        )
+
+    for name, fig in memory_figures(args.quick).items():
+        figures[name] = fig
+        shown = f"{fig['value']:.1f}" if fig["kind"] == "MB" else str(fig["value"])
+        print(
+            f"{fig['label']:<62} {'':>10} {'':>10} {shown:>9} "
+            f"{'<= ' + str(fig['target']):>8}  {'yes' if fig['met'] else 'NO ':<3}  -"
         )
 
     write_results(
