@@ -250,6 +250,32 @@ def test_jax_code_with_at_set_on_jax_inputs() -> None:
     )
 
 
+@pytest.mark.parametrize("frontend", ["auto", "jax"])
+def test_jax_code_with_at_set_on_numpy_inputs(frontend: str) -> None:
+    """JAX code given numpy inputs runs on JAX copies of them at preparation."""
+
+    def f(x: Any) -> Any:
+        return x.at[1:].set(x[:2] ** 2) * x[2]
+
+    def g(x: Any) -> Any:
+        return jnp.sum(f(x) ** 2)
+
+    x = np.array([0.7, -1.3, 2.1])
+    b = anydiff.DualBackend(frontend=frontend)
+    jac = anydiff.jacobian(b, f, x)
+    assert isinstance(jac, np.ndarray) and jac.dtype == np.float64
+    np.testing.assert_allclose(jac, jax.jacfwd(f)(jnp.asarray(x)), rtol=1e-14)
+    np.testing.assert_allclose(anydiff.hessian(b, g, x), jax.hessian(g)(jnp.asarray(x)), rtol=1e-13)
+    sparse = anydiff.jacobian(anydiff.SparseBackend(b), f, x)
+    np.testing.assert_allclose(sparse.toarray(), jac, rtol=1e-15)
+
+    def broken(x: Any) -> Any:
+        raise ZeroDivisionError("the user's own error")
+
+    with pytest.raises(ZeroDivisionError, match="the user's own error"):
+        anydiff.jacobian(b, broken, x)
+
+
 def test_every_dual_operator_against_jax_with_a_changing_parameter() -> None:
     need("jax")
     b = anydiff.DualBackend()

@@ -3,18 +3,19 @@ program that the plan owns (no seeds built in Python, no callbacks into Python).
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Optional
 
 import numpy as np
 
 from anydiff import _core
-from anydiff._arrays import kind_name
+from anydiff._arrays import kind_name, ops_named
 from anydiff._contract import AbstractBackend, Function, cheaper_mode
 from anydiff._defaults import MEMORY_CAP_BYTES
 from anydiff._tree import leaves
 from anydiff.backends.dual._backend import DualBackend
 from anydiff.backends.dual._traced import TracedFunction
-from anydiff.ir._compile import TracedProgram
+from anydiff.ir._compile import Frontend, TracedProgram
 from anydiff.operators._plan import Plan
 from anydiff.operators._registry import register_plan
 from anydiff.operators.batch import BatchOperator, BatchPlan, Resident
@@ -68,12 +69,31 @@ class DualPlan(Plan):
         frontend = backend.frontend
         if frontend == "auto" and any(kind_name(x) == "jax" for x in xs):
             frontend = "jax"  # later calls bring numpy copies: keep JAX's tracer for them
-        value = sig.bind(self.f, cs)(*xs)
+        value, frontend = self._first_value(xs, cs, frontend)
         self.traced = TracedFunction(
             self._traced_function(), frontend, gpu=backend.gpu_kernels(), engine=backend.engine
         )
         self.prepared = self.traced.program(xs, self._trace_constants(cs, value))
         return value
+
+    def _first_value(self, xs: tuple, cs: tuple, frontend: Frontend) -> tuple[Any, Frontend]:
+        """f at the preparation point and the front end to trace it with. f runs on the
+        inputs' own arrays; JAX code given numpy inputs (``frontend="jax"``, or ``"auto"``
+        where f fails on numpy arrays, as ``x.at[i].set(v)`` does) runs on JAX copies."""
+        f = self.signature.bind(self.f, cs)
+        on_numpy = all(kind_name(x) == "numpy" for x in xs)
+        if frontend == "jax" and on_numpy:
+            return f(*_jax_copies(xs)), frontend
+        try:
+            return f(*xs), frontend
+        except Exception as err:
+            if frontend != "auto" or not on_numpy or importlib.util.find_spec("jax") is None:
+                raise
+            failure = err
+        try:
+            return f(*_jax_copies(xs)), "jax"
+        except Exception:
+            raise failure from None
 
     def _traced_function(self) -> Function:
         """The function of ``(xs, cs)`` to trace: f itself by default."""
@@ -85,6 +105,11 @@ class DualPlan(Plan):
 
     def value_at(self, xs: tuple, cs: tuple) -> Any:
         return self.outputs.split(self.traced.values(xs, cs, self.dtype))
+
+
+def _jax_copies(xs: tuple) -> tuple:
+    jnp = ops_named("jax").jnp
+    return tuple(jnp.asarray(x) for x in xs)
 
 
 @register_plan(JacobianPlan, DualBackend)
