@@ -111,6 +111,27 @@ def test_public_operators_are_real_functions() -> None:
     assert "Jacobian" in (anydiff.jacobian.__doc__ or "")
 
 
+def test_type_checkers_see_the_operators(tmp_path: Any) -> None:
+    """mypy reads the public operators' signatures from the package itself."""
+    api = pytest.importorskip("mypy.api")
+    use = tmp_path / "use.py"
+    use.write_text(
+        "import numpy as np\nimport anydiff\n"
+        "plan = anydiff.prepare_jacobian(anydiff.DualBackend(), np.sin, np.ones(3))\n"
+        "reveal_type(plan)\nreveal_type(anydiff.value_and_gradient)\n"
+        "anydiff.hessian(anydiff.DualBackend())\nanydiff.not_an_operator\n"
+    )
+    out, _, status = api.run(
+        ["--no-incremental", "--follow-imports=silent", "--cache-dir", str(tmp_path), str(use)]
+    )
+    assert status == 1, out
+    assert 'Revealed type is "anydiff.operators.first_order.jacobian.JacobianPlan"' in out
+    assert "-> tuple[Any, Any]" in out
+    assert 'Missing positional argument "f" in call to "hessian"' in out
+    assert 'Module has no attribute "not_an_operator"' in out
+    assert out.count("error:") == 2, out
+
+
 # --- DualBackend: the mode its cost model picks -----------------------------------------
 
 
