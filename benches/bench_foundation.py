@@ -158,6 +158,9 @@ def main() -> int:
     args = start_script(__doc__.splitlines()[0], RESULTS / "foundation.json")
     settings = Settings.quick() if args.quick else Settings(target=0.3, rounds=9, warmup=3)
 
+    # Memory first, before JAX and torch are loaded and run: their thread pools and
+    # caches grow the process on their own and are not anydiff's.
+    memory = memory_figures(args.quick)
     pairs = _contenders()
     checks = {}
     for name, (mine, native) in pairs.items():
@@ -209,7 +212,7 @@ def main() -> int:
             f"{'ok' if checks[name] else 'MISMATCH'}"
         )
 
-    for name, fig in memory_figures(args.quick).items():
+    for name, fig in memory.items():
         figures[name] = fig
         shown = f"{fig['value']:.1f}" if fig["kind"] == "MB" else str(fig["value"])
         print(
