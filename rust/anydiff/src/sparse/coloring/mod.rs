@@ -95,7 +95,9 @@ impl Coloring {
         }
     }
 
-    /// Checks length and color range against `pattern`.
+    /// Checks length and color range against `pattern`: color ids lie below
+    /// the number of vertices (no coloring needs more colors), which bounds
+    /// every table sized by `ncolors`.
     pub(crate) fn check_shape(&self, pattern: &Pattern) -> Result<(), Error<Infallible>> {
         let len = self.expected_len(pattern);
         if self.colors.len() != len {
@@ -104,6 +106,12 @@ impl Coloring {
                 format!("{len} colors"),
                 format!("{} colors", self.colors.len()),
             ));
+        }
+        if self.ncolors > len {
+            return Err(Error::invalid(format!(
+                "a {} coloring of {len} vertices must use color ids below {len}; got ncolors = {}",
+                self.kind, self.ncolors
+            )));
         }
         if let Some((v, &c)) = self
             .colors
@@ -129,7 +137,8 @@ impl Coloring {
 ///   graph (diagonal ignored) and no path on 4 vertices uses only 2 colors;
 /// - acyclic: symmetric pattern, proper, and no cycle uses only 2 colors.
 ///
-/// A wrong length or a color `>= ncolors` makes it invalid.
+/// A wrong length, a color `>= ncolors` or more colors than vertices makes it
+/// invalid.
 ///
 /// ```
 /// use anydiff::sparse::{color_columns, is_valid, Coloring, ColoringKind, Order, Pattern};
