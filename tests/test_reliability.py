@@ -181,6 +181,12 @@ def test_impossible_sizes_are_clear_exceptions_not_aborts() -> None:
             "float rows": lambda: _core.Pattern.from_coo(3, 3, [0.5], [0]),
             "negative rows": lambda: _core.Pattern.from_coo(3, 3, [-1], [0]),
             "lists": lambda: _core.Pattern.from_coo(3, 3, [0, 2], [1, 1]),
+            "program node 2**40": lambda: _core.Program(
+                [("input", (), {"index": 0, "len": 2**20}),
+                 ("dot", (0, 0), {"batch": 1, "m": 2**20, "k": 1, "n": 2**20})],
+                [2**20], [], [1]),
+            "input_lens -1": lambda: _core.Program(
+                [("input", (), {"index": 0, "len": 1})], [-1], [], [0]),
             "fd step 1e300": lambda: anydiff.jacobian(
                 anydiff.FiniteDifferences(step=1e300), np.sin, np.ones(2)),
             "fd step 1e-300": lambda: anydiff.jacobian(
@@ -208,6 +214,8 @@ def test_impossible_sizes_are_clear_exceptions_not_aborts() -> None:
         "float rows": ("TypeError", "rows must hold integer indices; got dtype float64"),
         "negative rows": ("ValueError", "rows must hold non-negative indices; got -1"),
         "lists": ("ok", ""),
+        "program node 2**40": ("ValueError", "hold more than 4294967295 numbers"),
+        "input_lens -1": ("ValueError", "input_lens[0] must be a non-negative integer"),
         "fd step 1e300": ("ValueError", "[eps, 1]"),
         "fd step 1e-300": ("ValueError", "[eps, 1]"),
     }

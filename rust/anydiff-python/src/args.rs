@@ -116,6 +116,20 @@ pub fn size(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
     check_size(int(obj, name)?, name).map_err(PyValueError::new_err)
 }
 
+/// A list of sizes (any iterable of non-negative integers), `name[k]` in errors.
+pub fn sizes(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<usize>> {
+    let items = obj.try_iter().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{name} must be a list of non-negative integers; got {}",
+            type_name(obj)
+        ))
+    })?;
+    items
+        .enumerate()
+        .map(|(k, item)| size(&item?, &format!("{name}[{k}]")))
+        .collect()
+}
+
 /// An optional size argument (`None` stays `None`).
 pub fn opt_size(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<usize>> {
     match obj {

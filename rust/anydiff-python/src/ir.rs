@@ -19,6 +19,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+use crate::args;
 use crate::arrays;
 use crate::compiled::{Compiled, Engine, Want};
 use crate::error::{core_err, guard, ShapeError};
@@ -508,11 +509,14 @@ impl PyProgram {
     fn new(
         py: Python<'_>,
         instructions: &Bound<'_, PyList>,
-        input_lens: Vec<usize>,
-        param_lens: Vec<usize>,
-        outputs: Vec<usize>,
+        input_lens: &Bound<'_, PyAny>,
+        param_lens: &Bound<'_, PyAny>,
+        outputs: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
         guard(|| {
+            let input_lens = args::sizes(input_lens, "input_lens")?;
+            let param_lens = args::sizes(param_lens, "param_lens")?;
+            let outputs = args::sizes(outputs, "outputs")?;
             let ops: Vec<Op> = instructions
                 .iter()
                 .enumerate()
