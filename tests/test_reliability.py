@@ -181,6 +181,8 @@ def test_impossible_sizes_are_clear_exceptions_not_aborts() -> None:
             "float rows": lambda: _core.Pattern.from_coo(3, 3, [0.5], [0]),
             "negative rows": lambda: _core.Pattern.from_coo(3, 3, [-1], [0]),
             "lists": lambda: _core.Pattern.from_coo(3, 3, [0, 2], [1, 1]),
+            "ensure_allocatable": lambda: _core.ensure_allocatable(
+                "a batch of Jacobians", (10**6, 10**6, 10), 8),
             "program node 2**40": lambda: _core.Program(
                 [("input", (), {"index": 0, "len": 2**20}),
                  ("dot", (0, 0), {"batch": 1, "m": 2**20, "k": 1, "n": 2**20})],
@@ -214,6 +216,10 @@ def test_impossible_sizes_are_clear_exceptions_not_aborts() -> None:
         "float rows": ("TypeError", "rows must hold integer indices; got dtype float64"),
         "negative rows": ("ValueError", "rows must hold non-negative indices; got -1"),
         "lists": ("ok", ""),
+        "ensure_allocatable": (
+            "MemoryError",
+            "a batch of Jacobians of shape (1000000, 1000000, 10)",
+        ),
         "program node 2**40": ("ValueError", "hold more than 4294967295 numbers"),
         "input_lens -1": ("ValueError", "input_lens[0] must be a non-negative integer"),
         "fd step 1e300": ("ValueError", "[eps, 1]"),

@@ -54,6 +54,11 @@ def block_ranges(
     (every backend's dense Jacobian is sized here): ``MemoryError`` naming its size when
     it is not, ``ValueError`` past the address space or for a negative argument."""
 
+def ensure_allocatable(what: str, shape: tuple[int, ...], itemsize: int) -> None:
+    """``MemoryError`` (``ValueError`` past the address space) naming ``what`` and its size
+    unless an array of ``shape`` can be allocated now: for results a framework allocates
+    itself (a batch of Jacobians), where the failure would abort the process."""
+
 def pick_mode(n: int, m: int) -> Literal["forward", "reverse"]:
     """``"forward"`` when n inputs need no more JVPs than m outputs need VJPs."""
 

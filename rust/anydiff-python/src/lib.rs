@@ -17,7 +17,7 @@ mod oracle;
 mod runner;
 mod sparse;
 
-use anydiff::memory::{ensure_allocatable, reserve};
+use anydiff::memory::reserve;
 use anydiff::{
     jacobian_forward_into, jacobian_reverse_into, pick_mode, symmetrize_in_place, BatchPolicy,
     Error, FiniteDiff, Mode, Scalar, Scheme,
@@ -149,7 +149,7 @@ fn block_ranges(
             args::opt_size(batch_size, "batch_size")?,
             args::opt_size(memory_cap, "memory_cap")?.unwrap_or(anydiff::DEFAULT_MEMORY_CAP_BYTES),
         );
-        ensure_allocatable(
+        anydiff::memory::ensure_allocatable(
             "the dense Jacobian (seeds x length)",
             &[seeds, length],
             itemsize,
@@ -162,6 +162,23 @@ fn block_ranges(
             ranges.extend((0..seeds).step_by(k).map(|s| (s, (s + k).min(seeds))));
         }
         Ok(ranges)
+    })
+}
+
+/// Raises `MemoryError` (or `ValueError` past the address space) naming `what` and
+/// its size unless an array of `shape` with `itemsize`-byte elements can be allocated
+/// now: for results that a framework allocates itself (a batch of Jacobians), where a
+/// failure aborts the process instead.
+#[pyfunction]
+fn ensure_allocatable(
+    what: &str,
+    shape: &Bound<'_, PyAny>,
+    itemsize: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    guard(|| {
+        let shape = args::sizes(shape, "shape")?;
+        let itemsize = args::size(itemsize, "itemsize")?;
+        anydiff::memory::ensure_allocatable(what, &shape, itemsize).map_err(core_err)
     })
 }
 
@@ -270,6 +287,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     runner::register_fork_handler()?;
     m.add_function(wrap_pyfunction!(assemble, m)?)?;
     m.add_function(wrap_pyfunction!(block_ranges, m)?)?;
+    m.add_function(wrap_pyfunction!(ensure_allocatable, m)?)?;
     m.add_function(wrap_pyfunction!(pick_mode_py, m)?)?;
     m.add_function(wrap_pyfunction!(fd_jvp, m)?)?;
     sparse::register(m)?;
