@@ -11,7 +11,7 @@ use ndarray::{Array2, ArrayView2};
 use super::coloring::{is_valid, require_symmetric, star_recovery, Coloring, ColoringKind};
 use super::pattern::Pattern;
 use crate::error::{shape2, Error};
-use crate::memory::{checked_len, reserve, try_vec};
+use crate::memory::{checked_len, ensure_allocatable, reserve, try_vec};
 use crate::scalar::Scalar;
 
 /// The seed matrix `S` of a coloring: `len x ncolors` with `S[v, color[v]]
@@ -289,8 +289,9 @@ pub fn decompression_gather_indices(
         ColoringKind::Row => [nc, pattern.ncols()],
         _ => [pattern.nrows(), nc],
     };
-    // the flat indices below stay within an addressable compressed block
-    checked_len::<Infallible>("the compressed block", &block, 1)?;
+    // blocks of this shape must exist for the indices to serve (and they bound
+    // every table sized by ncolors below)
+    ensure_allocatable::<Infallible>("the compressed block", &block, 8)?;
     match coloring.kind {
         ColoringKind::Column => {
             let mut out = Vec::with_capacity(pattern.nnz());
