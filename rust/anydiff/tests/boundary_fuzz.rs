@@ -110,7 +110,7 @@ proptest! {
         cap in size(),
     ) {
         let _ = checked_len::<Infallible>("x", &dims, elem);
-        if dims.len() == 2 && dims.iter().all(|&d| d < 12 || d >= 1 << 40) {
+        if dims.len() == 2 && dims.iter().all(|&d| !(12..1 << 40).contains(&d)) {
             let _ = try_zeros::<f64, _, Infallible>("x", (dims[0], dims[1]));
         }
         let policy = BatchPolicy { max_batch, memory_cap_bytes: cap };
@@ -143,7 +143,7 @@ proptest! {
         let fd = FiniteDiff { scheme: Scheme::Central, step: Some(step) };
         let x = ndarray::Array1::from(x);
         let got = fd.jacobian(&mut f, x.view(), None, 1, &BatchPolicy::default());
-        let in_range = step >= f64::EPSILON && step <= 1.0;
+        let in_range = (f64::EPSILON..=1.0).contains(&step);
         prop_assert_eq!(got.is_ok(), in_range, "step {:e}", step);
         if let Ok(j) = got {
             prop_assert_eq!(j.dim(), (1, n));
