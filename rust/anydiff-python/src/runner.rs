@@ -43,9 +43,11 @@ pub const POLL: Duration = Duration::from_millis(20);
 /// GIL held: releasing it costs more than the work.
 pub const HOLD_GIL_BELOW: usize = 1 << 12;
 
-/// Work from this cost on (about a quarter of a millisecond) runs on a
-/// helper thread and can be interrupted; below, it runs in place.
-pub const WATCH_FROM: usize = 1 << 18;
+/// Work from this cost on runs on a helper thread and can be interrupted;
+/// below, it runs in place: a few milliseconds at most (under 100 ms even at
+/// 5 ns per unit), while a helper thread costs tens of microseconds, a tenth
+/// of a compiled batch of 10^5 small points.
+pub const WATCH_FROM: usize = 1 << 24;
 
 /// Forks this process has gone through (counted in the child).
 static FORKS: AtomicUsize = AtomicUsize::new(0);
