@@ -26,7 +26,7 @@ use std::convert::Infallible;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 use anydiff::{Error, StopFlag};
@@ -141,20 +141,31 @@ type Outcome<R> = std::thread::Result<PyResult<Result<PyResult<R>, Error<Infalli
 fn watched<R: Send>(work: impl FnOnce() -> PyResult<R> + Send) -> PyResult<R> {
     let flag = StopFlag::new();
     let (tx, rx) = mpsc::sync_channel::<Outcome<R>>(1);
+    // the work stays here until the helper takes it, so that it can still run
+    // in place when no thread can be started
+    let slot = Mutex::new(Some(work));
+    let take = || slot.lock().ok().and_then(|mut w| w.take());
     std::thread::scope(|s| {
-        let worker_flag = flag.clone();
+        let (worker_flag, take) = (flag.clone(), &take);
         let spawned = std::thread::Builder::new()
             .name("anydiff-work".into())
             .spawn_scoped(s, move || {
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    engine(|| worker_flag.run(|| Ok::<_, Error<Infallible>>(work())))
+                    engine(|| {
+                        worker_flag.run(|| match take() {
+                            Some(work) => Ok(work()),
+                            None => Err(Error::invalid("the engine's work was already taken")),
+                        })
+                    })
                 }));
                 let _ = tx.send(outcome);
             });
-        if let Err(e) = spawned {
-            return Err(PyRuntimeError::new_err(format!(
-                "cannot start a thread for the engine's work: {e}"
-            )));
+        if spawned.is_err() {
+            // no thread to be had: run in place, without Ctrl-C
+            return match take() {
+                Some(work) => engine(work)?,
+                None => Err(PyRuntimeError::new_err("cannot run the engine's work")),
+            };
         }
         let mut signal: Option<PyErr> = None;
         let outcome = loop {
@@ -178,7 +189,8 @@ fn watched<R: Send>(work: impl FnOnce() -> PyResult<R> + Send) -> PyResult<R> {
         }
         match outcome {
             Ok(Ok(Ok(result))) => result,
-            Ok(Ok(Err(_))) => Err(PyKeyboardInterrupt::new_err("interrupted")),
+            Ok(Ok(Err(Error::Interrupted))) => Err(PyKeyboardInterrupt::new_err("interrupted")),
+            Ok(Ok(Err(e))) => Err(crate::error::core_err(e)),
             Ok(Err(e)) => Err(e),
             Err(payload) => Err(panic_err(payload)),
         }
