@@ -28,6 +28,15 @@ pub enum Error<E> {
     /// The computation stopped early because its [`crate::StopFlag`] was raised.
     #[error("interrupted")]
     Interrupted,
+    /// Memory whose size the arguments decide could not be allocated
+    /// (see [`crate::memory`]).
+    #[error("cannot allocate {} for {what}", crate::memory::human_bytes(*bytes))]
+    OutOfMemory {
+        /// What the memory was for, with its shape.
+        what: String,
+        /// The size asked for, in bytes.
+        bytes: usize,
+    },
 }
 
 impl<E> Error<E> {
@@ -64,6 +73,7 @@ impl<E> Error<E> {
             },
             Error::InvalidArgument(msg) => Error::InvalidArgument(msg),
             Error::Interrupted => Error::Interrupted,
+            Error::OutOfMemory { what, bytes } => Error::OutOfMemory { what, bytes },
         }
     }
 }
@@ -85,6 +95,7 @@ impl<E> Error<Error<E>> {
             },
             Error::InvalidArgument(msg) => Error::InvalidArgument(msg),
             Error::Interrupted => Error::Interrupted,
+            Error::OutOfMemory { what, bytes } => Error::OutOfMemory { what, bytes },
         }
     }
 }

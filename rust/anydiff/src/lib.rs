@@ -57,6 +57,7 @@ pub mod dual;
 pub mod error;
 pub mod finite_diff;
 pub mod ir;
+pub mod memory;
 pub mod scalar;
 pub mod sparse;
 pub mod stop;

@@ -11,6 +11,7 @@ use ndarray::{Array2, ArrayView2};
 use super::coloring::{is_valid, require_symmetric, star_recovery, Coloring, ColoringKind};
 use super::pattern::Pattern;
 use crate::error::{shape2, Error};
+use crate::memory::{checked_len, ensure_allocatable, reserve, try_vec};
 use crate::scalar::Scalar;
 
 /// The seed matrix `S` of a coloring: `len x ncolors` with `S[v, color[v]]
@@ -205,12 +206,15 @@ pub fn decompress_acyclic<T: Scalar>(
     let mut out = vec![T::zero(); idx.len()];
     // residual[i * nc + c]: B[i, c] minus the edges already recovered;
     // degree and xor of the unrecovered neighbours of i with color c
-    let mut residual: Vec<T> = Vec::with_capacity(n * nc);
+    let what = "the acyclic substitution's table";
+    let cells = checked_len(what, &[n, nc], std::mem::size_of::<usize>())?;
+    let mut residual: Vec<T> = Vec::new();
+    reserve(&mut residual, cells, what)?;
     for i in 0..n {
         residual.extend(b.row(i).iter().copied());
     }
-    let mut degree = vec![0usize; n * nc];
-    let mut xor = vec![0usize; n * nc];
+    let mut degree = try_vec(what, cells, 0usize)?;
+    let mut xor = try_vec(what, cells, 0usize)?;
     for i in 0..n {
         for p in ptr[i]..ptr[i + 1] {
             let j = idx[p];
@@ -281,6 +285,13 @@ pub fn decompression_gather_indices(
     check(pattern, coloring, coloring.kind)?;
     let nc = coloring.ncolors;
     let color = &coloring.colors;
+    let block = match coloring.kind {
+        ColoringKind::Row => [nc, pattern.ncols()],
+        _ => [pattern.nrows(), nc],
+    };
+    // blocks of this shape must exist for the indices to serve (and they bound
+    // every table sized by ncolors below)
+    ensure_allocatable::<Infallible>("the compressed block", &block, 8)?;
     match coloring.kind {
         ColoringKind::Column => {
             let mut out = Vec::with_capacity(pattern.nnz());

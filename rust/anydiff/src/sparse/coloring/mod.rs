@@ -95,6 +95,20 @@ impl Coloring {
         }
     }
 
+    /// The same classes with ids `0..k` in order of first appearance (`k`
+    /// the number of distinct ids, at most the number of vertices).
+    fn relabeled(&self) -> Coloring {
+        let mut ids: Vec<usize> = self.colors.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        let colors = self
+            .colors
+            .iter()
+            .map(|c| ids.binary_search(c).unwrap_or(0))
+            .collect();
+        Coloring::new(colors, self.kind)
+    }
+
     /// Checks length and color range against `pattern`.
     pub(crate) fn check_shape(&self, pattern: &Pattern) -> Result<(), Error<Infallible>> {
         let len = self.expected_len(pattern);
@@ -129,7 +143,9 @@ impl Coloring {
 ///   graph (diagonal ignored) and no path on 4 vertices uses only 2 colors;
 /// - acyclic: symmetric pattern, proper, and no cycle uses only 2 colors.
 ///
-/// A wrong length or a color `>= ncolors` makes it invalid.
+/// A wrong length or a color `>= ncolors` makes it invalid. Color ids may
+/// have gaps: only which vertices share a color matters, and ids past the
+/// number of vertices are relabeled first, so no table grows with them.
 ///
 /// ```
 /// use anydiff::sparse::{color_columns, is_valid, Coloring, ColoringKind, Order, Pattern};
@@ -143,6 +159,9 @@ impl Coloring {
 pub fn is_valid(pattern: &Pattern, coloring: &Coloring) -> bool {
     if coloring.check_shape(pattern).is_err() {
         return false;
+    }
+    if coloring.ncolors > coloring.colors.len() {
+        return is_valid(pattern, &coloring.relabeled());
     }
     match coloring.kind {
         ColoringKind::Column => column::valid_columns(pattern, coloring),
