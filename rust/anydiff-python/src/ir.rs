@@ -23,7 +23,7 @@ use crate::compiled::{Compiled, Engine, Want};
 use crate::error::{to_py, ShapeError};
 use crate::sparse::PyPattern;
 
-fn core_err(e: Error<std::convert::Infallible>) -> PyErr {
+fn core_err(e: Error) -> PyErr {
     to_py(e.widen())
 }
 
@@ -102,7 +102,7 @@ fn attr_usizes(attrs: &Bound<'_, PyDict>, key: &str, i: usize, op: &str) -> PyRe
         .collect()
 }
 
-fn parse_fn<F: std::str::FromStr<Err = Error<std::convert::Infallible>>>(
+fn parse_fn<F: std::str::FromStr<Err = Error>>(
     attrs: &Bound<'_, PyDict>,
     i: usize,
     op: &str,

@@ -63,7 +63,7 @@ fn assemble_typed<T: Scalar + Element>(
             }
         }?;
         if symmetrize {
-            symmetrize_in_place(out.view_mut()).map_err(Error::widen)?;
+            symmetrize_in_place(out.view_mut())?;
         }
         Ok(())
     })

@@ -21,7 +21,7 @@ use pyo3::prelude::*;
 
 use crate::error::{to_py, ShapeError};
 
-fn core_err(e: Error<std::convert::Infallible>) -> PyErr {
+fn core_err(e: Error) -> PyErr {
     to_py(e.widen())
 }
 
@@ -194,7 +194,7 @@ fn color(
     let p = pattern.inner.clone();
     let coloring = py
         .detach(
-            move || -> Result<Coloring, Error<std::convert::Infallible>> {
+            move || -> Result<Coloring, Error> {
                 let first = match (kind, order) {
                     (ColoringKind::Column, None) => return Ok(color_columns_best(&p, &[], budget)),
                     (ColoringKind::Row, None) => return Ok(color_rows_best(&p, &[], budget)),

@@ -3,7 +3,6 @@
 //! Every stencil point of every requested product is evaluated in a single
 //! [`Primal::eval`] call, so a vectorised or compiled primal sees one batch.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
@@ -101,7 +100,7 @@ impl fmt::Display for Scheme {
 }
 
 impl FromStr for Scheme {
-    type Err = Error<Infallible>;
+    type Err = Error;
 
     /// Parses `"forward"`, `"central"` or `"central5"` (ASCII case-insensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -1,6 +1,5 @@
 //! Batching policy (block sizes) and the forward/reverse mode choice.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
@@ -139,7 +138,7 @@ impl fmt::Display for Mode {
 }
 
 impl FromStr for Mode {
-    type Err = Error<Infallible>;
+    type Err = Error;
 
     /// Parses `"forward"` or `"reverse"` (ASCII case-insensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -1,6 +1,5 @@
 //! Dense Hessian assembly from HVP oracles, and in-place symmetrisation.
 
-use std::convert::Infallible;
 
 use ndarray::{s, Array2, ArrayViewMut2};
 
@@ -21,7 +20,7 @@ use crate::scalar::Scalar;
 /// ```
 pub fn symmetrize_in_place<T: Scalar>(
     mut out: ArrayViewMut2<'_, T>,
-) -> Result<(), Error<Infallible>> {
+) -> Result<(), Error> {
     let (rows, cols) = out.dim();
     if rows != cols {
         return Err(Error::shape(

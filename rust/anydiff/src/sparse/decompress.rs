@@ -4,7 +4,6 @@
 //! validity, `O(nnz)` — `O(nnz + n * ncolors)` for acyclic) and returns the
 //! nonzeros in the pattern's CSR order.
 
-use std::convert::Infallible;
 
 use ndarray::{Array2, ArrayView2};
 
@@ -39,7 +38,7 @@ fn check(
     pattern: &Pattern,
     coloring: &Coloring,
     kind: ColoringKind,
-) -> Result<(), Error<Infallible>> {
+) -> Result<(), Error> {
     if coloring.kind != kind {
         return Err(Error::invalid(format!(
             "expected a {kind} coloring, got a {} coloring",
@@ -64,7 +63,7 @@ fn check_dim<T>(
     a: &ArrayView2<'_, T>,
     rows: usize,
     cols: usize,
-) -> Result<(), Error<Infallible>> {
+) -> Result<(), Error> {
     if a.dim() != (rows, cols) {
         return Err(Error::shape(
             what,
@@ -92,7 +91,7 @@ pub fn decompress_columns<T: Scalar>(
     pattern: &Pattern,
     coloring: &Coloring,
     b: ArrayView2<'_, T>,
-) -> Result<Vec<T>, Error<Infallible>> {
+) -> Result<Vec<T>, Error> {
     check(pattern, coloring, ColoringKind::Column)?;
     check_dim(
         "compressed matrix B = J S",
@@ -125,7 +124,7 @@ pub fn decompress_rows<T: Scalar>(
     pattern: &Pattern,
     coloring: &Coloring,
     c: ArrayView2<'_, T>,
-) -> Result<Vec<T>, Error<Infallible>> {
+) -> Result<Vec<T>, Error> {
     check(pattern, coloring, ColoringKind::Row)?;
     check_dim(
         "compressed matrix C = S^T J",
@@ -160,7 +159,7 @@ pub fn decompress_star<T: Scalar>(
     pattern: &Pattern,
     coloring: &Coloring,
     b: ArrayView2<'_, T>,
-) -> Result<Vec<T>, Error<Infallible>> {
+) -> Result<Vec<T>, Error> {
     check(pattern, coloring, ColoringKind::Star)?;
     check_dim(
         "compressed matrix B = H S",
@@ -193,7 +192,7 @@ pub fn decompress_acyclic<T: Scalar>(
     pattern: &Pattern,
     coloring: &Coloring,
     b: ArrayView2<'_, T>,
-) -> Result<Vec<T>, Error<Infallible>> {
+) -> Result<Vec<T>, Error> {
     check(pattern, coloring, ColoringKind::Acyclic)?;
     let n = pattern.nrows();
     let nc = coloring.ncolors;
@@ -277,7 +276,7 @@ pub fn decompress_acyclic<T: Scalar>(
 pub fn decompression_gather_indices(
     pattern: &Pattern,
     coloring: &Coloring,
-) -> Result<Vec<usize>, Error<Infallible>> {
+) -> Result<Vec<usize>, Error> {
     check(pattern, coloring, coloring.kind)?;
     let nc = coloring.ncolors;
     let color = &coloring.colors;

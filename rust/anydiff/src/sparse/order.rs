@@ -1,6 +1,5 @@
 //! Vertex orderings for the greedy colorings.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
@@ -73,7 +72,7 @@ impl fmt::Display for Order {
 }
 
 impl FromStr for Order {
-    type Err = Error<Infallible>;
+    type Err = Error;
 
     /// Parses `"natural"`, `"largest_first"`, `"smallest_last"`,
     /// `"incidence_degree"`, `"dynamic_largest_first"`, `"random"` (seed 0)

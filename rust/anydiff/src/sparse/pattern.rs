@@ -1,6 +1,5 @@
 //! Structural nonzeros of a sparse matrix ([`Pattern`]).
 
-use std::convert::Infallible;
 
 use ndarray::Array2;
 
@@ -79,7 +78,7 @@ impl Pattern {
         n: usize,
         rows: &[usize],
         cols: &[usize],
-    ) -> Result<Pattern, Error<Infallible>> {
+    ) -> Result<Pattern, Error> {
         if rows.len() != cols.len() {
             return Err(Error::shape(
                 "cols",
@@ -135,7 +134,7 @@ impl Pattern {
         n: usize,
         indptr: &[usize],
         indices: &[usize],
-    ) -> Result<Pattern, Error<Infallible>> {
+    ) -> Result<Pattern, Error> {
         if indptr.len() != m + 1 {
             return Err(Error::shape(
                 "indptr",
@@ -166,7 +165,7 @@ impl Pattern {
     }
 
     /// Builds from a row-major `m x n` boolean mask (`true` = nonzero).
-    pub fn from_dense(m: usize, n: usize, mask: &[bool]) -> Result<Pattern, Error<Infallible>> {
+    pub fn from_dense(m: usize, n: usize, mask: &[bool]) -> Result<Pattern, Error> {
         let expected = m
             .checked_mul(n)
             .ok_or_else(|| Error::invalid(format!("pattern shape {} overflows", shape2(m, n))))?;
@@ -286,7 +285,7 @@ impl Pattern {
 
     /// Scatters `values` (one per nonzero, CSR order) into a dense `m x n`
     /// array; a length other than `nnz` is an error.
-    pub fn to_dense<T: Scalar>(&self, values: &[T]) -> Result<Array2<T>, Error<Infallible>> {
+    pub fn to_dense<T: Scalar>(&self, values: &[T]) -> Result<Array2<T>, Error> {
         if values.len() != self.nnz() {
             return Err(Error::shape(
                 "values",

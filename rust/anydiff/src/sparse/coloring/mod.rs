@@ -7,7 +7,6 @@ mod column;
 mod improve;
 mod star;
 
-use std::convert::Infallible;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -96,7 +95,7 @@ impl Coloring {
     }
 
     /// Checks length and color range against `pattern`.
-    pub(crate) fn check_shape(&self, pattern: &Pattern) -> Result<(), Error<Infallible>> {
+    pub(crate) fn check_shape(&self, pattern: &Pattern) -> Result<(), Error> {
         let len = self.expected_len(pattern);
         if self.colors.len() != len {
             return Err(Error::shape(
@@ -157,7 +156,7 @@ pub fn is_valid(pattern: &Pattern, coloring: &Coloring) -> bool {
 }
 
 /// Error unless `pattern` is square and symmetric.
-pub(crate) fn require_symmetric(pattern: &Pattern, what: &str) -> Result<(), Error<Infallible>> {
+pub(crate) fn require_symmetric(pattern: &Pattern, what: &str) -> Result<(), Error> {
     if !pattern.is_square() {
         return Err(Error::shape(
             format!("{what} pattern"),
@@ -194,7 +193,7 @@ pub fn color_symmetric_best(
     kind: ColoringKind,
     orders: &[Order],
     time_budget: Duration,
-) -> Result<Coloring, Error<Infallible>> {
+) -> Result<Coloring, Error> {
     let start = Instant::now();
     let color = match kind {
         ColoringKind::Star => color_star,
