@@ -56,6 +56,7 @@ pub mod assemble;
 pub mod dual;
 pub mod error;
 pub mod finite_diff;
+#[cfg(feature = "ir")]
 pub mod ir;
 pub mod scalar;
 pub mod sparse;
@@ -70,6 +71,7 @@ pub use assemble::{
 pub use dual::{Dual, DualNum, DualVec, Elementary};
 pub use error::Error;
 pub use finite_diff::{FdJvp, FiniteDiff, Scheme};
+#[cfg(feature = "ir")]
 pub use ir::Program;
 pub use scalar::Scalar;
 pub use sparse::{
