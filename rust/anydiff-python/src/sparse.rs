@@ -193,28 +193,26 @@ fn color(
     };
     let p = pattern.inner.clone();
     let coloring = py
-        .detach(
-            move || -> Result<Coloring, Error> {
-                let first = match (kind, order) {
-                    (ColoringKind::Column, None) => return Ok(color_columns_best(&p, &[], budget)),
-                    (ColoringKind::Row, None) => return Ok(color_rows_best(&p, &[], budget)),
-                    (k, None) => return color_symmetric_best(&p, k, &[], budget),
-                    (ColoringKind::Column, Some(o)) => color_columns(&p, o),
-                    (ColoringKind::Row, Some(o)) => color_rows(&p, o),
-                    (ColoringKind::Star, Some(o)) => color_star(&p, o)?,
-                    (ColoringKind::Acyclic, Some(o)) => color_acyclic(&p, o)?,
-                };
-                if budget.is_zero() {
-                    return Ok(first);
-                }
-                let opts = ImproveOptions {
-                    time_budget: budget,
-                    seed,
-                    ..ImproveOptions::default()
-                };
-                improve(&p, &first, &opts)
-            },
-        )
+        .detach(move || -> Result<Coloring, Error> {
+            let first = match (kind, order) {
+                (ColoringKind::Column, None) => return Ok(color_columns_best(&p, &[], budget)),
+                (ColoringKind::Row, None) => return Ok(color_rows_best(&p, &[], budget)),
+                (k, None) => return color_symmetric_best(&p, k, &[], budget),
+                (ColoringKind::Column, Some(o)) => color_columns(&p, o),
+                (ColoringKind::Row, Some(o)) => color_rows(&p, o),
+                (ColoringKind::Star, Some(o)) => color_star(&p, o)?,
+                (ColoringKind::Acyclic, Some(o)) => color_acyclic(&p, o)?,
+            };
+            if budget.is_zero() {
+                return Ok(first);
+            }
+            let opts = ImproveOptions {
+                time_budget: budget,
+                seed,
+                ..ImproveOptions::default()
+            };
+            improve(&p, &first, &opts)
+        })
         .map_err(core_err)?;
     Ok(to_numpy(py, &coloring.colors).unbind())
 }

@@ -68,7 +68,7 @@ pub use assemble::{
     symmetrize_in_place, BatchPolicy, Hvp, Jvp, Mode, Primal, Vjp, WithBasis,
     DEFAULT_MEMORY_CAP_BYTES,
 };
-pub use dual::{Dual, DualNum, DualVec, Elementary};
+pub use dual::{Dual, Dual2Vec, DualNum, DualVec, Elementary};
 pub use error::Error;
 pub use finite_diff::{FdJvp, FiniteDiff, Scheme};
 #[cfg(feature = "ir")]

@@ -1,6 +1,5 @@
 //! Dense Hessian assembly from HVP oracles, and in-place symmetrisation.
 
-
 use ndarray::{s, Array2, ArrayViewMut2};
 
 use crate::assemble::batch::BatchPolicy;
@@ -18,9 +17,7 @@ use crate::scalar::Scalar;
 /// anydiff::symmetrize_in_place(h.view_mut()).unwrap();
 /// assert_eq!(h, array![[1.0, 3.0], [3.0, 3.0]]);
 /// ```
-pub fn symmetrize_in_place<T: Scalar>(
-    mut out: ArrayViewMut2<'_, T>,
-) -> Result<(), Error> {
+pub fn symmetrize_in_place<T: Scalar>(mut out: ArrayViewMut2<'_, T>) -> Result<(), Error> {
     let (rows, cols) = out.dim();
     if rows != cols {
         return Err(Error::shape(

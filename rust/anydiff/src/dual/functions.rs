@@ -428,6 +428,16 @@ pub(crate) trait Chain: Sized {
     /// A number with value `value` and lanes `sum_k terms[k].0.eps * terms[k].1`
     /// (a lane that is exactly zero in an operand contributes zero).
     fn linear(value: Self::Inner, terms: &[(&Self, Self::Inner)]) -> Self;
+    /// A number with value `value` and lanes `x.eps * d`, for a finite `d`
+    /// (so a zero lane stays zero without a test per lane).
+    fn scaled(value: Self::Inner, x: &Self, d: Self::Inner) -> Self;
+}
+
+/// Whether every part of `d` (value and tangents, at every nesting level)
+/// is finite: `d - d` is exactly zero only then.
+#[inline]
+pub(crate) fn is_finite<T: Elementary>(d: &T) -> bool {
+    (d.clone() - d.clone()).is_exact_zero()
 }
 
 /// The derivative rules, each written once for every [`Chain`] type.
@@ -448,6 +458,9 @@ pub(crate) mod rules {
             let nan = value.clone();
             return D::linear(value, &[(x, nan)]);
         }
+        if super::is_finite(&d) {
+            return D::scaled(value, x, d);
+        }
         D::linear(value, &[(x, d)])
     }
 
@@ -457,10 +470,24 @@ pub(crate) mod rules {
         unary(x, r, d)
     }
 
-    pub(crate) fn powi<D: Chain>(x: &D, n: i32) -> D {
+    /// `x^n`; the small powers by products (bit for bit what `powi` gives
+    /// on the value), the others through `powi` of the value.
+    #[inline]
+    pub(crate) fn powi<D: Chain + Clone>(x: &D, n: i32) -> D {
         let v = x.value();
-        if n == 0 {
-            return D::linear(v.powi(0), &[]);
+        match n {
+            0 => return D::linear(v.powi(0), &[]),
+            1 => return x.clone(),
+            2 => {
+                let d = v.clone() + v.clone();
+                return unary(x, v.clone() * v.clone(), d);
+            }
+            3 => {
+                let v2 = v.clone() * v.clone();
+                let d = v2.clone() * c(3.0);
+                return unary(x, v2 * v.clone(), d);
+            }
+            _ => {}
         }
         let lower = match n.checked_sub(1) {
             Some(m) => v.powi(m),

@@ -4,7 +4,6 @@
 //! validity, `O(nnz)` — `O(nnz + n * ncolors)` for acyclic) and returns the
 //! nonzeros in the pattern's CSR order.
 
-
 use ndarray::{Array2, ArrayView2};
 
 use super::coloring::{is_valid, require_symmetric, star_recovery, Coloring, ColoringKind};
@@ -34,11 +33,7 @@ pub fn seed_matrix<T: Scalar>(coloring: &Coloring) -> Array2<T> {
 }
 
 /// Errors unless `coloring` has `kind` and is valid for `pattern`.
-fn check(
-    pattern: &Pattern,
-    coloring: &Coloring,
-    kind: ColoringKind,
-) -> Result<(), Error> {
+fn check(pattern: &Pattern, coloring: &Coloring, kind: ColoringKind) -> Result<(), Error> {
     if coloring.kind != kind {
         return Err(Error::invalid(format!(
             "expected a {kind} coloring, got a {} coloring",
@@ -58,12 +53,7 @@ fn check(
 }
 
 /// Errors unless `a` has shape `(rows, cols)`.
-fn check_dim<T>(
-    what: &str,
-    a: &ArrayView2<'_, T>,
-    rows: usize,
-    cols: usize,
-) -> Result<(), Error> {
+fn check_dim<T>(what: &str, a: &ArrayView2<'_, T>, rows: usize, cols: usize) -> Result<(), Error> {
     if a.dim() != (rows, cols) {
         return Err(Error::shape(
             what,

@@ -1,6 +1,5 @@
 //! Structural nonzeros of a sparse matrix ([`Pattern`]).
 
-
 use ndarray::Array2;
 
 use crate::error::{shape2, Error};
@@ -73,12 +72,7 @@ impl Pattern {
     /// Builds from coordinate lists: `(rows[k], cols[k])` is a nonzero.
     /// Duplicates are merged; an index out of range or lists of different
     /// lengths are an error.
-    pub fn from_coo(
-        m: usize,
-        n: usize,
-        rows: &[usize],
-        cols: &[usize],
-    ) -> Result<Pattern, Error> {
+    pub fn from_coo(m: usize, n: usize, rows: &[usize], cols: &[usize]) -> Result<Pattern, Error> {
         if rows.len() != cols.len() {
             return Err(Error::shape(
                 "cols",

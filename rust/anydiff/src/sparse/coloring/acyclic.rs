@@ -4,7 +4,6 @@
 //! tree; the trees are disjoint sets of edges (union-find), in the manner of
 //! Gebremedhin, Tarafdar, Manne and Pothen (SISC 2007).
 
-
 use super::super::graph::{AdjacencyGraph, NONE};
 use super::super::order::{vertex_order, Order};
 use super::super::pattern::Pattern;

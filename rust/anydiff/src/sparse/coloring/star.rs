@@ -5,7 +5,6 @@
 //! hub (the center, undetermined while the star is a single edge), in the
 //! manner of Gebremedhin, Tarafdar, Manne and Pothen (SISC 2007).
 
-
 use super::super::graph::{AdjacencyGraph, NONE};
 use super::super::order::{vertex_order, Order};
 use super::super::pattern::Pattern;
