@@ -38,9 +38,11 @@ mod rules;
 mod runs;
 mod sparsity;
 mod tiles;
+mod trace;
 mod transpose;
 
 pub use entries::SparseJacobian;
 pub use eval::IrReal;
 pub use program::{BinaryFn, CompareFn, IrError, Op, Program, ReduceFn, UnaryFn};
 pub use rules::{binary_rule, powi_rule, unary_rule};
+pub use trace::{trace, Tracer};
