@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn the_oracle_error_is_the_source() {
-        let io = std::io::Error::new(std::io::ErrorKind::Other, "disk");
+        let io = std::io::Error::other("disk");
         let e: Error<std::io::Error> = Error::Oracle(io);
         assert_eq!(e.source().map(|s| s.to_string()), Some("disk".into()));
         let e: Error<std::io::Error> = Error::invalid("x");

@@ -24,7 +24,7 @@ fn same(a: f64, b: f64, tol: f64) -> bool {
 
 #[test]
 fn traced_program_matches_the_function_on_f64_and_duals() {
-    let prog = trace(3, 6, |x, y| kitchen_sink(x, y)).unwrap();
+    let prog = trace(3, 6, kitchen_sink).unwrap();
     let points = [
         [0.7, -1.3, 0.4],
         [-0.5, 0.5, 2.5],

@@ -11,6 +11,8 @@
 //!   derivative, for `f32`, `f64` and every dual type (recursively);
 //!   [`DualNum<F>`](DualNum) adds arithmetic with plain `F` and is the
 //!   bound to write generic functions against.
+//! * [`VectorFunction`]: a function `R^n -> R^m` written once for every
+//!   number type, the input of the sparse Jacobian plan.
 //! * Helpers on functions of slices: [`derivative`], [`second_derivative`],
 //!   [`gradient`], [`jacobian`], [`hessian`] (run-time sizes, results as
 //!   `ndarray` arrays) and [`gradient_n`], [`jacobian_n`], [`hessian_n`]
@@ -42,6 +44,7 @@
 
 mod api;
 mod dynamic;
+mod function;
 mod functions;
 mod number;
 mod second;
@@ -50,6 +53,7 @@ pub use api::{
     derivative, gradient, gradient_n, hessian, hessian_n, jacobian, jacobian_n, second_derivative,
 };
 pub use dynamic::DualVec;
+pub use function::VectorFunction;
 pub use functions::{DualNum, Elementary};
 pub use number::Dual;
 pub use second::Dual2Vec;

@@ -153,9 +153,7 @@ impl<T: Elementary> Dual2Vec<T> {
             return;
         }
         let mut d = vec![T::zero(); storage(n)];
-        for i in 0..self.n {
-            d[i] = self.d[i].clone();
-        }
+        d[..self.n].clone_from_slice(&self.d[..self.n]);
         let t = self.n * (self.n + 1) / 2;
         for k in 0..t {
             d[n + k] = self.d[self.n + k].clone();

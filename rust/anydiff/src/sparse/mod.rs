@@ -38,6 +38,7 @@ mod decompress;
 mod graph;
 mod order;
 mod pattern;
+mod plan;
 
 pub use coloring::{
     color_acyclic, color_columns, color_columns_best, color_rows, color_rows_best, color_star,
@@ -49,3 +50,4 @@ pub use decompress::{
 };
 pub use order::{order_columns, order_rows, order_symmetric, Order};
 pub use pattern::Pattern;
+pub use plan::{Engine, PlanReal, SparseJacobianPlan, DUAL_LANES};
