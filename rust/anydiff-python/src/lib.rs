@@ -61,6 +61,7 @@ fn assemble_typed<T: Scalar + Element>(
             Mode::Reverse => {
                 jacobian_reverse_into(&mut BlockOracle::new(oracle, "vjp"), &policy, view)
             }
+            other => Err(Error::invalid(format!("unsupported mode {other:?}"))),
         }?;
         if symmetrize {
             symmetrize_in_place(out.view_mut())?;

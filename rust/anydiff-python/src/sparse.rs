@@ -202,6 +202,7 @@ fn color(
                 (ColoringKind::Row, Some(o)) => color_rows(&p, o),
                 (ColoringKind::Star, Some(o)) => color_star(&p, o)?,
                 (ColoringKind::Acyclic, Some(o)) => color_acyclic(&p, o)?,
+                (k, Some(_)) => return Err(Error::invalid(format!("unsupported coloring {k}"))),
             };
             if budget.is_zero() {
                 return Ok(first);

@@ -24,6 +24,7 @@ const CENTRAL5: &[(f64, f64)] = &[
 
 /// Finite-difference stencil.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Scheme {
     /// One-sided `(f(x + h) - f(x)) / h`, order 1.
     Forward,

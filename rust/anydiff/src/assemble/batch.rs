@@ -98,6 +98,7 @@ impl BatchPolicy {
 
 /// Which products assemble a Jacobian.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Mode {
     /// Column blocks from JVPs (`n` seeds).
     Forward,

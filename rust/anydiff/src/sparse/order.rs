@@ -21,6 +21,7 @@ use crate::error::Error;
 /// assert!("biggest".parse::<Order>().unwrap_err().to_string().contains("largest_first"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Order {
     /// Vertices `0, 1, ..., n - 1`.
     #[default]

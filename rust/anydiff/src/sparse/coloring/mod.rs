@@ -23,6 +23,7 @@ use super::pattern::Pattern;
 
 /// What a [`Coloring`] colors and which recovery it supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ColoringKind {
     /// Columns; same-colored columns share no row (compress `J S`, JVPs).
     Column,
