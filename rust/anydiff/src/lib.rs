@@ -158,3 +158,8 @@ pub mod prelude {
         BatchPolicy, Error, FiniteDiff, Hvp, Jvp, Primal, Scalar, Scheme, StopFlag, Vjp,
     };
 }
+
+/// The crate README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

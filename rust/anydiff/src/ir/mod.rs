@@ -6,6 +6,8 @@
 //! The instruction set mirrors `anydiff.ir._graph` (the Python front ends
 //! trace numpy or JAX functions into it): every node is a flat array of a
 //! static length; data movement is a `Gather` with a static index map.
+//! From Rust, [`trace`] records a generic function into a program; the
+//! [`Op`]s can also be written by hand, as below.
 //!
 //! ```
 //! use anydiff::ir::{BinaryFn, Op, Program, UnaryFn};
