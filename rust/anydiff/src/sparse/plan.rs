@@ -5,8 +5,7 @@
 //! buffers allocated — and each call writes the nonzeros at a new point
 //! without allocating.
 
-use super::coloring::{color_columns, is_valid, Coloring};
-use super::order::Order;
+use super::coloring::{color_columns_best, is_valid, Coloring};
 use super::pattern::Pattern;
 use crate::dual::{Dual, Elementary, VectorFunction};
 use crate::error::Error;
@@ -305,7 +304,8 @@ impl<T: PlanReal, F: VectorFunction<T>> SparseJacobianPlan<T, F> {
                 "a pattern of shape ({m}, {n}) with {nnz} nonzeros exceeds 2^32 - 1"
             )));
         }
-        let coloring = color_columns(&pattern, Order::default());
+        // the fewest colors of every greedy order (each color costs an evaluation)
+        let coloring = color_columns_best(&pattern, &[], std::time::Duration::ZERO);
         if !is_valid(&pattern, &coloring) {
             return Err(Error::invalid("the column coloring is not valid"));
         }
