@@ -39,7 +39,7 @@ pub fn to_py(err: Error<PyErr>) -> PyErr {
 }
 
 /// [`to_py`] for errors that hold no oracle error.
-pub fn core_err(e: Error<std::convert::Infallible>) -> PyErr {
+pub fn core_err(e: Error) -> PyErr {
     to_py(e.widen())
 }
 

@@ -101,7 +101,7 @@ fn attr_usizes(attrs: &Bound<'_, PyDict>, key: &str, i: usize, op: &str) -> PyRe
         .collect()
 }
 
-fn parse_fn<F: std::str::FromStr<Err = Error<std::convert::Infallible>>>(
+fn parse_fn<F: std::str::FromStr<Err = Error>>(
     attrs: &Bound<'_, PyDict>,
     i: usize,
     op: &str,

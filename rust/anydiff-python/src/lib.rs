@@ -76,9 +76,10 @@ fn assemble_typed<T: Scalar + Element>(
                     &policy,
                     view.view_mut(),
                 ),
+                other => Err(Error::invalid(format!("unsupported mode {other:?}"))),
             }?;
             if symmetrize {
-                symmetrize_in_place(view.view_mut()).map_err(Error::widen)?;
+                symmetrize_in_place(view.view_mut())?;
             }
             Ok(())
         })

@@ -22,7 +22,6 @@
 //! `pthread_atfork` handler counts forks; in a forked child, engine work runs
 //! in a pool built for that process instead ([`engine`]).
 
-use std::convert::Infallible;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -135,7 +134,7 @@ pub fn run<R: Send>(
 }
 
 /// What the helper thread hands back: the work's result, or its panic.
-type Outcome<R> = std::thread::Result<PyResult<Result<PyResult<R>, Error<Infallible>>>>;
+type Outcome<R> = std::thread::Result<PyResult<Result<PyResult<R>, Error>>>;
 
 /// [`run`]'s helper-thread path (called with the GIL released).
 fn watched<R: Send>(work: impl FnOnce() -> PyResult<R> + Send) -> PyResult<R> {

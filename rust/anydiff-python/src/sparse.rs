@@ -224,6 +224,11 @@ fn color(
                 (ColoringKind::Row, Some(o)) => color_rows(&p, o),
                 (ColoringKind::Star, Some(o)) => color_star(&p, o).map_err(core_err)?,
                 (ColoringKind::Acyclic, Some(o)) => color_acyclic(&p, o).map_err(core_err)?,
+                (k, Some(_)) => {
+                    return Err(core_err(anydiff::Error::invalid(format!(
+                        "unsupported coloring {k}"
+                    ))))
+                }
             };
             if budget.is_zero() {
                 return Ok(first);

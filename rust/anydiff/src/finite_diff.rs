@@ -3,7 +3,6 @@
 //! Every stencil point of every requested product is evaluated in a single
 //! [`Primal::eval`] call, so a vectorised or compiled primal sees one batch.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
@@ -27,6 +26,7 @@ const CENTRAL5: &[(f64, f64)] = &[
 
 /// Finite-difference stencil.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Scheme {
     /// One-sided `(f(x + h) - f(x)) / h`, order 1.
     Forward,
@@ -103,7 +103,7 @@ impl fmt::Display for Scheme {
 }
 
 impl FromStr for Scheme {
-    type Err = Error<Infallible>;
+    type Err = Error;
 
     /// Parses `"forward"`, `"central"` or `"central5"` (ASCII case-insensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -1,7 +1,5 @@
 //! Dense Hessian assembly from HVP oracles, and in-place symmetrisation.
 
-use std::convert::Infallible;
-
 use ndarray::{s, Array2, ArrayViewMut2};
 
 use crate::assemble::batch::BatchPolicy;
@@ -21,9 +19,7 @@ use crate::stop::StopFlag;
 /// anydiff::symmetrize_in_place(h.view_mut()).unwrap();
 /// assert_eq!(h, array![[1.0, 3.0], [3.0, 3.0]]);
 /// ```
-pub fn symmetrize_in_place<T: Scalar>(
-    mut out: ArrayViewMut2<'_, T>,
-) -> Result<(), Error<Infallible>> {
+pub fn symmetrize_in_place<T: Scalar>(mut out: ArrayViewMut2<'_, T>) -> Result<(), Error> {
     let (rows, cols) = out.dim();
     if rows != cols {
         return Err(Error::shape(

@@ -1,13 +1,12 @@
 //! The instruction set ([`Op`]) and its validated, pruned form ([`Program`]).
 
-use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
 
 /// Errors of this module: only shapes and invalid arguments.
-pub type IrError = Error<Infallible>;
+pub type IrError = Error;
 
 macro_rules! named_enum {
     ($(#[$doc:meta])* $name:ident, $what:literal, { $($(#[$vdoc:meta])* $var:ident => $s:literal),* $(,)? }) => {

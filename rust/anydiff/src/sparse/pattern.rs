@@ -1,14 +1,12 @@
 //! Structural nonzeros of a sparse matrix ([`Pattern`]).
 
-use std::convert::Infallible;
-
 use ndarray::Array2;
 
-use crate::error::{shape2, Error};
+use crate::error::{shape2, Error, NoOracle};
 use crate::memory::{checked_len, try_vec, try_zeros};
 use crate::scalar::Scalar;
 
-type Result<T> = std::result::Result<T, Error<Infallible>>;
+type Result<T> = std::result::Result<T, Error>;
 
 /// A zeroed pointer array over `len` rows or columns (`len + 1` entries) of
 /// an `m x n` pattern, or an error naming the shape when it cannot be had.
@@ -22,7 +20,7 @@ fn ptr_array(what: &str, len: usize, (m, n): (usize, usize)) -> Result<Vec<usize
         ))
     };
     let entries = len.checked_add(1).ok_or_else(too_large)?;
-    checked_len::<Infallible>("", &[entries], std::mem::size_of::<usize>())
+    checked_len::<NoOracle>("", &[entries], std::mem::size_of::<usize>())
         .map_err(|_| too_large())?;
     try_vec(&format!("{what} of {pattern}"), entries, 0)
 }

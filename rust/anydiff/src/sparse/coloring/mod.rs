@@ -7,7 +7,6 @@ mod column;
 mod improve;
 mod star;
 
-use std::convert::Infallible;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -24,6 +23,7 @@ use super::pattern::Pattern;
 
 /// What a [`Coloring`] colors and which recovery it supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ColoringKind {
     /// Columns; same-colored columns share no row (compress `J S`, JVPs).
     Column,
@@ -110,7 +110,7 @@ impl Coloring {
     }
 
     /// Checks length and color range against `pattern`.
-    pub(crate) fn check_shape(&self, pattern: &Pattern) -> Result<(), Error<Infallible>> {
+    pub(crate) fn check_shape(&self, pattern: &Pattern) -> Result<(), Error> {
         let len = self.expected_len(pattern);
         if self.colors.len() != len {
             return Err(Error::shape(
@@ -176,7 +176,7 @@ pub fn is_valid(pattern: &Pattern, coloring: &Coloring) -> bool {
 }
 
 /// Error unless `pattern` is square and symmetric.
-pub(crate) fn require_symmetric(pattern: &Pattern, what: &str) -> Result<(), Error<Infallible>> {
+pub(crate) fn require_symmetric(pattern: &Pattern, what: &str) -> Result<(), Error> {
     if !pattern.is_square() {
         return Err(Error::shape(
             format!("{what} pattern"),
@@ -213,7 +213,7 @@ pub fn color_symmetric_best(
     kind: ColoringKind,
     orders: &[Order],
     time_budget: Duration,
-) -> Result<Coloring, Error<Infallible>> {
+) -> Result<Coloring, Error> {
     let start = Instant::now();
     let color = match kind {
         ColoringKind::Star => color_star,
