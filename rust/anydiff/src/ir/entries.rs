@@ -25,9 +25,9 @@ use std::sync::{Arc, Mutex};
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use super::eval::{binary, unary};
-use super::program::{BinaryFn, IrError, Op, Program, ReduceFn, UnaryFn};
-use super::rules::{binary_rule, powi_rule, unary_rule};
+use super::ops::{BinaryFn, IrError, Op, ReduceFn, UnaryFn};
+use super::program::Program;
+use super::rules::{binary, binary_rule, powi_rule, unary, unary_rule};
 use super::sparsity::piecewise_constant;
 use crate::error::Error;
 use crate::sparse::Pattern;

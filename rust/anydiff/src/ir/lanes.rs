@@ -17,10 +17,12 @@
 //! `Dual<T, 1>` (unary) or `Dual<T, 2>` (binary) gives each instruction's
 //! partial derivatives, and the lanes follow by the chain rule.
 
-use super::eval::{arg, binary, compare, split, takes_max, takes_min, unary, IrReal};
-use super::program::{BinaryFn, Op, Program, ReduceFn, UnaryFn};
+use super::buffers::{arg, split};
+use super::layout::TILE;
+use super::ops::{BinaryFn, Op, ReduceFn, UnaryFn};
+use super::program::Program;
+use super::rules::{binary, compare, takes_max, takes_min, unary, IrReal};
 use super::runs::gather_runs;
-use super::tiles::TILE;
 use super::transpose::{points_to_rows, rows_to_points};
 use crate::dual::{Dual, Elementary};
 
@@ -462,19 +464,6 @@ impl Program {
             live[i] = out.iter().fold(0, or);
         }
         live
-    }
-
-    /// Runs every non-leaf instruction on the whole chunk: values, and the lanes
-    /// that `live` ([`Program::live_lanes`]) marks.
-    pub(crate) fn run_lanes<T: IrReal>(&self, ws: &mut Lanes<T>, live: &[u64]) {
-        if let Some(tiles) = &self.tiles {
-            return self.run_tiles(tiles, ws, live);
-        }
-        for i in 0..self.ops.len() {
-            if !(self.alias[i] || self.forwarded[i]) {
-                self.run_op(i, ws, live);
-            }
-        }
     }
 
     /// Runs instruction `i` on the whole chunk.

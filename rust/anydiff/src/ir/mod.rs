@@ -29,9 +29,12 @@
 //! assert_eq!(prog.jacobian_sparsity().row(1), &[0]);
 //! ```
 
+mod buffers;
 mod entries;
 mod eval;
 mod lanes;
+mod layout;
+mod ops;
 mod program;
 mod reverse;
 mod rules;
@@ -41,6 +44,6 @@ mod tiles;
 mod transpose;
 
 pub use entries::SparseJacobian;
-pub use eval::IrReal;
-pub use program::{BinaryFn, CompareFn, IrError, Op, Program, ReduceFn, UnaryFn};
-pub use rules::{binary_rule, powi_rule, unary_rule};
+pub use ops::{BinaryFn, CompareFn, IrError, Op, ReduceFn, UnaryFn};
+pub use program::Program;
+pub use rules::{binary_rule, powi_rule, unary_rule, IrReal};

@@ -21,11 +21,15 @@
 use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
 use num_traits::Zero;
 
-use super::eval::{
-    binary, check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, lane_blocks, standard,
-    takes_max, takes_min, unary, with_contiguous, IrReal, Workspace,
+use super::buffers::{
+    check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, lane_blocks, standard,
+    with_contiguous,
 };
-use super::program::{roots, BinaryFn, IrError, Op, Program, ReduceFn, UnaryFn};
+use super::eval::Workspace;
+use super::layout::roots;
+use super::ops::{BinaryFn, IrError, Op, ReduceFn, UnaryFn};
+use super::program::Program;
+use super::rules::{binary, takes_max, takes_min, unary, IrReal};
 use crate::dual::{Dual, Elementary};
 
 /// A worker's state: the forward workspace and the adjoint buffer.

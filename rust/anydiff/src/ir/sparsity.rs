@@ -8,7 +8,8 @@
 //! comparisons, `x^0`) have zero derivative and depend on nothing, exactly
 //! as the engine's tangents do.
 
-use super::program::{BinaryFn, IrError, Op, Program, UnaryFn};
+use super::ops::{BinaryFn, IrError, Op, UnaryFn};
+use super::program::Program;
 use crate::error::Error;
 use crate::sparse::Pattern;
 
