@@ -20,9 +20,12 @@ use super::buffers::{
     with_contiguous,
 };
 use super::lanes::{Lanes, MAX_PASS_LANES};
+use super::linalg::linalg;
 use super::ops::{IrError, Op, ReduceFn};
 use super::program::Program;
-use super::rules::{binary, compare, takes_max, takes_min, unary, IrReal};
+use super::rules::{
+    arg_extremum, binary, compare, extremum, product, sort_permutation, unary, IrReal,
+};
 use crate::dual::{Dual, Elementary};
 use crate::error::Error;
 
@@ -183,24 +186,65 @@ impl Program {
                                     }
                                 }
                             }
-                            ReduceFn::Max | ReduceFn::Min => {
-                                let Some((&first, rest)) = group.split_first() else {
-                                    continue;
-                                };
-                                dst.clone_from_slice(&src[first * c..first * c + c]);
-                                let max = *func == ReduceFn::Max;
-                                for &j in rest {
-                                    for (y, x) in dst.iter_mut().zip(&src[j * c..j * c + c]) {
-                                        let take = if max {
-                                            takes_max(y, x)
-                                        } else {
-                                            takes_min(y, x)
-                                        };
-                                        if take {
-                                            *y = x.clone();
-                                        }
-                                    }
+                            ReduceFn::Max | ReduceFn::Min | ReduceFn::Prod => {
+                                for (p, y) in dst.iter_mut().enumerate() {
+                                    let members: Vec<&D> =
+                                        group.iter().map(|&j| &src[j * c + p]).collect();
+                                    *y = match func {
+                                        ReduceFn::Prod => product(&members),
+                                        _ => extremum(*func == ReduceFn::Max, &members),
+                                    };
                                 }
+                            }
+                            ReduceFn::ArgMax | ReduceFn::ArgMin => {
+                                for (p, y) in dst.iter_mut().enumerate() {
+                                    let values = group.iter().map(|&j| src[j * c + p].re());
+                                    let at = arg_extremum(*func == ReduceFn::ArgMax, values);
+                                    *y = D::from_f64(at as f64);
+                                }
+                            }
+                        }
+                    }
+                }
+                Op::Sort { keys, a, segment } => {
+                    let (ks, src) = (get(*keys), get(*a));
+                    let mut perm = Vec::new();
+                    for s0 in (0..self.lens[i]).step_by((*segment).max(1)) {
+                        for p in 0..c {
+                            let seg = (s0..s0 + segment).map(|e| ks[e * c + p].re());
+                            sort_permutation(seg, &mut perm);
+                            for (e, &j) in perm.iter().enumerate() {
+                                out[(s0 + e) * c + p] = src[(s0 + j) * c + p].clone();
+                            }
+                        }
+                    }
+                }
+                Op::Linalg {
+                    func,
+                    args,
+                    batch,
+                    m,
+                    n,
+                    k,
+                } => {
+                    let dims = (*m, *n, *k);
+                    let arg_lens = func.layout(*m, *n, *k).map(|l| l.0).unwrap_or_default();
+                    let out_len = self.lens[i] / (*batch).max(1);
+                    let srcs: Vec<&[D]> = args.iter().map(|&a| get(a)).collect();
+                    let mut items: Vec<Vec<D>> =
+                        arg_lens.iter().map(|&l| vec![D::zero(); l]).collect();
+                    let mut res = vec![D::zero(); out_len];
+                    for b in 0..*batch {
+                        for p in 0..c {
+                            for ((item, src), &l) in items.iter_mut().zip(&srcs).zip(&arg_lens) {
+                                for (e, x) in item.iter_mut().enumerate() {
+                                    *x = src[(b * l + e) * c + p].clone();
+                                }
+                            }
+                            let views: Vec<&[D]> = items.iter().map(|v| v.as_slice()).collect();
+                            linalg(*func, dims, &views, &mut res);
+                            for (e, y) in res.iter().enumerate() {
+                                out[(b * out_len + e) * c + p] = y.clone();
                             }
                         }
                     }

@@ -34,6 +34,7 @@ mod entries;
 mod eval;
 mod lanes;
 mod layout;
+mod linalg;
 mod ops;
 mod program;
 mod reverse;
@@ -44,6 +45,7 @@ mod tiles;
 mod transpose;
 
 pub use entries::SparseJacobian;
-pub use ops::{BinaryFn, CompareFn, IrError, Op, ReduceFn, UnaryFn};
+pub use lanes::{reduce_rule, Tangent};
+pub use ops::{BinaryFn, CompareFn, Curvature, IrError, LinalgFn, Op, ReduceFn, UnaryFn};
 pub use program::Program;
 pub use rules::{binary_rule, powi_rule, unary_rule, IrReal};

@@ -120,6 +120,23 @@ named_enum!(
         Logistic => "logistic",
         /// `x^2`
         Square => "square",
+        /// integer part (towards zero)
+        Trunc => "trunc",
+        /// complementary error function `1 - erf(x)`
+        Erfc => "erfc",
+        /// inverse error function
+        ErfInv => "erf_inv",
+        /// `ln |Gamma(x)|`
+        Lgamma => "lgamma",
+        /// digamma `d/dx ln Gamma(x)`
+        Digamma => "digamma",
+        /// 1.0 where `x` is finite, else 0.0 (zero derivative)
+        IsFinite => "is_finite",
+        /// `x` with zero derivative
+        StopGradient => "stop_gradient",
+        /// value 0.0 with the derivatives of `x` (`stop_gradient(p) + perturbation(e)`
+        /// is `p` with the derivatives of `e`: custom derivative rules)
+        Perturbation => "perturbation",
     }
 );
 
@@ -138,9 +155,10 @@ named_enum!(
         Pow => "pow",
         /// `atan2(a, b)` (`a` is y)
         Atan2 => "atan2",
-        /// the smaller (NaN propagates, ties pick `a`)
+        /// the smaller (NaN propagates with zero derivative; at a tie the
+        /// derivative is split evenly, as JAX's)
         Min => "min",
-        /// the larger (NaN propagates, ties pick `a`)
+        /// the larger (as `min`)
         Max => "max",
         /// `sqrt(a^2 + b^2)`
         Hypot => "hypot",
@@ -172,12 +190,168 @@ named_enum!(
     ReduceFn, "reduction", {
         /// sum (0 for an empty group)
         Sum => "sum",
-        /// maximum (derivative of the first maximal element)
+        /// maximum; the derivative is split evenly among the maximal
+        /// elements (JAX's convention); NaN if a member is NaN
         Max => "max",
-        /// minimum (derivative of the first minimal element)
+        /// minimum (as `max`)
         Min => "min",
+        /// product (1 for an empty group); the derivative of a member is the
+        /// product of the others, zeros included
+        Prod => "prod",
+        /// position of the first maximal element in its group (the first NaN
+        /// if any), as a number; zero derivative
+        ArgMax => "argmax",
+        /// position of the first minimal element (as `argmax`)
+        ArgMin => "argmin",
     }
 );
+
+named_enum!(
+    /// Dense linear algebra on a batch of small matrices (`Op::Linalg`, sizes
+    /// `batch, m, n, k`). Matrices are row-major; `p = min(m, n)`. Derivatives
+    /// (forward, reverse, second order) are those of the algorithm run on dual
+    /// numbers: exact for the finite algorithms, and for `eigh`/`svd` Jacobi
+    /// sweeps on dual numbers started from the real decomposition.
+    LinalgFn, "linear algebra function", {
+        /// `(a (n, n), b (n, k)) -> x (n, k)` with `a x = b` (LU with partial pivoting)
+        Solve => "solve",
+        /// `a (n, n) -> a^-1 (n, n)`
+        Inv => "inv",
+        /// `a (n, n) -> det a (1)`
+        Det => "det",
+        /// `a (n, n) -> (sign det a, ln |det a|) (2)`; the sign has zero derivative
+        Slogdet => "slogdet",
+        /// `a (n, n) -> l (n, n)`, lower triangular with `l l^T = a`, read
+        /// from the lower triangle of `a`; NaN where `a` is not positive definite
+        Cholesky => "cholesky",
+        /// `a (n, n)` symmetric (lower triangle read) `-> (w (n), v (n, n))`:
+        /// eigenvalues ascending, eigenvectors as columns, each with its
+        /// largest-magnitude component positive; derivatives NaN where
+        /// eigenvalues coincide
+        Eigh => "eigh",
+        /// `a (m, n) -> (s (p), u (m, p), vt (p, n))`: singular values
+        /// descending, each column of `u` with its largest-magnitude component
+        /// positive; derivatives NaN where singular values coincide or vanish
+        Svd => "svd",
+        /// `a (m, n) -> (lu (m, n), pivots (p), permutation (m))`, LAPACK's
+        /// `getrf` layout (unit lower and upper factors in one matrix, row
+        /// swaps as 0-based numbers); pivots and permutation have zero derivative
+        Lu => "lu",
+        /// `(a (n, n), b (n, k)) -> x (n, k)` with `a x = b`, `a` lower triangular
+        SolveLower => "solve_lower",
+        /// as `solve_lower` for upper triangular `a`
+        SolveUpper => "solve_upper",
+        /// as `solve_lower` with a unit diagonal (not read)
+        SolveLowerUnit => "solve_lower_unit",
+        /// as `solve_upper` with a unit diagonal (not read)
+        SolveUpperUnit => "solve_upper_unit",
+    }
+);
+
+/// How a function's second derivative looks, which is what Hessian sparsity
+/// detection records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curvature {
+    /// Zero derivative wherever it is differentiable: the result depends on
+    /// no input at all (`floor`, `sign`, comparisons).
+    Constant,
+    /// Zero second derivative (linear or piecewise linear): nothing to record.
+    Linear,
+    /// The second derivative only mixes the two arguments (`a * b`).
+    Bilinear,
+    /// Mixes the two arguments and the second one with itself (`a / b`).
+    Quotient,
+    /// Any pair of the arguments' inputs.
+    Nonlinear,
+}
+
+impl UnaryFn {
+    /// How the function's Hessian looks.
+    pub fn curvature(self) -> Curvature {
+        use UnaryFn::*;
+        match self {
+            Sign | Floor | Ceil | Round | Trunc | IsFinite | StopGradient => Curvature::Constant,
+            Neg | Abs | Perturbation => Curvature::Linear,
+            Exp | Exp2 | Expm1 | Log | Log1p | Log2 | Log10 | Sqrt | Cbrt | Sin | Cos | Tan
+            | Asin | Acos | Atan | Sinh | Cosh | Tanh | Asinh | Acosh | Atanh | Recip | Erf
+            | Logistic | Square | Erfc | ErfInv | Lgamma | Digamma => Curvature::Nonlinear,
+        }
+    }
+}
+
+impl BinaryFn {
+    /// How the function's Hessian looks.
+    pub fn curvature(self) -> Curvature {
+        use BinaryFn::*;
+        match self {
+            Add | Sub | Min | Max | Rem => Curvature::Linear,
+            Mul => Curvature::Bilinear,
+            Div => Curvature::Quotient,
+            Pow | Atan2 | Hypot => Curvature::Nonlinear,
+        }
+    }
+}
+
+impl ReduceFn {
+    /// How the reduction's Hessian looks (`Bilinear`: products of distinct members).
+    pub fn curvature(self) -> Curvature {
+        match self {
+            ReduceFn::Sum | ReduceFn::Max | ReduceFn::Min => Curvature::Linear,
+            ReduceFn::Prod => Curvature::Bilinear,
+            ReduceFn::ArgMax | ReduceFn::ArgMin => Curvature::Constant,
+        }
+    }
+
+    /// Whether an empty group is allowed (its value is the identity).
+    pub fn allows_empty(self) -> bool {
+        matches!(self, ReduceFn::Sum | ReduceFn::Prod)
+    }
+}
+
+impl LinalgFn {
+    /// The lengths of the arguments and of the result of one batch item for
+    /// sizes `(m, n, k)`, or why they do not fit the function.
+    pub fn layout(self, m: usize, n: usize, k: usize) -> Result<(Vec<usize>, usize), String> {
+        use LinalgFn::*;
+        let mul = |a: usize, b: usize| a.checked_mul(b).ok_or("sizes overflow");
+        let square = |what: &str| {
+            if m == n {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} needs square matrices; got m = {m}, n = {n}"
+                ))
+            }
+        };
+        Ok(match self {
+            Solve | SolveLower | SolveUpper | SolveLowerUnit | SolveUpperUnit => {
+                square(self.as_str())?;
+                (vec![mul(n, n)?, mul(n, k)?], mul(n, k)?)
+            }
+            Inv | Cholesky => {
+                square(self.as_str())?;
+                (vec![mul(n, n)?], mul(n, n)?)
+            }
+            Det => {
+                square("det")?;
+                (vec![mul(n, n)?], 1)
+            }
+            Slogdet => {
+                square("slogdet")?;
+                (vec![mul(n, n)?], 2)
+            }
+            Eigh => {
+                square("eigh")?;
+                (vec![mul(n, n)?], mul(n, n)? + n)
+            }
+            Svd => {
+                let p = m.min(n);
+                (vec![mul(m, n)?], p + mul(m, p)? + mul(p, n)?)
+            }
+            Lu => (vec![mul(m, n)?], mul(m, n)? + m.min(n) + m),
+        })
+    }
+}
 
 /// One instruction; arguments are indices of earlier instructions.
 ///
@@ -261,6 +435,33 @@ pub enum Op {
         /// Element indices of the groups.
         indices: Vec<usize>,
     },
+    /// `a` permuted segment by segment (`segment` consecutive elements) in the
+    /// stable ascending order of `keys` (NaN last, `-0.0 == 0.0`: JAX's sort);
+    /// the derivative flows through `a` only.
+    Sort {
+        /// What orders each segment.
+        keys: usize,
+        /// What is permuted (same length as `keys`).
+        a: usize,
+        /// Elements per segment (divides the length).
+        segment: usize,
+    },
+    /// Dense linear algebra on `batch` matrices ([`LinalgFn`]): the arguments
+    /// and the result are the batch items one after another.
+    Linalg {
+        /// The function.
+        func: LinalgFn,
+        /// The arguments (as many as the function takes).
+        args: Vec<usize>,
+        /// Number of matrices.
+        batch: usize,
+        /// Rows.
+        m: usize,
+        /// Columns.
+        n: usize,
+        /// Right-hand sides (solves).
+        k: usize,
+    },
     /// Batched matrix product `(batch, m, k) @ (batch, k, n) -> (batch, m, n)`.
     Dot {
         /// Left factor (`batch * m * k` elements).
@@ -293,7 +494,19 @@ impl Op {
             Op::Gather { .. } => "gather",
             Op::Concat(_) => "concat",
             Op::Reduce { .. } => "reduce",
+            Op::Sort { .. } => "sort",
+            Op::Linalg { .. } => "linalg",
             Op::Dot { .. } => "dot",
+        }
+    }
+
+    /// Whether the result has zero derivative (no tangent reaches it).
+    pub fn has_zero_derivative(&self) -> bool {
+        match self {
+            Op::Unary { func, .. } => func.curvature() == Curvature::Constant,
+            Op::Reduce { func, .. } => func.curvature() == Curvature::Constant,
+            Op::Compare { .. } | Op::Param { .. } | Op::Const(_) => true,
+            _ => false,
         }
     }
 
@@ -307,7 +520,8 @@ impl Op {
                 vec![*a, *b]
             }
             Op::Select { c, t, f } => vec![*c, *t, *f],
-            Op::Concat(parts) => parts.clone(),
+            Op::Sort { keys, a, .. } => vec![*keys, *a],
+            Op::Concat(parts) | Op::Linalg { args: parts, .. } => parts.clone(),
         }
     }
 
@@ -327,7 +541,13 @@ impl Op {
                 *t = f(*t);
                 *g = f(*g);
             }
-            Op::Concat(parts) => parts.iter_mut().for_each(|p| *p = f(*p)),
+            Op::Sort { keys, a, .. } => {
+                *keys = f(*keys);
+                *a = f(*a);
+            }
+            Op::Concat(parts) | Op::Linalg { args: parts, .. } => {
+                parts.iter_mut().for_each(|p| *p = f(*p))
+            }
         }
         op
     }

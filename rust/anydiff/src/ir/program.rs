@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::buffers::Scratch;
 use super::layout::{consecutive_runs, last_use, layout_with, output_sources, roots, TileSteps};
-use super::ops::{IrError, Op, ReduceFn};
+use super::ops::{IrError, Op};
 use crate::error::Error;
 
 /// A validated program: instructions in topological order (arguments
@@ -202,11 +202,13 @@ impl Program {
                         if w[0] > w[1] {
                             return Err(bad(i, op, format!("offsets decrease at group {g}")));
                         }
-                        if w[0] == w[1] && *func != ReduceFn::Sum {
+                        if w[0] == w[1] && !func.allows_empty() {
                             return Err(bad(
                                 i,
                                 op,
-                                format!("group {g} is empty (only sum allows empty groups)"),
+                                format!(
+                                    "group {g} is empty (only sum and prod allow empty groups)"
+                                ),
                             ));
                         }
                     }
@@ -218,6 +220,63 @@ impl Program {
                         ));
                     }
                     offsets.len() - 1
+                }
+                Op::Sort { keys, a, segment } => {
+                    let (lk, la) = (len_of(*keys), len_of(*a));
+                    if lk != la {
+                        return Err(bad(
+                            i,
+                            op,
+                            format!("keys and values have different lengths {lk} and {la}"),
+                        ));
+                    }
+                    if (*segment == 0 && la != 0) || (*segment > 0 && la % segment != 0) {
+                        return Err(bad(
+                            i,
+                            op,
+                            format!("segment length {segment} does not divide the length {la}"),
+                        ));
+                    }
+                    la
+                }
+                Op::Linalg {
+                    func,
+                    args,
+                    batch,
+                    m,
+                    n,
+                    k,
+                } => {
+                    let (arg_lens, out_len) = func.layout(*m, *n, *k).map_err(|e| bad(i, op, e))?;
+                    if args.len() != arg_lens.len() {
+                        return Err(bad(
+                            i,
+                            op,
+                            format!(
+                                "{func} takes {} arguments, got {}",
+                                arg_lens.len(),
+                                args.len()
+                            ),
+                        ));
+                    }
+                    for (&a, &want) in args.iter().zip(&arg_lens) {
+                        let want = want.checked_mul(*batch);
+                        if want != Some(len_of(a)) {
+                            return Err(bad(
+                                i,
+                                op,
+                                format!(
+                                    "argument {a} has length {}; {func} of (batch, m, n, k) = \
+                                     ({batch}, {m}, {n}, {k}) needs {}",
+                                    len_of(a),
+                                    want.map_or("more than usize::MAX".into(), |w| w.to_string())
+                                ),
+                            ));
+                        }
+                    }
+                    out_len
+                        .checked_mul(*batch)
+                        .ok_or_else(|| bad(i, op, "result size overflows"))?
                 }
                 Op::Dot {
                     a,

@@ -6,7 +6,7 @@
 
 use num_traits::{Float, Zero};
 
-use super::ops::{BinaryFn, CompareFn, UnaryFn};
+use super::ops::{BinaryFn, CompareFn, ReduceFn, UnaryFn};
 use crate::dual::{Dual, Elementary};
 use crate::scalar::Scalar;
 
@@ -67,21 +67,6 @@ fn rem<D: Elementary>(a: &D, b: &D) -> D {
     }
 }
 
-fn nan<D: Elementary>(x: &D) -> bool {
-    x.re().is_nan()
-}
-
-/// Whether `x` replaces the running maximum `acc` (strictly larger, or the first NaN).
-#[inline]
-pub(crate) fn takes_max<D: Elementary>(acc: &D, x: &D) -> bool {
-    (x.re() > acc.re()) || (nan(x) && !nan(acc))
-}
-
-#[inline]
-pub(crate) fn takes_min<D: Elementary>(acc: &D, x: &D) -> bool {
-    (x.re() < acc.re()) || (nan(x) && !nan(acc))
-}
-
 pub(crate) fn unary<D: Elementary>(func: UnaryFn, a: &[D], out: &mut [D]) {
     macro_rules! map {
         ($x:ident => $e:expr) => {
@@ -122,7 +107,176 @@ pub(crate) fn unary<D: Elementary>(func: UnaryFn, a: &[D], out: &mut [D]) {
         UnaryFn::Erf => map!(x => x.erf()),
         UnaryFn::Logistic => map!(x => logistic(x)),
         UnaryFn::Square => map!(x => x.clone() * x.clone()),
+        UnaryFn::Trunc => map!(x => x.trunc()),
+        UnaryFn::Erfc => map!(x => x.erfc()),
+        UnaryFn::ErfInv => map!(x => x.erf_inv()),
+        UnaryFn::Lgamma => map!(x => x.lgamma()),
+        UnaryFn::Digamma => map!(x => x.digamma()),
+        UnaryFn::IsFinite => map!(x => zero_or_one(x.re().is_finite())),
+        UnaryFn::StopGradient => map!(x => D::from_re(x.re())),
+        UnaryFn::Perturbation => map!(x => x.perturbation()),
     }
+}
+
+/// The mean of `items`, whose values are all `value` (ties of a max or min): the
+/// value exactly, the tangents averaged (`sum_j t_j * (1 / k)` in order; the
+/// tangents are scaled without touching the values, which may be infinite).
+fn tie_mean<D: Elementary>(items: &[&D], value: D::Real) -> D {
+    let inv = D::from_re(<D::Real as num_traits::One>::one() / cast_count::<D>(items.len()));
+    let mut acc = D::zero();
+    for x in items {
+        acc += x.perturbation() * inv.clone();
+    }
+    acc + D::from_re(value)
+}
+
+fn cast_count<D: Elementary>(k: usize) -> D::Real {
+    crate::scalar::cast(k as f64)
+}
+
+/// `max(x, y)` (`max`) or `min(x, y)` with JAX's derivative: NaN (with zero
+/// derivative) if either is NaN, the winner's tangents, or at a tie the mean of
+/// both (so `max(a, b) + min(a, b)` has derivative `(1, 1)` at `a == b`).
+fn extremum2<D: Elementary>(max: bool, x: &D, y: &D) -> D {
+    let (a, b) = (x.re(), y.re());
+    if a.is_nan() || b.is_nan() {
+        return D::from_re(a + b);
+    }
+    if a == b {
+        return tie_mean(&[x, y], a);
+    }
+    if (a > b) == max {
+        x.clone()
+    } else {
+        y.clone()
+    }
+}
+
+/// The maximum (`max`) or minimum of a non-empty group with JAX's derivative:
+/// split evenly among the members equal to the result; a NaN member makes the
+/// value NaN and the derivative NaN in every lane a member carries.
+pub(crate) fn extremum<D: Elementary>(max: bool, group: &[&D]) -> D {
+    let Some((first, rest)) = group.split_first() else {
+        return D::zero();
+    };
+    let mut best = first.re();
+    for x in rest {
+        let v = x.re();
+        if v.is_nan() || best.is_nan() {
+            best = v + best;
+        } else if (v > best) == max && v != best {
+            best = v;
+        }
+    }
+    if best.is_nan() {
+        let mut sum = D::zero();
+        for x in group {
+            sum += (*x).clone();
+        }
+        return nan_tangents(sum);
+    }
+    let tied: Vec<&D> = group.iter().copied().filter(|x| x.re() == best).collect();
+    tie_mean(&tied, best)
+}
+
+/// A NaN value whose tangents are NaN where those of `x` are nonzero (and zero
+/// elsewhere): the rule of a function evaluated outside its domain, borrowed
+/// from `sqrt` at a NaN argument.
+pub(crate) fn nan_tangents<D: Elementary>(x: D) -> D {
+    (x + D::from_re(<D::Real as Float>::nan())).sqrt()
+}
+
+/// The product of a group, left to right (1 for an empty one); the tangents
+/// follow from the dual numbers' products (the product of the other members).
+pub(crate) fn product<D: Elementary>(group: &[&D]) -> D {
+    let mut acc = D::one();
+    for x in group {
+        acc *= (*x).clone();
+    }
+    acc
+}
+
+/// The partial derivatives of a max, min or prod reduction with respect to its
+/// members (positions in `group`): the tied members of a max or min, each
+/// `1 / count`, or every member NaN if one is NaN; for prod the product of the
+/// other members (prefix and suffix products, zeros exact).
+pub(crate) fn reduce_partials<D: Elementary>(func: ReduceFn, group: &[&D]) -> Vec<(usize, D)> {
+    match func {
+        ReduceFn::Max | ReduceFn::Min => {
+            let max = func == ReduceFn::Max;
+            let values: Vec<D::Real> = group.iter().map(|x| x.re()).collect();
+            let mut best = match values.first() {
+                Some(&v) => v,
+                None => return Vec::new(),
+            };
+            for &v in &values[1..] {
+                if v.is_nan() || best.is_nan() {
+                    best = v + best;
+                } else if (v > best) == max && v != best {
+                    best = v;
+                }
+            }
+            if best.is_nan() {
+                return (0..group.len()).map(|q| (q, D::from_re(best))).collect();
+            }
+            let tied: Vec<usize> = (0..group.len()).filter(|&q| values[q] == best).collect();
+            let inv = D::from_re(<D::Real as num_traits::One>::one() / cast_count::<D>(tied.len()));
+            tied.into_iter().map(|q| (q, inv.clone())).collect()
+        }
+        ReduceFn::Prod => {
+            let mut prefix = Vec::with_capacity(group.len() + 1);
+            prefix.push(D::one());
+            for x in group {
+                let last = prefix[prefix.len() - 1].clone();
+                prefix.push(last * (*x).clone());
+            }
+            let mut suffix = D::one();
+            let mut out = vec![(0, D::zero()); group.len()];
+            for q in (0..group.len()).rev() {
+                out[q] = (q, prefix[q].clone() * suffix.clone());
+                suffix = (*group[q]).clone() * suffix;
+            }
+            out
+        }
+        ReduceFn::Sum => (0..group.len()).map(|q| (q, D::one())).collect(),
+        ReduceFn::ArgMax | ReduceFn::ArgMin => Vec::new(),
+    }
+}
+
+/// Position of the winner of a group for `argmax` (`max`) / `argmin`: the first
+/// NaN if there is one, else the first maximal (minimal) element.
+pub(crate) fn arg_extremum<R: Float>(max: bool, values: impl Iterator<Item = R>) -> usize {
+    let mut best: Option<(usize, R)> = None;
+    for (i, v) in values.enumerate() {
+        best = match best {
+            None => Some((i, v)),
+            Some((_, b)) if b.is_nan() => best,
+            Some(_) if v.is_nan() => Some((i, v)),
+            Some((_, b)) if (max && v > b) || (!max && v < b) => Some((i, v)),
+            keep => keep,
+        };
+    }
+    best.map_or(0, |(i, _)| i)
+}
+
+/// JAX's sort order: ascending, `-0.0 == 0.0`, NaN after every number.
+pub(crate) fn sort_order<R: Float>(a: R, b: R) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Equal,
+        (true, false) => Greater,
+        (false, true) => Less,
+        (false, false) => a.partial_cmp(&b).unwrap_or(Equal),
+    }
+}
+
+/// The stable sorting permutation of `keys` ([`sort_order`]): `perm[e]` is the
+/// position in `keys` of the `e`-th smallest.
+pub(crate) fn sort_permutation<R: Float>(keys: impl Iterator<Item = R>, perm: &mut Vec<usize>) {
+    let keys: Vec<R> = keys.collect();
+    perm.clear();
+    perm.extend(0..keys.len());
+    perm.sort_by(|&i, &j| sort_order(keys[i], keys[j]));
 }
 
 pub(crate) fn binary<D: Elementary>(func: BinaryFn, a: &[D], b: &[D], out: &mut [D]) {
@@ -140,8 +294,8 @@ pub(crate) fn binary<D: Elementary>(func: BinaryFn, a: &[D], b: &[D], out: &mut 
         BinaryFn::Div => map!(x, y => x.clone() / y.clone()),
         BinaryFn::Pow => map!(x, y => x.pow(y)),
         BinaryFn::Atan2 => map!(x, y => x.atan2(y)),
-        BinaryFn::Min => map!(x, y => if takes_min(x, y) { y.clone() } else { x.clone() }),
-        BinaryFn::Max => map!(x, y => if takes_max(x, y) { y.clone() } else { x.clone() }),
+        BinaryFn::Min => map!(x, y => extremum2(false, x, y)),
+        BinaryFn::Max => map!(x, y => extremum2(true, x, y)),
         BinaryFn::Hypot => map!(x, y => x.hypot(y)),
         BinaryFn::Rem => map!(x, y => rem(x, y)),
     }
@@ -201,5 +355,13 @@ mod tests {
         );
         let (v, da, db) = binary_rule(BinaryFn::Max, 2.0, 1.0);
         assert_eq!((v, da, db), (2.0, 1.0, 0.0));
+        assert_eq!(binary_rule(BinaryFn::Max, 1.0, 1.0), (1.0, 0.5, 0.5));
+        assert_eq!(binary_rule(BinaryFn::Min, 1.0, 1.0), (1.0, 0.5, 0.5));
+        let (v, da, db) = binary_rule(BinaryFn::Max, f64::NAN, 1.0);
+        assert!(v.is_nan() && da == 0.0 && db == 0.0);
+        // ties of the smallest subnormal keep the value exactly
+        let tiny = f64::from_bits(1);
+        assert_eq!(binary_rule(BinaryFn::Max, tiny, tiny), (tiny, 0.5, 0.5));
+        assert_eq!(binary_rule(BinaryFn::Max, f64::MAX, f64::MAX).0, f64::MAX);
     }
 }
