@@ -547,10 +547,15 @@ pub(crate) fn binary_rule(
             format!("{} / {zv}", n(1.0)),
             format!("-Y / {zv}"),
         ),
+        // as the CPU engine (JAX): d/dx = 0 at x = y = 0, d/dy = 0 at x = 0
         BinaryFn::Pow => (
             format!("pow_({xv}, {zv})"),
-            format!("{zv} * pow_({xv}, {zv} - {})", n(1.0)),
-            format!("Y * log_({xv})"),
+            format!(
+                "select({zv} * pow_({xv}, {zv} - {o}), {z}, {xv} == {z} && {zv} == {z})",
+                o = n(1.0),
+                z = n(0.0)
+            ),
+            format!("select(Y * log_({xv}), {z}, {xv} == {z})", z = n(0.0)),
         ),
         BinaryFn::Atan2 => (
             format!("atan2_({xv}, {zv})"),
