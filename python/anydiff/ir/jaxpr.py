@@ -84,7 +84,7 @@ _MOVES = frozenset(
 """Pure data movement, where an integer value computed from the input is only moved."""
 _INLINE = {
     "pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
-    "remat": "jaxpr", "checkpoint": "jaxpr",
+    "remat": "jaxpr", "remat2": "jaxpr", "checkpoint": "jaxpr",
 }  # fmt: skip
 _LINALG = frozenset({"cholesky", "eigh", "svd", "lu", "triangular_solve", "custom_linear_solve"})
 _CONTROL = frozenset({"cond", "scan", "while"})

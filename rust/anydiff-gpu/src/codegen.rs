@@ -500,7 +500,16 @@ pub(crate) fn unary_rule(
             format!("atanh_({xv})"),
             Some(format!("{o} / ({o} - {xv} * {xv})", o = n(1.0))),
         ),
-        UnaryFn::Abs => (format!("abs({xv})"), Some(sign.clone())),
+        // derivative +1 at 0 (JAX's convention), NaN for NaN
+        UnaryFn::Abs => (
+            format!("abs({xv})"),
+            Some(format!(
+                "select(select({xv}, {m}, {xv} < {z}), {o}, {xv} >= {z})",
+                z = n(0.0),
+                m = n(-1.0),
+                o = n(1.0)
+            )),
+        ),
         UnaryFn::Sign => (sign.clone(), None),
         UnaryFn::Floor => (format!("floor({xv})"), None),
         UnaryFn::Ceil => (format!("ceil({xv})"), None),
