@@ -118,7 +118,8 @@ ELEMENTWISE: dict[str, tuple[Fn, list[Any]]] = {
     "power": (lambda x: x[0] ** x[1], [np.array([1.5, 2.5]), np.array([0.0, 2.0])]),
     "power_const": (lambda x: jnp.power(2.5, x), [X3]),
     "arctan2": (lambda x: jnp.arctan2(x[0], x[1]), [np.array([0.3, -1.2])]),
-    "hypot": (lambda x: jnp.hypot(x[0], x[1]), [np.array([0.3, -1.2]), np.array([1.0, 1.0])]),
+    # at |x| == |y| JAX's Hessian is 0 (test_hypot_has_the_functions_derivatives)
+    "hypot": (lambda x: jnp.hypot(x[0], x[1]), [np.array([0.3, -1.2]), np.array([0.0, 0.0])]),
     "maximum": (lambda x: jnp.maximum(x[:2], x[1:]), [X3, np.array([1.0, 1.0, 1.0])]),
     "max_plus_min": (
         lambda x: jnp.maximum(x[0], x[1]) + jnp.minimum(x[0], x[1]),
@@ -330,6 +331,28 @@ def test_engine_conventions_where_jax_gives_nan() -> None:
         assert np.all(np.isfinite(h)) and h[2, 2] == pytest.approx(-1 / 32)
 
 
+def test_hypot_has_the_functions_derivatives() -> None:
+    """``jnp.hypot`` goes through ``max``/``min`` of ``|x|``, ``|y|``, so JAX's Hessian is 0
+    wherever ``|x| == |y|``; the front end gives the function's own (``[[y^2, -xy], [-xy,
+    x^2]] / r^3``), also near overflow, and JAX's derivative where both are zero."""
+    b = anydiff.DualBackend(frontend="jax")
+    f = lambda x: jnp.hypot(x[0], x[1])  # noqa: E731
+    for x in ([1.0, 1.0], [-2.0, 2.0], [3.0, -4.0], [1e200, 1e200], [2e-200, -3e-200]):
+        x = np.array(x)
+        r = math.hypot(*x)
+        c = x / r
+        assert np.allclose(anydiff.gradient(b, f, x), c, rtol=1e-14, atol=0)
+        h = anydiff.hessian(b, f, x) * r
+        want = np.array([[c[1] ** 2, -c[0] * c[1]], [-c[0] * c[1], c[0] ** 2]])
+        assert np.allclose(h, want, rtol=1e-13, atol=1e-15), (x, h, want)
+    x = np.zeros(2)
+    assert np.array_equal(anydiff.gradient(b, f, x), [0.5, 0.5])  # JAX's
+    assert np.array_equal(anydiff.hessian(b, f, x), np.zeros((2, 2)))
+    assert np.array_equal(
+        anydiff.jacobian(b, lambda x: jnp.hypot(x, 2.0 * x), x), np.eye(2) * 0.5 * 3
+    )
+
+
 def test_float64_tracing_with_jax_x64_off() -> None:
     """JAX's default (x64 off) would trace float64 inputs in float32; the front end
     traces in float64 whatever the flag says."""
@@ -398,7 +421,8 @@ _UNARY_OPS: list[Fn] = [
 ]  # fmt: skip
 _BINARY_OPS: list[Callable[[Any, Any], Any]] = [
     jnp.add, jnp.subtract, jnp.multiply, jnp.maximum, jnp.minimum,
-    lambda a, b: a / (1.0 + b**2), jnp.logaddexp, jnp.hypot,
+    lambda a, b: a / (1.0 + b**2), jnp.logaddexp,
+    lambda a, b: jnp.hypot(a, b + 0.1234567),  # no tie |a| == |b| (see the hypot test)
 ]  # fmt: skip
 
 

@@ -486,9 +486,10 @@ def _custom_linear_solve(graph: Graph, eqn: Any, ins: list[Any]) -> list[Value]:
 
 
 def _whole_function(graph: Graph, eqn: Any, ins: list[Any]) -> list[Any] | None:
-    """``jnp.linalg.det``, ``slogdet``, ``inv`` and ``solve``, recognised by their name
-    and a jaxpr equal to JAX's own for the same argument shapes: one engine instruction
-    (whose derivative holds for singular matrices too, unlike the LU inside)."""
+    """``jnp.linalg.det``, ``slogdet``, ``inv``, ``solve`` and ``jnp.hypot``, recognised by
+    their name and a jaxpr equal to JAX's own for the same argument shapes: one engine
+    instruction (whose derivative holds for singular matrices too, unlike the LU inside;
+    see :func:`_hypot`)."""
     fn = _WHOLE.get(eqn.params.get("name"))
     if fn is None or not any(isinstance(v, Value) for v in ins):
         return None
@@ -498,8 +499,22 @@ def _whole_function(graph: Graph, eqn: Any, ins: list[Any]) -> list[Any] | None:
     )
     if _reference_jaxpr(eqn.params["name"], avals) != str(eqn.params["jaxpr"]):
         return None
-    args = _values(graph, ins)
-    return fn(graph, *args)
+    if fn is _hypot:
+        return _hypot(graph, eqn, ins)
+    return fn(graph, *_values(graph, ins))
+
+
+def _hypot(graph: Graph, eqn: Any, ins: list[Any]) -> list[Value]:
+    """``jnp.hypot``: JAX computes it from ``max``/``min`` of ``|x|``, ``|y|``, whose second
+    derivative vanishes wherever ``|x| == |y|`` (the true one is ``y^2 / r^3`` ...); the
+    engine's ``hypot`` has the function's derivatives, and JAX's own code is kept where
+    both arguments are zero (derivative 0.5, 0.5 as JAX, where ``hypot``'s is 0/0)."""
+    x, y = _values(graph, ins)
+    exact = graph.binary("hypot", x, y)
+    jaxs = _value(graph, _run_closed(graph, eqn.params["jaxpr"], ins)[0])
+    zero = graph.const(0.0)
+    both_zero = graph.binary("mul", graph.compare("eq", x, zero), graph.compare("eq", y, zero))
+    return [graph.select(both_zero, jaxs, exact)]
 
 
 def _whole_functions() -> dict[str, Callable[..., list[Value]]]:
@@ -508,7 +523,14 @@ def _whole_functions() -> dict[str, Callable[..., list[Value]]]:
         "slogdet": lambda g, a: list(g.slogdet(a)),
         "inv": lambda g, a: [g.inv(a)],
         "solve": lambda g, a, b: [g.solve(a, b)],
+        "hypot": _hypot,
     }
+
+
+def _reference_function(name: str) -> Callable[..., Any]:
+    import jax.numpy as jnp
+
+    return jnp.hypot if name == "hypot" else getattr(jnp.linalg, name)
 
 
 _WHOLE = _whole_functions()
@@ -516,13 +538,13 @@ _REFERENCE: dict[tuple, str] = {}
 
 
 def _reference_jaxpr(name: str, avals: tuple) -> str:
-    """The jaxpr of ``jnp.linalg.<name>`` inside its ``jit`` for these argument shapes."""
+    """The jaxpr of ``jnp.linalg.<name>`` (``jnp.hypot``) inside its ``jit`` for these
+    argument shapes."""
     key = (name, avals)
     if key not in _REFERENCE:
         import jax
-        import jax.numpy as jnp
 
-        fn = getattr(jnp.linalg, name)
+        fn = _reference_function(name)
         try:
             closed = jax.make_jaxpr(fn)(
                 *(jax.ShapeDtypeStruct(s, d, weak_type=w) for s, d, w in avals)

@@ -707,9 +707,10 @@ pub(crate) mod rules {
     pub(crate) fn hypot<D: Chain>(x: &D, y: &D) -> D {
         let (a, b) = (x.value(), y.value());
         let h = a.hypot(b);
-        let inv = h.recip();
-        let dx = a.clone() * inv.clone();
-        let dy = b.clone() * inv;
+        // divisions, not a product with 1 / h: for nested duals at |x|, |y| near 1e200
+        // the derivative of 1 / h underflows and the second derivative would be lost
+        let dx = a.clone() / h.clone();
+        let dy = b.clone() / h.clone();
         D::linear(h, &[(x, dx), (y, dy)])
     }
 
