@@ -222,6 +222,15 @@ fn second_derivatives_closed_form() {
         assert!(close(h[0][1], (y * y - x * x) / r4, 1e-14));
         assert!(close(h[1][0], h[0][1], 1e-14));
     }
+    // hypot(x, y): Hessian [[y^2, -xy], [-xy, x^2]] / r^3, at ties and near overflow
+    for &(x, y) in &[(1.0, 1.0), (3.0, -4.0), (1e200, 1e200), (-2e-200, 3e-200)] {
+        let (v, g, h) = anydiff::dual::hessian_n(|v| v[0].hypot(&v[1]), [x, y]);
+        let r = f64::hypot(x, y);
+        let (cx, cy) = (x / r, y / r);
+        assert!(close(v, r, 1e-15) && close(g[0], cx, 1e-15) && close(g[1], cy, 1e-15));
+        assert!(close(h[0][0] * r, cy * cy, 1e-14) && close(h[1][1] * r, cx * cx, 1e-14));
+        assert!(close(h[0][1] * r, -cx * cy, 1e-14) && close(h[1][0] * r, -cx * cy, 1e-14));
+    }
 }
 
 #[test]
@@ -241,8 +250,8 @@ fn edge_values_follow_f64() {
         Dual::variable(1.0, 1).unwrap(),
     );
     assert_eq!((x.sqrt() + y).eps, [f64::INFINITY, 1.0]);
-    // abs at 0 has derivative 0; min/max ties select the first argument
-    assert_eq!(Dual::<f64, 1>::variable(0.0, 0).unwrap().abs().eps, [0.0]);
+    // abs at 0 has derivative 1 (JAX); min/max ties select the first argument
+    assert_eq!(Dual::<f64, 1>::variable(0.0, 0).unwrap().abs().eps, [1.0]);
     let a = Dual::<f64, 2>::variable(1.0, 0).unwrap();
     let b = Dual::<f64, 2>::variable(1.0, 1).unwrap();
     assert_eq!(a.min(&b).eps, [1.0, 0.0]);

@@ -48,6 +48,7 @@ mod function;
 mod functions;
 mod number;
 mod second;
+mod special;
 
 pub use api::{
     derivative, gradient, gradient_n, hessian, hessian_n, jacobian, jacobian_n, second_derivative,

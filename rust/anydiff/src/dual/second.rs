@@ -616,13 +616,44 @@ impl<T: Elementary> Elementary for Dual2Vec<T> {
     }
 
     unary_fns!(
-        recip, sqrt, cbrt, exp, exp2, exp_m1, ln, ln_1p, log2, log10, sin, cos, tan, asin, acos,
-        atan, sinh, cosh, tanh, asinh, acosh, atanh, abs, erf
+        recip,
+        sqrt,
+        cbrt,
+        exp,
+        exp2,
+        exp_m1,
+        ln,
+        ln_1p,
+        log2,
+        log10,
+        sin,
+        cos,
+        tan,
+        asin,
+        acos,
+        atan,
+        sinh,
+        cosh,
+        tanh,
+        asinh,
+        acosh,
+        atanh,
+        abs,
+        erf,
+        erfc,
+        erf_inv,
+        lgamma,
+        digamma,
+        perturbation
     );
     flat_fns!(signum, floor, ceil, round, trunc);
 
     fn sin_cos(&self) -> (Self, Self) {
         (self.sin(), self.cos())
+    }
+
+    fn polygamma(&self, n: u32) -> Self {
+        self.unary(|x| x.polygamma(n))
     }
 
     fn atan2(&self, x: &Self) -> Self {

@@ -46,7 +46,8 @@ use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 
 use num_traits::{One, Zero};
 
-use super::program::{BinaryFn, CompareFn, Op, Program, UnaryFn};
+use super::ops::{BinaryFn, CompareFn, Op, UnaryFn};
+use super::program::Program;
 use crate::dual::Elementary;
 use crate::error::Error;
 
@@ -609,7 +610,21 @@ impl Elementary for Tracer {
         sin => Sin, cos => Cos, tan => Tan, asin => Asin, acos => Acos, atan => Atan,
         sinh => Sinh, cosh => Cosh, tanh => Tanh, asinh => Asinh, acosh => Acosh,
         atanh => Atanh, abs => Abs, floor => Floor, ceil => Ceil, erf => Erf,
+        erfc => Erfc, erf_inv => ErfInv, lgamma => Lgamma, digamma => Digamma,
+        perturbation => Perturbation,
     );
+
+    /// `digamma` for `n = 0`; higher orders have no instruction (the trace fails).
+    fn polygamma(&self, n: u32) -> Self {
+        if let Repr::Const(c) = self.0 {
+            return Tracer::constant(c.polygamma(n));
+        }
+        if n == 0 {
+            return self.digamma();
+        }
+        fail("polygamma of order 1 or more has no IR instruction");
+        Tracer::constant(f64::NAN)
+    }
 
     fn powi(&self, n: i32) -> Self {
         match self.0 {
