@@ -29,9 +29,13 @@
 //! assert_eq!(prog.jacobian_sparsity().row(1), &[0]);
 //! ```
 
+mod buffers;
 mod entries;
 mod eval;
 mod lanes;
+mod layout;
+mod linalg;
+mod ops;
 mod program;
 mod reverse;
 mod rules;
@@ -41,6 +45,7 @@ mod tiles;
 mod transpose;
 
 pub use entries::SparseJacobian;
-pub use eval::IrReal;
-pub use program::{BinaryFn, CompareFn, IrError, Op, Program, ReduceFn, UnaryFn};
-pub use rules::{binary_rule, powi_rule, unary_rule};
+pub use lanes::{reduce_rule, Tangent};
+pub use ops::{BinaryFn, CompareFn, Curvature, IrError, LinalgFn, Op, ReduceFn, UnaryFn};
+pub use program::Program;
+pub use rules::{binary_rule, powi_rule, unary_rule, IrReal};
