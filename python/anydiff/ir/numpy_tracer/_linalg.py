@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import string
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -585,3 +585,160 @@ def _corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) 
     c = c / stddev[:, None]
     c = c / stddev[None, :]
     return np.clip(c, -1, 1)
+
+
+# --- decompositions and solvers (the engine's linalg ops, JAX's derivatives) -------------------
+
+
+class SlogdetResult(NamedTuple):
+    sign: Any
+    logabsdet: Any
+
+
+class EighResult(NamedTuple):
+    eigenvalues: Any
+    eigenvectors: Any
+
+
+class SVDResult(NamedTuple):
+    U: Any
+    S: Any
+    Vh: Any
+
+
+def _matrices(name: str, a: Any, square: bool = True) -> Tracer:
+    t = as_tracer(graph_of([a]), a)
+    if t.ndim < 2:
+        raise np.linalg.LinAlgError(
+            f"{t.ndim}-dimensional array given. Array must be at least two-dimensional"
+        )
+    if square and t.shape[-1] != t.shape[-2]:
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+    return t
+
+
+@implements(np.linalg.solve)
+def _solve(a: Any, b: Any) -> Tracer:
+    """numpy 2's rule: ``b`` is a vector only when it is 1-d, else a stack of matrices."""
+    graph = graph_of([a, b])
+    ta = _matrices("solve", as_tracer(graph, a))
+    tb = as_tracer(graph, b)
+    n = ta.shape[-1]
+    vector = tb.ndim == 1
+    bm = tb.reshape((n, 1)) if vector else tb
+    if bm.ndim < 2 or bm.shape[-2] != n:
+        raise ValueError(f"solve: b of shape {tb.shape} does not fit a of shape {ta.shape}")
+    batch = tuple(np.broadcast_shapes(ta.shape[:-2], bm.shape[:-2]))
+    aa = np.broadcast_to(ta, (*batch, n, n))
+    bb = np.broadcast_to(bm, (*batch, n, bm.shape[-1]))
+    out = Tracer(graph.solve(aa.value, bb.value))
+    return out[..., 0] if vector else out
+
+
+@implements(np.linalg.inv)
+def _inv(a: Any) -> Tracer:
+    t = _matrices("inv", a)
+    return Tracer(t.graph.inv(t.value))
+
+
+@implements(np.linalg.det)
+def _det(a: Any) -> Tracer:
+    t = _matrices("det", a)
+    return Tracer(t.graph.det(t.value))
+
+
+@implements(np.linalg.slogdet)
+def _slogdet(a: Any) -> SlogdetResult:
+    t = _matrices("slogdet", a)
+    sign, logdet = t.graph.slogdet(t.value)
+    return SlogdetResult(Tracer(sign), Tracer(logdet))
+
+
+@implements(np.linalg.cholesky)
+def _cholesky(a: Any, /, *, upper: bool = False) -> Tracer:
+    t = _matrices("cholesky", a)
+    if upper:  # from the upper triangle: the transpose of the factor of a^T's lower one
+        return np.swapaxes(Tracer(t.graph.cholesky(np.swapaxes(t, -1, -2).value)), -1, -2)
+    return Tracer(t.graph.cholesky(t.value))
+
+
+def _lower(t: Tracer, uplo: str) -> Tracer:
+    if uplo not in ("L", "U"):
+        raise ValueError("UPLO argument must be 'L' or 'U'")
+    return t if uplo == "L" else np.swapaxes(t, -1, -2)
+
+
+@implements(np.linalg.eigh)
+def _eigh(a: Any, UPLO: str = "L") -> EighResult:
+    """Eigenvectors come with the engine's sign (largest component positive); where numpy's
+    differ, the value check at preparation says so."""
+    t = _lower(_matrices("eigh", a), UPLO)
+    w, v = t.graph.eigh(t.value)
+    return EighResult(Tracer(w), Tracer(v))
+
+
+@implements(np.linalg.eigvalsh)
+def _eigvalsh(a: Any, UPLO: str = "L") -> Tracer:
+    return _eigh(a, UPLO).eigenvalues
+
+
+@implements(np.linalg.svd)
+def _svd(
+    a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False
+) -> Any:
+    t = _matrices("svd", a, square=False)
+    m, n = t.shape[-2:]
+    u, s, vt = t.graph.svd(t.value)
+    if not compute_uv:
+        return Tracer(s)
+    if full_matrices and m != n:
+        raise TraceError(
+            "np.linalg.svd(full_matrices=True) of a non-square traced matrix: the complement "
+            "of the singular vectors is not unique; use full_matrices=False"
+        )
+    return SVDResult(Tracer(u), Tracer(s), Tracer(vt))
+
+
+@implements(getattr(np.linalg, "svdvals", None))
+def _svdvals(x: Any, /) -> Tracer:
+    return _svd(x, compute_uv=False)
+
+
+_UNSET: Any = object()
+
+
+@implements(np.linalg.pinv)
+def _pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = _UNSET) -> Tracer:
+    """numpy's cutoffs: ``rcond`` (default 1e-15), or ``rtol`` (None: max(m, n) * eps),
+    relative to the largest singular value."""
+    t = _matrices("pinv", a, square=False)
+    if rcond is None:
+        if rtol is _UNSET:
+            cutoff = 1e-15
+        elif rtol is None:
+            cutoff = max(t.shape[-2:]) * np.finfo(np.float64).eps
+        else:
+            cutoff = rtol
+    elif rtol is not _UNSET:
+        raise ValueError("`rtol` and `rcond` can't be both set.")
+    else:
+        cutoff = rcond
+    if np.ndim(cutoff) != 0 or isinstance(cutoff, Tracer):
+        raise TraceError("np.linalg.pinv with an array or traced rcond/rtol: pass one number")
+    return Tracer(t.graph.pinv(t.value, float(cutoff)))
+
+
+def _refused(name: str, why: str) -> Any:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise TraceError(
+            f"np.linalg.{name} is not supported on traced values ({why}); supported: solve, "
+            "inv, det, slogdet, cholesky, eigh, eigvalsh, svd, svdvals, pinv, norm, "
+            "matrix_power, multi_dot"
+        )
+
+    return refuse
+
+
+implements(np.linalg.matrix_rank)(_refused("matrix_rank", "an integer computed from the values"))
+for _name in ("lstsq", "qr", "eig", "eigvals", "tensorsolve", "tensorinv", "cond"):
+    implements(getattr(np.linalg, _name))(_refused(_name, "no traced version yet"))

@@ -463,3 +463,110 @@ def _nancumsum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> 
 def _nancumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
     t = as_tracer(graph_of([a]), a)
     return cumulative("mul", np.where(np.isnan(t), 1.0, t), axis, dtype, out)
+
+
+# --- order statistics ------------------------------------------------------------------------
+
+
+def _sorted_along(a: Any, axis: Any) -> tuple[Tracer, int]:
+    t = as_tracer(graph_of([a]), a)
+    if axis is None:
+        return np.sort(t.ravel()), 0
+    if isinstance(axis, (tuple, list)):
+        axes = normalize_axes(axis, t.ndim)
+        keep = [ax for ax in range(t.ndim) if ax not in axes]
+        moved = np.transpose(t, keep + list(axes))
+        flat = moved.reshape((*(t.shape[ax] for ax in keep), -1))
+        return np.sort(flat, axis=-1), flat.ndim - 1
+    ax = normalize_axes(axis, t.ndim)[0]
+    return np.sort(t, axis=ax), ax
+
+
+def _keepdims(result: Tracer, a: Any, axis: Any) -> Tracer:
+    shape = np.shape(a) if not isinstance(a, Tracer) else a.shape
+    axes = normalize_axes(axis, len(shape))
+    return result.reshape(_keep(tuple(shape), axes))
+
+
+def _quantile_of_sorted(s: Tracer, ax: int, q: np.ndarray) -> Tracer:
+    """numpy's 'linear' method: the order statistics around ``q * (n - 1)``, interpolated
+    as numpy's ``_lerp`` does."""
+    n = s.shape[ax]
+    position = q * (n - 1)
+    below = np.clip(np.floor(position).astype(np.int64), 0, n - 1)
+    above = np.clip(below + 1, 0, n - 1)
+    weight = position - below
+    lo = np.take(s, below.ravel(), axis=ax)
+    hi = np.take(s, above.ravel(), axis=ax)
+    w = weight.ravel().reshape([-1 if i == ax else 1 for i in range(s.ndim)])
+    diff = hi - lo
+    out = np.where(w >= 0.5, hi - diff * (1 - w), lo + diff * w)
+    # the q axis goes first, as numpy puts it
+    out = np.moveaxis(out, ax, 0)
+    return out.reshape(q.shape + out.shape[1:])
+
+
+def _with_nan(result: Tracer, a: Any, axis: Any, keepdims: bool) -> Tracer:
+    """NaN where the reduced slice holds a NaN (numpy's median and quantiles propagate it)."""
+    t = as_tracer(graph_of([a]), a)
+    has_nan = reduce("max", Tracer(np.isnan(t).value), axis, keepdims)
+    return np.where(has_nan, np.nan, result)
+
+
+@implements(np.median)
+def _median(
+    a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False, keepdims: bool = False
+) -> Any:
+    s, ax = _sorted_along(a, axis)
+    n = s.shape[ax]
+    if n == 0:
+        raise ValueError("median of an empty slice")
+    middle = np.take(s, [(n - 1) // 2, n // 2], axis=ax)
+    result = np.mean(middle, axis=ax)
+    if keepdims:
+        result = _keepdims(result, a, axis)
+    return _to_out("median", _with_nan(result, a, axis, keepdims), out)
+
+
+def _quantile(
+    name: str, a: Any, q: Any, axis: Any, out: Any, method: str, keepdims: bool, scale: float
+) -> Any:
+    if method != "linear":
+        raise TraceError(
+            f"np.{name}(method={method!r}) is not supported on traced values; method='linear' is"
+        )
+    if isinstance(q, Tracer):
+        raise TraceError(f"np.{name} with a traced q is not supported; pass q as a constant")
+    qs = np.asarray(q, dtype=np.float64) / scale
+    if np.any((qs < 0) | (qs > 1)):
+        raise ValueError(f"{name}s must be in the range [0, {int(scale)}]")
+    s, ax = _sorted_along(a, axis)
+    result = _quantile_of_sorted(s, ax, qs)
+    if keepdims:
+        tail = _keep(
+            tuple(np.shape(a) if not isinstance(a, Tracer) else a.shape),
+            normalize_axes(axis, np.ndim(a)),
+        )
+        result = result.reshape(qs.shape + tail)
+    result = _with_nan(result, a, axis, keepdims)
+    return _to_out(name, result, out)
+
+
+@implements(np.quantile)
+def _quantile_handler(
+    a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+    method: str = "linear", keepdims: bool = False, *, weights: Any = None,
+) -> Any:  # fmt: skip
+    if weights is not None:
+        raise TraceError("np.quantile(weights=...) is not supported on traced values")
+    return _quantile("quantile", a, q, axis, out, method, keepdims, 1.0)
+
+
+@implements(np.percentile)
+def _percentile(
+    a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+    method: str = "linear", keepdims: bool = False, *, weights: Any = None,
+) -> Any:  # fmt: skip
+    if weights is not None:
+        raise TraceError("np.percentile(weights=...) is not supported on traced values")
+    return _quantile("percentile", a, q, axis, out, method, keepdims, 100.0)

@@ -440,8 +440,6 @@ def _pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> T
         )
     if mode in _INDEX_MODES:
         return gather_like(lambda p: np.pad(p, widths, mode=mode), t)
-    if mode == "median":
-        raise TraceError("np.pad(mode='median') needs a traced sort, which is not supported yet")
     out = t
     if mode == "linear_ramp":
         ends = _pairs(kwargs.get("end_values", 0), t.ndim, "end_values", as_index=False)
@@ -454,7 +452,7 @@ def _pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> T
         return out
     lengths = kwargs.get("stat_length")
     stats = None if lengths is None else _pairs(lengths, t.ndim, "stat_length", as_index=True)
-    func = {"mean": np.mean, "maximum": np.max, "minimum": np.min}[mode]
+    func = {"mean": np.mean, "maximum": np.max, "minimum": np.min, "median": np.median}[mode]
     for axis in range(t.ndim):
 
         def block(current: Tracer, side: int, n: int, axis: int = axis) -> Tracer:
@@ -859,3 +857,33 @@ def _may_share_memory(a: Any, b: Any, max_work: Any = None) -> bool:
             return False
         return bool(np.intersect1d(a.positions(), b.positions()).size)
     return False
+
+
+# --- sorting ---------------------------------------------------------------------------------
+
+
+@implements(np.sort)
+def _sort(
+    a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *, stable: Any = None
+) -> Tracer:
+    """Sorted values (NaN last, as numpy); the derivative follows the stable permutation."""
+    if order is not None:
+        raise TraceError("np.sort(order=...) sorts structured arrays: not traced")
+    t = as_tracer(graph_of([a]), a)
+    if axis is None:
+        t = t.ravel()
+        axis = -1
+    if t.ndim == 0:
+        raise np.exceptions.AxisError(axis, 0)
+    return Tracer(t.graph.sort(t.value, int(axis)), is_bool=t.is_bool)
+
+
+@implements(np.partition)
+def _partition(
+    a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None
+) -> Tracer:
+    """A fully sorted array: a valid partition for every ``kth`` (numpy leaves the order on
+    either side of ``kth`` unspecified; where f returns those elements as numpy placed
+    them, the value check at preparation says so)."""
+    _refuse_traced("np.partition", kth=kth)
+    return _sort(a, axis=axis, order=order)

@@ -242,8 +242,9 @@ class Tracer:
             "a traced value was converted to a plain numpy array: by a function outside "
             "numpy's dispatch (math.*, scipy, a C extension), by assigning it into a plain "
             "numpy array (create that array with np.zeros_like(x) or np.empty_like(x) "
-            "instead), or by np.array/np.asarray imported under another name; use numpy "
-            "functions on it"
+            "instead), by a numpy function given a list of traced values (np.mean([x, y]): "
+            "numpy dispatches on arrays, not lists; write np.mean(np.array([x, y]))), or by "
+            "np.array/np.asarray imported under another name; use numpy functions on it"
         )
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
