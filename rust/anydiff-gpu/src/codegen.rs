@@ -500,7 +500,16 @@ pub(crate) fn unary_rule(
             format!("atanh_({xv})"),
             Some(format!("{o} / ({o} - {xv} * {xv})", o = n(1.0))),
         ),
-        UnaryFn::Abs => (format!("abs({xv})"), Some(sign.clone())),
+        // derivative +1 at 0 (JAX's convention), NaN for NaN
+        UnaryFn::Abs => (
+            format!("abs({xv})"),
+            Some(format!(
+                "select(select({xv}, {m}, {xv} < {z}), {o}, {xv} >= {z})",
+                z = n(0.0),
+                m = n(-1.0),
+                o = n(1.0)
+            )),
+        ),
         UnaryFn::Sign => (sign.clone(), None),
         UnaryFn::Floor => (format!("floor({xv})"), None),
         UnaryFn::Ceil => (format!("ceil({xv})"), None),
@@ -547,10 +556,15 @@ pub(crate) fn binary_rule(
             format!("{} / {zv}", n(1.0)),
             format!("-Y / {zv}"),
         ),
+        // as the CPU engine (JAX): d/dx = 0 at x = y = 0, d/dy = 0 at x = 0
         BinaryFn::Pow => (
             format!("pow_({xv}, {zv})"),
-            format!("{zv} * pow_({xv}, {zv} - {})", n(1.0)),
-            format!("Y * log_({xv})"),
+            format!(
+                "select({zv} * pow_({xv}, {zv} - {o}), {z}, {xv} == {z} && {zv} == {z})",
+                o = n(1.0),
+                z = n(0.0)
+            ),
+            format!("select(Y * log_({xv}), {z}, {xv} == {z})", z = n(0.0)),
         ),
         BinaryFn::Atan2 => (
             format!("atan2_({xv}, {zv})"),

@@ -126,7 +126,7 @@ pub trait Elementary:
     fn acosh(&self) -> Self;
     /// Inverse hyperbolic tangent.
     fn atanh(&self) -> Self;
-    /// Absolute value; derivative `sign(x)`, and `0` at `x = 0`.
+    /// Absolute value; derivative `sign(x)`, and `1` at `x = 0` (JAX's convention).
     fn abs(&self) -> Self;
     /// Sign (`f64::signum` of the value); zero derivative.
     fn signum(&self) -> Self;
@@ -650,12 +650,11 @@ pub(crate) mod rules {
     pub(crate) fn abs<D: Chain>(x: &D) -> D {
         let v = x.value();
         let zero = D::Inner::zero();
-        let d = if *v > zero {
+        // JAX's convention: +1 at 0 (and -0)
+        let d = if *v >= zero {
             D::Inner::one()
         } else if *v < zero {
             -D::Inner::one()
-        } else if *v == zero {
-            zero
         } else {
             v.clone() // NaN
         };
