@@ -226,12 +226,12 @@ def _std(
     _float_only("std", dtype)
     t = as_tracer(graph_of([a, where, mean]), a)
     axes = normalize_axes(axis, t.ndim)
-    if mean is None and where is True and ddof in (0, 0.0) and correction in (None, 0, 0.0):
-        if math.prod(t.shape[ax] for ax in axes) == 1:
-            # one element per slice: std is identically 0 (NaN where the element is not
-            # finite, as numpy's); |t * 0| says so to every order, where sqrt of the variance
-            # leaves sqrt's infinite slope at 0 times zero tangents (NaN second derivatives)
-            return _to_out("std", reduce("add", np.abs(t * 0.0), axes, keepdims), out)
+    plain = mean is None and where is True and ddof in (0, 0.0) and correction in (None, 0, 0.0)
+    if plain and math.prod(t.shape[ax] for ax in axes) == 1:
+        # one element per slice: std is identically 0 (NaN where the element is not finite,
+        # as numpy's); |t * 0| says so to every order, where sqrt of the variance leaves
+        # sqrt's infinite slope at 0 times zero tangents (NaN second derivatives)
+        return _to_out("std", reduce("add", np.abs(t * 0.0), axes, keepdims), out)
     return _to_out("std", np.sqrt(_var(t, axis, ddof, keepdims, where, mean, correction)), out)
 
 

@@ -87,7 +87,7 @@ def _one(func: Any) -> Callable[..., Any]:
 for _func in (
     np.transpose, np.moveaxis, np.rollaxis, np.swapaxes, np.squeeze, np.expand_dims,
     np.broadcast_to, np.flip, np.fliplr, np.flipud, np.rot90, np.roll, np.tile, np.repeat,
-    np.diagonal, np.take_along_axis, np.compress, np.resize, np.delete, np.split,
+    np.diagonal, np.take_along_axis, np.resize, np.delete, np.split,
     np.array_split, np.hsplit, np.vsplit, np.dsplit, np.ravel, np.reshape,
     getattr(np, "permute_dims", None), getattr(np, "matrix_transpose", None),
     getattr(np, "unstack", None), np.linalg.matrix_transpose,
@@ -95,6 +95,15 @@ for _func in (
 ):  # fmt: skip
     if _func is not None:
         implements(_func)(_one(_func))
+
+
+@implements(np.compress)
+def _compress(condition: Any, a: Any, axis: Any = None, out: Any = None) -> Any:
+    """numpy's order of arguments: the (constant) condition first, the array second."""
+    _refuse_traced("np.compress", condition=condition)
+    if out is not None:
+        raise TraceError("np.compress(..., out=...) is not supported on traced values")
+    return gather_like(lambda p: np.compress(condition, p, axis=axis), a)
 
 
 def _atleast_nd(func: Any) -> Callable[..., Any]:

@@ -11,7 +11,8 @@ as in numpy: a write replaces the buffer's node, and every view reads the new on
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Optional, Sequence
+import threading
+from typing import Any, Callable, Iterator, NoReturn, Optional, Sequence
 
 import numpy as np
 
@@ -224,10 +225,12 @@ class Tracer:
         )
 
     def __float__(self) -> float:
-        raise TraceError(
-            "float()/int() of a traced value (or a math.* function, or a numpy scalar "
-            "constructor such as np.float64(x)): the value is not known while tracing; keep "
-            "it an array and use numpy functions"
+        _refuse(
+            "float()/int() of a traced value (by a math.* function, a numpy scalar "
+            "constructor such as np.float64(x), or by assigning a traced element into a "
+            "plain numpy array: create that array with np.zeros_like(x) or np.empty_like(x) "
+            "instead): the value is not known while tracing; keep it an array and use numpy "
+            "functions"
         )
 
     __int__ = __index__ = __complex__ = __float__  # type: ignore[assignment]
@@ -238,7 +241,7 @@ class Tracer:
         raise TraceError(f"formatting a traced value with {spec!r}: its value is not known yet")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TraceError(
+        _refuse(
             "a traced value was converted to a plain numpy array: by a function outside "
             "numpy's dispatch (math.*, scipy, a C extension), by assigning it into a plain "
             "numpy array (create that array with np.zeros_like(x) or np.empty_like(x) "
@@ -503,11 +506,19 @@ def _method(func: Any) -> Callable[..., Any]:
 
 for _name in (
     "all", "any", "argmax", "argmin", "argpartition", "argsort", "choose", "clip",
-    "compress", "conj", "conjugate", "cumprod", "cumsum", "diagonal", "dot", "max", "mean",
+    "conj", "conjugate", "cumprod", "cumsum", "diagonal", "dot", "max", "mean",
     "min", "nonzero", "prod", "ptp", "put", "repeat", "round", "searchsorted", "squeeze",
     "std", "sum", "swapaxes", "take", "trace", "var",
 ):  # fmt: skip
     setattr(Tracer, _name, _method(getattr(np, _name)))
+
+
+def _compress_method(self: Tracer, condition: Any, axis: Any = None, out: Any = None) -> Any:
+    """``np.compress(condition, self, ...)``: the condition comes first in numpy's function."""
+    return np.compress(condition, self, axis=axis, out=out)
+
+
+Tracer.compress = _compress_method  # type: ignore[attr-defined]
 
 
 def is_traced(a: Any) -> bool:
@@ -573,6 +584,17 @@ def contains_tracer(a: Any) -> bool:
     return _contains_tracer(a)
 
 
+_conversions = threading.local()
+"""The last conversion of a traced value the tracer refused, in this thread's trace: numpy
+catches some of these refusals (assigning a traced scalar into a plain array) and raises
+its own unrelated error instead."""
+
+
+def _refuse(message: str) -> NoReturn:
+    _conversions.refused = message
+    raise TraceError(message)
+
+
 def trace_numpy(
     f: Callable[..., Any], example_args: Sequence[Any], differentiated: Sequence[bool]
 ) -> Graph:
@@ -588,8 +610,21 @@ def trace_numpy(
     for a, diff in zip(example_args, differentiated):
         shape = tuple(np.shape(a))
         args.append(Tracer(graph.input(shape) if diff else graph.param(shape)))
+    _conversions.refused = None
     with numpy_constructors_traced():
-        out = f(*args)
+        try:
+            out = f(*args)
+        except TraceError:
+            raise
+        except Exception as err:
+            refused = getattr(_conversions, "refused", None)
+            if refused is None:
+                raise
+            raise TraceError(
+                f"{refused} (numpy reported this as {type(err).__name__}: {err})"
+            ) from err
+        finally:
+            _conversions.refused = None
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         values = [_output_value(graph, o) for o in outs]
     graph.set_outputs(values)
