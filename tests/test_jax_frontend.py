@@ -196,6 +196,15 @@ REDUCTIONS: dict[str, tuple[Fn, list[Any]]] = {
     "cross": (lambda x: jnp.cross(x, x[::-1]), [X3]),
     "polyval": (lambda x: jnp.polyval(x, x), [X3]),
     "diff": (jnp.diff, [X3]),
+    "empty_axes": (
+        lambda x: (
+            x
+            + jnp.sum(x[:0].reshape(3, 0), axis=1)
+            + jnp.prod(x[:0].reshape(0, 3), axis=1).sum()
+            + jnp.cumsum(x[:0].reshape(2, 0), axis=1).sum()
+        ),
+        [X3],
+    ),
     "linspace": (lambda x: jnp.linspace(x[0], x[1], 4), [X3]),
 }
 
@@ -362,6 +371,7 @@ def test_custom_vjp_functions() -> None:
         (lambda x: jnp.linalg.svd(jnp.outer(x, x[:2]))[0], "full_matrices=False"),
         (lambda x: jax.lax.linalg.eigh(jnp.outer(x, x), subset_by_index=(0, 1))[0], "eigh"),
         (jss.gamma, "bitcast_convert_type"),
+        (lambda x: x if x[0] > 0 else -x, "needs a concrete one"),
     ],
 )
 def test_refusals_are_clear(f: Fn, message: str) -> None:

@@ -120,6 +120,17 @@ class Decompressor:
     def __call__(self, block: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
         """The nonzeros from a ``(ncolors, m)`` block (``(ncolors, n)`` for rows)."""
 
+INSTRUCTIONS: tuple[str, ...]
+"""The instruction names of ``Program`` (``Graph.instructions()``'s first items)."""
+UNARY_FUNCTIONS: tuple[str, ...]
+"""The engine's elementwise functions of one argument (its op table, in order)."""
+BINARY_FUNCTIONS: tuple[str, ...]
+COMPARISONS: tuple[str, ...]
+REDUCTIONS: tuple[str, ...]
+LINALG_FUNCTIONS: tuple[str, ...]
+ZERO_DERIVATIVE_FUNCTIONS: tuple[str, ...]
+"""The unary functions whose derivative is zero (floor, sign, is_finite, ...)."""
+
 class Program:
     """An expression graph compiled for the Rust engine: evaluation with dual numbers over
     many points (vectorised across points, parallel over chunks, GIL released) and global

@@ -240,7 +240,7 @@ class Graph:
         if not axes:
             return a
         idx = np.arange(a.size).reshape(a.shape).transpose(keep + list(axes))
-        groups = idx.reshape(math.prod(out_shape), -1)
+        groups = idx.reshape(math.prod(out_shape), math.prod(a.shape[ax] for ax in axes))
         offsets = np.arange(len(groups) + 1, dtype=np.int64) * groups.shape[1]
         node = self._add(
             "reduce", (a.node,), math.prod(out_shape), fn=fn, offsets=offsets,
@@ -275,7 +275,7 @@ class Graph:
         if reverse:
             idx = idx[..., ::-1]
         length = a.shape[axis]
-        lines = idx.reshape(-1, length)
+        lines = idx.reshape(a.size // length if length else 0, length)
         groups, offsets = [], [0]
         for line in lines:
             for j in range(length):

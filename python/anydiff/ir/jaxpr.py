@@ -128,7 +128,14 @@ def trace_jax(
     import jax
 
     with _x64(example_args):
-        closed = jax.make_jaxpr(f)(*example_args)
+        try:
+            closed = jax.make_jaxpr(f)(*example_args)
+        except (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError) as err:
+            raise TraceError(
+                "the function uses a traced value where JAX needs a concrete one (a Python "
+                "if, bool(), int() or an index on the input's values); use jnp.where or "
+                f"lax.cond. JAX says: {str(err).splitlines()[0]}"
+            ) from err
         graph = Graph()
         args: list[Any] = []
         for a, diff in zip(example_args, differentiated):
@@ -485,7 +492,10 @@ def _whole_function(graph: Graph, eqn: Any, ins: list[Any]) -> list[Any] | None:
     fn = _WHOLE.get(eqn.params.get("name"))
     if fn is None or not any(isinstance(v, Value) for v in ins):
         return None
-    avals = tuple((tuple(v.aval.shape), np.dtype(v.aval.dtype)) for v in eqn.invars)
+    avals = tuple(
+        (tuple(v.aval.shape), np.dtype(v.aval.dtype), bool(getattr(v.aval, "weak_type", False)))
+        for v in eqn.invars
+    )
     if _reference_jaxpr(eqn.params["name"], avals) != str(eqn.params["jaxpr"]):
         return None
     args = _values(graph, ins)
@@ -514,7 +524,9 @@ def _reference_jaxpr(name: str, avals: tuple) -> str:
 
         fn = getattr(jnp.linalg, name)
         try:
-            closed = jax.make_jaxpr(fn)(*(jax.ShapeDtypeStruct(s, d) for s, d in avals))
+            closed = jax.make_jaxpr(fn)(
+                *(jax.ShapeDtypeStruct(s, d, weak_type=w) for s, d, w in avals)
+            )
             inner = [e for e in closed.jaxpr.eqns if e.params.get("name") == name]
             _REFERENCE[key] = str(inner[0].params["jaxpr"]) if len(inner) == 1 else ""
         except Exception:  # shapes jnp.linalg rejects: not that function
