@@ -30,12 +30,10 @@ KNOWN_WRONG = {
 KNOWN_JAX = {
     # The JAX front end (python/anydiff/ir/jaxpr.py, the ir-core helper's) at the time of
     # writing: std over one-element slices has NaN second derivatives (sqrt of a variance
-    # that is identically 0), hypot's second derivatives are 0, and an assert on a traced
-    # value escapes as JAX's TracerBoolConversionError instead of a TraceError.
+    # that is identically 0) and jnp.hypot's second derivatives are 0.
     **{f"test_systematic.test_std{s}": "wrong" for s in ("[0]", "[1]", "_b[10]", "_b[11]")},
     **{f"test_systematic.test_std_c[{i}]": "wrong" for i in (8, 9)},
     **{f"test_binary_ops.test_hypot[{i}]": "wrong" for i in (0, 5, 10, 15)},
-    "test_logic.test_assert[0]": "crash",
 }
 
 
