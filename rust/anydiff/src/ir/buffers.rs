@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::ops::IrError;
 use crate::error::Error;
+use crate::stop::StopFlag;
 
 pub(crate) fn split<D>(buf: &mut [D], o: usize, l: usize) -> (&[D], &mut [D], &[D]) {
     let (lo, rest) = buf.split_at_mut(o);
@@ -129,16 +130,22 @@ pub(crate) fn chunk_rows_mut<T>(
 
 /// Runs `body` on every item, in parallel over rayon's threads, each worker making its
 /// state (a workspace) once with `make` and pulling items from a shared counter.
+/// Items left when the thread's current [`StopFlag`] is raised are skipped.
 pub(crate) fn for_each_with_state<S, I: Send>(
     items: Vec<I>,
     make: impl Fn() -> S + Sync,
     body: impl Fn(&mut S, I) + Sync,
     finish: impl Fn(S) + Sync,
 ) {
+    let stop = StopFlag::current();
+    let stopped = || stop.as_ref().is_some_and(StopFlag::is_raised);
     let workers = rayon::current_num_threads().min(items.len());
     if workers <= 1 {
         let mut state = make();
         for item in items {
+            if stopped() {
+                break;
+            }
             body(&mut state, item);
         }
         finish(state);
@@ -151,6 +158,9 @@ pub(crate) fn for_each_with_state<S, I: Send>(
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
             let Some(slot) = slots.get(k) else { break };
+            if stopped() {
+                break;
+            }
             let item = match slot.lock() {
                 Ok(mut g) => g.take(),
                 Err(poisoned) => poisoned.into_inner().take(),

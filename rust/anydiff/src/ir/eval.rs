@@ -28,6 +28,7 @@ use super::rules::{
 };
 use crate::dual::{Dual, Elementary};
 use crate::error::Error;
+use crate::stop::StopFlag;
 
 /// Target size of one workspace in bytes (about an L2 cache).
 const TARGET_BYTES: usize = 64 * 1024;
@@ -538,6 +539,7 @@ impl Program {
             return;
         }
         // one pass per thread over all points (fewer points than threads)
+        let stop = StopFlag::current();
         let run_pass = |b: usize, vals: Option<&mut [T]>, tan: &mut [T], total: usize| {
             let mut ws = self.lanes::<T>(c, w, params);
             let chunks = chunk_rows(points, np, n, c)
@@ -545,6 +547,9 @@ impl Program {
                 .zip(opt_chunks(vals, np, m, c))
                 .zip(chunk_rows_mut(tan, np, total * m, c));
             for (((count, pts), v), (_, t)) in chunks {
+                if stop.as_ref().is_some_and(StopFlag::is_raised) {
+                    break;
+                }
                 self.seed_values(&mut ws, count, pts);
                 pass(&mut ws, b, count, v, t, (total, 0));
             }

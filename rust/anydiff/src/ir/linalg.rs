@@ -601,7 +601,13 @@ mod tests {
         assert!((sl[1] - want.ln()).abs() < 1e-14);
         // d det / d a = det * inv^T, through dual numbers
         let ad: Vec<Dual<f64, 1>> = (0..9)
-            .map(|e| Dual::variable(a[e], if e == 1 { 0 } else { 1 }))
+            .map(|e| {
+                if e == 1 {
+                    Dual::variable(a[e], 0).unwrap()
+                } else {
+                    Dual::constant(a[e])
+                }
+            })
             .collect();
         let mut out = [Dual::constant(0.0)];
         linalg(LinalgFn::Det, (3, 3, 0), &[&ad], &mut out);

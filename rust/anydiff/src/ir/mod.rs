@@ -6,6 +6,8 @@
 //! The instruction set mirrors `anydiff.ir._graph` (the Python front ends
 //! trace numpy or JAX functions into it): every node is a flat array of a
 //! static length; data movement is a `Gather` with a static index map.
+//! From Rust, [`trace`] records a generic function into a program; the
+//! [`Op`]s can also be written by hand, as below.
 //!
 //! # Modules
 //!
@@ -86,6 +88,7 @@ mod rules;
 mod runs;
 mod sparsity;
 mod tiles;
+mod trace;
 mod transpose;
 
 pub use entries::SparseJacobian;
@@ -93,3 +96,4 @@ pub use lanes::{reduce_rule, Tangent};
 pub use ops::{BinaryFn, CompareFn, Curvature, IrError, LinalgFn, Op, ReduceFn, UnaryFn};
 pub use program::Program;
 pub use rules::{binary_rule, powi_rule, unary_rule, IrReal};
+pub use trace::{trace, Tracer};

@@ -4,14 +4,13 @@
 //! and friends), and its per-function properties (how its Hessian looks, for
 //! sparsity detection) are exhaustive methods beside it.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
 
 /// Errors of this module: only shapes and invalid arguments.
-pub type IrError = Error<Infallible>;
+pub type IrError = Error;
 
 macro_rules! named_enum {
     ($(#[$doc:meta])* $name:ident, $what:literal, { $($(#[$vdoc:meta])* $var:ident => $s:literal),* $(,)? }) => {

@@ -86,6 +86,8 @@ impl Program {
         outputs: &[usize],
     ) -> Result<Program, IrError> {
         let mut lens: Vec<usize> = Vec::with_capacity(ops.len());
+        // numbers in all nodes: bounded like the inputs, so that sizes never overflow
+        let mut total = 0usize;
         let mut seen_input = vec![false; input_lens.len()];
         let mut seen_param = vec![false; param_lens.len()];
         for (i, op) in ops.iter().enumerate() {
@@ -302,14 +304,30 @@ impl Program {
                     prod(*batch, *m, *n).ok_or_else(|| bad(i, op, "result size overflows"))?
                 }
             };
+            total = total.saturating_add(len);
+            if total > u32::MAX as usize {
+                return Err(bad(
+                    i,
+                    op,
+                    format!(
+                        "the program's instructions hold more than {} numbers",
+                        u32::MAX
+                    ),
+                ));
+            }
             lens.push(len);
         }
-        if input_lens.iter().sum::<usize>() > u32::MAX as usize {
+        let inputs = input_lens
+            .iter()
+            .try_fold(0usize, |acc, &l| acc.checked_add(l));
+        if !matches!(inputs, Some(n) if n <= u32::MAX as usize) {
             return Err(Error::invalid(format!(
                 "the inputs hold more than {} numbers",
                 u32::MAX
             )));
         }
+        // one point's workspace must be had before any evaluation allocates it
+        crate::memory::ensure_allocatable("the program's workspace (one point)", &[total], 16)?;
         for (j, &o) in outputs.iter().enumerate() {
             if o >= ops.len() {
                 return Err(Error::invalid(format!(

@@ -438,7 +438,7 @@ impl Program {
                                     (b * la..(b + 1) * la)
                                         .map(|e| {
                                             lane += 1;
-                                            DualVec::variable(x[e * c + p].clone(), lane - 1, total)
+                                            DualVec::seeded(x[e * c + p].clone(), lane - 1, total)
                                         })
                                         .collect()
                                 })
