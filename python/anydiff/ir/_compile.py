@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Literal, Optional, Sequence
 
 import numpy as np
@@ -14,10 +15,12 @@ from anydiff.ir.numpy_tracer import TraceError, trace_numpy
 
 __all__ = [
     "Frontend",
+    "TraceMismatchError",
     "TracedProgram",
     "constant_key",
     "flat_points",
     "is_parameter",
+    "check_value",
     "trace",
 ]
 
@@ -50,15 +53,19 @@ def trace(
 
     If ``fn`` turns a parameter into a plain array (``np.asarray(c)``), the trace is
     repeated with every constant baked in; callers then key programs on their values.
+    The traced program's value at ``(xs, cs)`` is checked against ``fn``'s own
+    (:func:`check_value`).
     """
     params = tuple(is_parameter(c) for c in cs) if is_param is None else tuple(is_param)
     try:
-        return _trace(fn, xs, cs, frontend, params), params
+        graph = _trace(fn, xs, cs, frontend, params)
     except TraceError as err:
         if is_param is not None or not any(params) or "converted to a plain" not in str(err):
             raise
-    baked = (False,) * len(cs)
-    return _trace(fn, xs, cs, frontend, baked), baked
+        params = (False,) * len(cs)
+        graph = _trace(fn, xs, cs, frontend, params)
+    check_value(fn, xs, cs, graph, params)
+    return graph, params
 
 
 def _trace(
@@ -88,14 +95,118 @@ def _trace(
                 try:
                     return trace_jax(flat, examples, flags)
                 except Exception as jax_error:
-                    # a TraceError is the numpy tracer's own verdict; a TypeError came from
-                    # code meant for JAX, so JAX's complaint is the useful one
-                    if isinstance(numpy_error, TraceError):
-                        raise numpy_error from None
-                    raise jax_error from None
+                    raise _both_failed(numpy_error, jax_error) from jax_error
     if frontend == "numpy":
         return trace_numpy(flat, examples, flags)
     return trace_jax(flat, examples, flags)
+
+
+def _both_failed(numpy_error: Exception, jax_error: Exception) -> TraceError:
+    """The ``auto`` front end's error when neither front end traces f: the numpy tracer's
+    own verdict (a TraceError) comes first; a TypeError from the numpy attempt usually
+    means f is JAX code rejecting numpy tracers, so JAX's complaint comes first then."""
+    numpy_reason = f"{type(numpy_error).__name__}: {numpy_error}"
+    jax_reason = f"{type(jax_error).__name__}: {jax_error}"
+    if isinstance(numpy_error, TraceError):
+        return TraceError(
+            f"f could not be traced as numpy code: {numpy_error}\n(the JAX front end, tried "
+            f"next, failed too: {_first_line(jax_reason)})"
+        )
+    return TraceError(
+        f"f could not be traced as JAX code: {jax_reason}\n(the numpy tracer, tried first, "
+        f"failed with {_first_line(numpy_reason)})"
+    )
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else text
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+class TraceMismatchError(TraceError):
+    """The traced program's value differs from f's own value at the preparation point: the
+    trace does not compute f, so its derivatives would be wrong."""
+
+
+_PREPARED: weakref.WeakKeyDictionary[Graph, Any] = weakref.WeakKeyDictionary()
+"""Programs compiled for the value check, handed on to :class:`TracedProgram`."""
+
+
+def _compile_graph(graph: Graph) -> Any:
+    input_lens = [graph.nodes[i].length for i in graph.inputs]
+    param_lens = [graph.nodes[i].length for i in graph.params]
+    outputs = [o.node for o in graph.outputs]
+    return _core.Program(graph.instructions(), input_lens, param_lens, outputs)
+
+
+def _flat_leaves(value: Any) -> list[np.ndarray]:
+    items = list(value) if isinstance(value, (tuple, list)) else [value]
+    return [np.asarray(to_host(v)) for v in items]
+
+
+def check_value(
+    fn: Callable[..., Any],
+    xs: Sequence[Any],
+    cs: Sequence[Any],
+    graph: Graph,
+    is_param: Sequence[bool],
+) -> None:
+    """Compare the traced program's value with f's own at ``(xs, cs)``; raise
+    :class:`TraceMismatchError` where they differ (NaNs and infinities in other places, or
+    numbers beyond sqrt(eps) of f's dtype relative to the largest output or input)."""
+    program = _PREPARED.get(graph)
+    if program is None:
+        program = _PREPARED[graph] = _compile_graph(graph)
+    eager = _flat_leaves(fn(tuple(xs), tuple(cs)))
+    points = flat_points([_host(x) for x in xs], np.dtype(np.float64))
+    params = [np.ascontiguousarray(_host(c).ravel()) for c, p in zip(cs, is_param) if p]
+    with np.errstate(all="ignore"):
+        traced = np.asarray(program.eval(points, params))[0]
+    sizes = [o.size for o in graph.outputs]
+    if len(eager) != len(sizes) or [e.size for e in eager] != sizes:
+        raise TraceMismatchError(
+            f"the traced program of f returns {len(sizes)} output(s) of sizes {sizes}, f "
+            f"returns {len(eager)} of sizes {[e.size for e in eager]}"
+        )
+    kinds = [e.dtype for e in eager if e.dtype.kind == "f"] + [
+        np.asarray(x).dtype for x in xs if np.asarray(x).dtype.kind == "f"
+    ]
+    eps = max((np.finfo(d).eps for d in kinds), default=np.finfo(np.float64).eps)
+    magnitude = [np.abs(_host(x)) for x in xs]
+    input_scale = max(
+        (float(np.max(m[np.isfinite(m)], initial=0.0)) for m in magnitude), default=0.0
+    )
+    start = 0
+    for k, (e, size) in enumerate(zip(eager, sizes)):
+        want = e.astype(np.float64).ravel()
+        got = traced[start : start + size]
+        start += size
+        bad = _mismatch(got, want, eps, input_scale)
+        if bad is not None:
+            where = np.unravel_index(bad, e.shape) if e.shape else ()
+            raise TraceMismatchError(
+                f"the traced program of f does not compute f: at the preparation point, "
+                f"output {k} element {tuple(int(i) for i in where)} is {got[bad]!r} traced "
+                f"and {want[bad]!r} when f runs. f probably uses something the tracer "
+                "records differently from how it runs (randomness or state that changes "
+                "between calls, Python numbers computed from array values, or a tracer "
+                "bug: please report it)"
+            )
+
+
+def _mismatch(got: np.ndarray, want: np.ndarray, eps: float, input_scale: float) -> Optional[int]:
+    """The first index where ``got`` is not ``want`` within the tolerance, or None."""
+    nan_got, nan_want = np.isnan(got), np.isnan(want)
+    finite = np.isfinite(got) & np.isfinite(want)
+    scale = float(np.max(np.abs(want[finite]), initial=0.0))
+    # rounding differs legitimately (sums in another order, float32 code evaluated in
+    # float64): sqrt(eps) relative to the larger of the output's and the inputs' scales
+    tol = np.sqrt(eps) * max(scale, input_scale)
+    with np.errstate(invalid="ignore"):
+        wrong = (nan_got != nan_want) | (~finite & ~nan_got & ~nan_want & (got != want))
+        wrong |= finite & (np.abs(got - want) > tol)
+    bad = np.flatnonzero(wrong)
+    return int(bad[0]) if bad.size else None
 
 
 def constant_key(c: Any, is_param: bool) -> Any:
@@ -113,12 +224,10 @@ class TracedProgram:
     """A traced function compiled for the engine, with its parameter handling."""
 
     def __init__(self, graph: Graph, is_param: tuple[bool, ...]) -> None:
-        input_lens = [graph.nodes[i].length for i in graph.inputs]
-        param_lens = [graph.nodes[i].length for i in graph.params]
-        outputs = [o.node for o in graph.outputs]
         self.graph, self.is_param = graph, is_param
         self._has_params = any(is_param)
-        self.program = _core.Program(graph.instructions(), input_lens, param_lens, outputs)
+        program = _PREPARED.pop(graph, None)
+        self.program = program if program is not None else _compile_graph(graph)
 
     def params(self, cs: Sequence[Any], dtype: np.dtype) -> list[np.ndarray]:
         """The parameter values for constants ``cs``, flat arrays of ``dtype``."""

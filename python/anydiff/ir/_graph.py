@@ -248,6 +248,21 @@ class Graph:
         )  # fmt: skip
         return Value(self, node, out_shape)
 
+    def reduce_segments(self, fn: str, a: Value, offsets: np.ndarray, indices: np.ndarray) -> Value:
+        """``out[g] = fn(a.flat[indices[offsets[g]:offsets[g + 1]]])`` (CSR groups of any
+        lengths; an empty group sums to 0), a flat value of ``len(offsets) - 1`` elements."""
+        if fn not in REDUCE:
+            raise ValueError(f"unknown reduction {fn!r}; expected one of {sorted(REDUCE)}")
+        offsets = np.asarray(offsets, dtype=np.int64)
+        indices = np.asarray(indices, dtype=np.int64)
+        if offsets.ndim != 1 or offsets.size == 0 or offsets[0] != 0 or offsets[-1] != indices.size:
+            raise ValueError("reduce_segments: offsets must run from 0 to len(indices)")
+        if np.any(np.diff(offsets) < 0) or np.any((indices < 0) | (indices >= a.size)):
+            raise ValueError("reduce_segments: offsets must not decrease; indices must be in range")
+        groups = offsets.size - 1
+        node = self._add("reduce", (a.node,), groups, fn=fn, offsets=offsets, indices=indices)
+        return Value(self, node, (groups,))
+
     def cumulative(self, fn: str, a: Value, axis: int, reverse: bool = False) -> Value:
         """Running reductions (sum, prod, max, min) along ``axis``: a reduction over the
         prefix of each element (quadratic in the axis length, which traced programs keep

@@ -646,6 +646,10 @@ impl<T: Elementary> Elementary for Dual2Vec<T> {
         digamma,
         perturbation
     );
+
+    fn polygamma(&self, n: u32) -> Self {
+        self.unary(|x| x.polygamma(n))
+    }
     flat_fns!(signum, floor, ceil, round, trunc);
 
     fn sin_cos(&self) -> (Self, Self) {
