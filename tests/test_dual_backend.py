@@ -241,10 +241,14 @@ def test_bad_input_gives_clear_errors() -> None:
     b = anydiff.DualBackend()
     with pytest.raises(TraceError, match=r"np\.where"):
         anydiff.jacobian(b, lambda x: x if x[0] > 0 else -x, np.ones(2))
-    with pytest.raises(TraceError, match="unsupported JAX primitive 'scan'"):
+    with pytest.raises(TraceError, match="unsupported JAX primitive 'nextafter'"):
+        anydiff.jacobian(
+            anydiff.DualBackend(frontend="jax"), lambda x: jnp.nextafter(x, 2.0), jnp.ones(2)
+        )
+    with pytest.raises(TraceError, match="loop condition depends on the input"):
         anydiff.jacobian(
             anydiff.DualBackend(frontend="jax"),
-            lambda x: jax.lax.fori_loop(0, 3, lambda i, v: v * 2.0, x),
+            lambda x: jax.lax.while_loop(lambda v: v[0] < 10.0, lambda v: v * 2.0, x),
             jnp.ones(2),
         )
     with pytest.raises(TypeError, match="floating point"):

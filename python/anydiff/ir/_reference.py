@@ -20,6 +20,11 @@ _UNARY = {
     "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh, "abs": np.abs,
     "sign": np.sign, "floor": np.floor, "ceil": np.ceil, "round": np.round,
     "recip": np.reciprocal, "erf": special.erf, "logistic": special.expit, "square": np.square,
+    "trunc": np.trunc, "erfc": special.erfc, "erf_inv": special.erfinv,
+    "lgamma": special.gammaln,
+    "digamma": lambda x: np.where((x <= 0) & (x == np.floor(x)), np.nan, special.psi(x)),
+    "is_finite": lambda x: np.isfinite(x).astype(np.float64), "stop_gradient": lambda x: x,
+    "perturbation": np.zeros_like,
 }  # fmt: skip
 _BINARY = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
@@ -30,7 +35,54 @@ _COMPARE = {
     "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
     "eq": np.equal, "ne": np.not_equal,
 }  # fmt: skip
-_REDUCE = {"sum": np.add, "max": np.maximum, "min": np.minimum}
+_REDUCE = {
+    "sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min,
+    "argmax": lambda v: float(np.argmax(v)), "argmin": lambda v: float(np.argmin(v)),
+}  # fmt: skip
+
+
+def _sign_of_largest(cols: np.ndarray) -> np.ndarray:
+    """+1 or -1 per column: the sign of its first component of largest magnitude."""
+    idx = np.argmax(np.abs(cols), axis=0)
+    signs = np.sign(cols[idx, np.arange(cols.shape[1])])
+    return np.where(signs == 0, 1.0, signs)
+
+
+def _linalg(fn: str, args: list[np.ndarray], m: int, n: int, k: int) -> np.ndarray:
+    """One batch item of a ``linalg`` instruction, by numpy/scipy."""
+    import scipy.linalg as sl
+
+    a = args[0].reshape(m, n)
+    if fn == "solve":
+        return np.linalg.solve(a, args[1].reshape(n, k)).ravel()
+    if fn.startswith("solve_"):
+        return sl.solve_triangular(
+            a, args[1].reshape(n, k), lower="lower" in fn, unit_diagonal=fn.endswith("_unit")
+        ).ravel()
+    if fn == "inv":
+        return np.linalg.inv(a).ravel()
+    if fn == "det":
+        return np.array([np.linalg.det(a)])
+    if fn == "slogdet":
+        return np.array(np.linalg.slogdet(a))
+    if fn == "cholesky":
+        return np.linalg.cholesky(np.tril(a) + np.tril(a, -1).T).ravel()
+    if fn == "eigh":
+        w, v = np.linalg.eigh(np.tril(a) + np.tril(a, -1).T)
+        return np.concatenate([w, (v * _sign_of_largest(v)).ravel()])
+    if fn == "svd":
+        u, s, vt = np.linalg.svd(a, full_matrices=False)
+        signs = _sign_of_largest(u)
+        return np.concatenate([s, (u * signs).ravel(), (vt * signs[:, None]).ravel()])
+    if fn == "lu":
+        lu, piv = sl.lu_factor(a) if m == n else (None, None)
+        if lu is None:
+            raise ValueError("the reference lu handles square matrices")
+        perm = np.arange(m)
+        for j, p in enumerate(piv):
+            perm[[j, p]] = perm[[p, j]]
+        return np.concatenate([lu.ravel(), piv.astype(np.float64), perm.astype(np.float64)])
+    raise ValueError(f"unknown linear algebra function {fn!r}")
 
 
 def evaluate(graph: Graph, inputs: Sequence[Any], params: Sequence[Any] = ()) -> list[np.ndarray]:
@@ -63,8 +115,23 @@ def evaluate(graph: Graph, inputs: Sequence[Any], params: Sequence[Any] = ()) ->
                 v = np.concatenate(a)
             elif node.op == "reduce":
                 offs, idx = at["offsets"], at["indices"]
-                ufunc = _REDUCE[at["fn"]]
-                v = np.array([ufunc.reduce(a[0][idx[s:e]]) for s, e in zip(offs[:-1], offs[1:])])
+                red = _REDUCE[at["fn"]]
+                v = np.array([red(a[0][idx[s:e]]) for s, e in zip(offs[:-1], offs[1:])])
+            elif node.op == "sort":
+                seg = at["segment"]
+                keys, permuted = a[0].reshape(-1, seg), a[1].reshape(-1, seg)
+                order = np.argsort(keys, axis=1, kind="stable")
+                v = np.take_along_axis(permuted, order, axis=1)
+            elif node.op == "linalg":
+                b, m, n, k = at["batch"], at["m"], at["n"], at["k"]
+                items = [x.reshape(b, -1) for x in a]
+                v = (
+                    np.concatenate(
+                        [_linalg(at["fn"], [x[i] for x in items], m, n, k) for i in range(b)]
+                    )
+                    if b
+                    else np.zeros(0)
+                )
             elif node.op == "dot":
                 b, m, k, n = at["batch"], at["m"], at["k"], at["n"]
                 v = np.matmul(a[0].reshape(b, m, k), a[1].reshape(b, k, n)).ravel()

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use anydiff::ir::{BinaryFn, Op, Program, ReduceFn};
 
 use crate::codegen::{
-    binary_rule, check_lanes, check_precision, compare_op, prelude, unary_rule, Precision,
+    binary_rule, check_lanes, check_precision, compare_op, prelude, refused, unary_rule, Precision,
     WORKGROUP,
 };
 use crate::device::Gpu;
@@ -161,15 +161,21 @@ fn generate(program: &Program, lanes: usize, precision: Precision) -> Result<Gen
                         ));
                     }
                     BinaryFn::Min | BinaryFn::Max => {
+                        // NaN with zero tangents, the winner, or the mean at a tie (JAX)
                         let cmp = if *func == BinaryFn::Max { ">" } else { "<" };
                         let _ = writeln!(
                             body,
-                            "    let take = (z {cmp} x) || (z != z && x == x);\n    {} = select(x, z, take);",
+                            "    let nan = isnan_(x) || isnan_(z);\n    let zwins = z {cmp} x;\n    let tie = z == x;\n    {} = select(select(x, z, zwins), x + z, nan);",
                             out("0u")
                         );
                         body.push_str(&rows_loop(
                             w,
-                            &format!("        {} = select({ta}, {tb}, take);\n", out("k")),
+                            &format!(
+                                "        {} = select(select(select({ta}, {tb}, zwins), tm({h}, {ta}) + tm({h}, {tb}), tie), {z}, nan);\n",
+                                out("k"),
+                                h = n(0.5),
+                                z = n(0.0)
+                            ),
                         ));
                     }
                     _ => {
@@ -279,8 +285,12 @@ fn generate(program: &Program, lanes: usize, precision: Precision) -> Result<Gen
                         );
                         let _ = writeln!(body, "        {} = acc;\n    }}", out("k"));
                     }
-                    ReduceFn::Max | ReduceFn::Min => {
-                        let cmp = if *func == ReduceFn::Max { ">" } else { "<" };
+                    ReduceFn::Max | ReduceFn::Min | ReduceFn::ArgMax | ReduceFn::ArgMin => {
+                        let cmp = if matches!(func, ReduceFn::Max | ReduceFn::ArgMax) {
+                            ">"
+                        } else {
+                            "<"
+                        };
                         let val = |q: &str| em.at(*a, "0u", &format!("u32(idx[{i_off}u + {q}])"));
                         let _ = writeln!(
                             body,
@@ -288,21 +298,65 @@ fn generate(program: &Program, lanes: usize, precision: Precision) -> Result<Gen
                             out("k"),
                             n(0.0)
                         );
-                        let _ = writeln!(body, "    var best = s;\n    var acc = {};", val("s"));
+                        if matches!(func, ReduceFn::ArgMax | ReduceFn::ArgMin) {
+                            // the first NaN, else the first winner; zero tangents
+                            let _ = writeln!(
+                                body,
+                                "    var best = {};\n    var at = s;\n    for (var q = s + 1u; q < t; q = q + 1u) {{\n        let x = {};\n        if !isnan_(best) && ((x {cmp} best) || isnan_(x)) {{ best = x; at = q; }}\n    }}\n    {} = {ty}(at - s);",
+                                val("s"),
+                                val("q"),
+                                out("0u")
+                            );
+                            body.push_str(&rows_loop(
+                                w,
+                                &format!("        {} = {};\n", out("k"), n(0.0)),
+                            ));
+                        } else {
+                            // ties share the tangent evenly; a NaN member gives NaN tangents
+                            let _ = writeln!(
+                                body,
+                                "    var best = {};\n    for (var q = s + 1u; q < t; q = q + 1u) {{\n        let x = {};\n        best = select(select(best, x, x {cmp} best), x + best, isnan_(x) || isnan_(best));\n    }}\n    let nan = isnan_(best);\n    var count = {};\n    for (var q = s; q < t; q = q + 1u) {{ if {} == best {{ count = count + {}; }} }}\n    let inv = {} / count;\n    {} = best;",
+                                val("s"),
+                                val("q"),
+                                n(0.0),
+                                val("q"),
+                                n(1.0),
+                                n(1.0),
+                                out("0u")
+                            );
+                            let inner = format!(
+                                "        var acc = {z};\n        var sum = {z};\n        for (var q = s; q < t; q = q + 1u) {{\n            let tq = {};\n            if {} == best {{ acc = acc + tm(inv, tq); }}\n            sum = sum + tq;\n        }}\n        {} = select(acc, tm(nan_({z}), sum), nan);\n",
+                                em.at(*a, "k", &format!("u32(idx[{i_off}u + q])")),
+                                val("q"),
+                                out("k"),
+                                z = n(0.0)
+                            );
+                            body.push_str(&rows_loop(w, &inner));
+                        }
+                    }
+                    ReduceFn::Prod => {
+                        // member q's partial: the product of the others
+                        let val = |q: &str| em.at(*a, "0u", &format!("u32(idx[{i_off}u + {q}])"));
                         let _ = writeln!(
                             body,
-                            "    for (var q = s + 1u; q < t; q = q + 1u) {{\n        let x = {};\n        if (x {cmp} acc) || (x != x && acc == acc) {{ acc = x; best = q; }}\n    }}",
-                            val("q")
+                            "    var prod = {};\n    for (var q = s; q < t; q = q + 1u) {{ prod = prod * {}; }}\n    {} = prod;",
+                            n(1.0),
+                            val("q"),
+                            out("0u")
                         );
-                        let _ = writeln!(
-                            body,
-                            "    let jb = u32(idx[{i_off}u + best]);\n    for (var k = 0u; k < {w}u; k = k + 1u) {{ {} = {}; }}",
+                        let inner = format!(
+                            "        var acc = {z};\n        for (var q = s; q < t; q = q + 1u) {{\n            var others = {o};\n            for (var r = s; r < t; r = r + 1u) {{ if r != q {{ others = others * {}; }} }}\n            acc = acc + tm(others, {});\n        }}\n        {} = acc;\n",
+                            val("r"),
+                            em.at(*a, "k", &format!("u32(idx[{i_off}u + q])")),
                             out("k"),
-                            em.at(*a, "k", "jb")
+                            z = n(0.0),
+                            o = n(1.0)
                         );
+                        body.push_str(&rows_loop(w, &inner));
                     }
                 }
             }
+            Op::Sort { .. } | Op::Linalg { .. } => return Err(refused(op)),
             Op::Dot {
                 a,
                 b,

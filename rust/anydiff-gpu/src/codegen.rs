@@ -203,31 +203,151 @@ impl Gen {
         Ok(Scalar { v, d })
     }
 
-    /// `max(x, z)` / `min(x, z)` as the CPU engine picks: `z` when it is strictly
-    /// larger (smaller), or NaN while `x` is not.
+    /// `max(x, z)` / `min(x, z)` as the CPU engine computes them: NaN (zero
+    /// tangents) if either is NaN, else the winner, and at a tie the tangents
+    /// averaged (JAX's convention).
     fn pick(&mut self, max: bool, x: &Scalar, z: &Scalar) -> Scalar {
         let (xv, zv) = (&x.v, &z.v);
         let op = if max { ">" } else { "<" };
-        let take = self.bind_bool(format!(
-            "({zv} {op} {xv}) || ({zv} != {zv} && {xv} == {xv})"
+        let nan = self.bind_bool(format!("isnan_({xv}) || isnan_({zv})"));
+        let zwins = self.bind_bool(format!("{zv} {op} {xv}"));
+        let tie = self.bind_bool(format!("{zv} == {xv}"));
+        let v = self.bind(format!(
+            "select(select({xv}, {zv}, {zwins}), {xv} + {zv}, {nan})"
         ));
-        let v = self.bind(format!("select({xv}, {zv}, {take})"));
+        let half = self.num(0.5);
+        let zero = self.num(0.0);
         let d =
             x.d.iter()
                 .zip(&z.d)
                 .map(|(a, b)| match (a, b) {
                     (Lane::Zero, Lane::Zero) => Lane::Zero,
                     (a, b) => {
+                        let (ta, tb) = (self.lane_expr(a), self.lane_expr(b));
                         let e = format!(
-                            "select({}, {}, {take})",
-                            self.lane_expr(a),
-                            self.lane_expr(b)
+                            "select(select(select({ta}, {tb}, {zwins}), tm({half}, {ta}) + tm({half}, {tb}), {tie}), {zero}, {nan})"
                         );
                         Lane::Var(self.bind(e))
                     }
                 })
                 .collect();
         Scalar { v, d }
+    }
+
+    /// A max/min/prod/argmax/argmin reduction of `group` as the CPU engine
+    /// computes it (ties of a max share the tangent evenly; a NaN member gives
+    /// NaN tangents where a member has any).
+    fn reduce(&mut self, func: ReduceFn, group: &[&Scalar]) -> Scalar {
+        let Some((first, rest)) = group.split_first() else {
+            let v = if func == ReduceFn::Prod { 1.0 } else { 0.0 };
+            return Scalar {
+                v: self.num(v),
+                d: vec![Lane::Zero; self.lanes],
+            };
+        };
+        let (zero, one) = (self.num(0.0), self.num(1.0));
+        match func {
+            ReduceFn::Max | ReduceFn::Min => {
+                let op = if func == ReduceFn::Max { ">" } else { "<" };
+                let mut best = first.v.clone();
+                for x in rest {
+                    let xv = &x.v;
+                    best = self.bind(format!(
+                        "select(select({best}, {xv}, {xv} {op} {best}), {xv} + {best}, isnan_({xv}) || isnan_({best}))"
+                    ));
+                }
+                let nan = self.bind_bool(format!("isnan_({best})"));
+                let count = group
+                    .iter()
+                    .map(|x| format!("select({zero}, {one}, {} == {best})", x.v))
+                    .collect::<Vec<_>>()
+                    .join(" + ");
+                let inv = self.bind(format!("{one} / ({count})"));
+                let d = (0..self.lanes)
+                    .map(|l| {
+                        let live: Vec<&Scalar> = group
+                            .iter()
+                            .copied()
+                            .filter(|x| !matches!(x.d[l], Lane::Zero))
+                            .collect();
+                        if live.is_empty() {
+                            return Lane::Zero;
+                        }
+                        let weighted: Vec<String> = live
+                            .iter()
+                            .map(|x| {
+                                let t = self.lane_expr(&x.d[l]);
+                                format!("select({zero}, tm({inv}, {t}), {} == {best})", x.v)
+                            })
+                            .collect();
+                        let sum: Vec<String> =
+                            live.iter().map(|x| self.lane_expr(&x.d[l])).collect();
+                        Lane::Var(self.bind(format!(
+                            "select({zero} + {}, tm({}, {zero} + {}), {nan})",
+                            weighted.join(" + "),
+                            self.nan_expr(),
+                            sum.join(" + ")
+                        )))
+                    })
+                    .collect();
+                Scalar { v: best, d }
+            }
+            ReduceFn::Prod => {
+                // prefix and suffix products; member j's partial is prefix_j * suffix_(j+1)
+                let k = group.len();
+                let mut prefix = vec![one.clone()];
+                for x in group {
+                    let last = prefix[prefix.len() - 1].clone();
+                    prefix.push(self.bind(format!("{last} * {}", x.v)));
+                }
+                let mut suffix = vec![one.clone(); k + 1];
+                for j in (0..k).rev() {
+                    suffix[j] = self.bind(format!("{} * {}", group[j].v, suffix[j + 1]));
+                }
+                let partials: Vec<String> = (0..k)
+                    .map(|j| self.bind(format!("{} * {}", prefix[j], suffix[j + 1])))
+                    .collect();
+                let d = (0..self.lanes)
+                    .map(|l| {
+                        let terms: Vec<(&str, &Lane)> = group
+                            .iter()
+                            .zip(&partials)
+                            .map(|(x, p)| (p.as_str(), &x.d[l]))
+                            .collect();
+                        self.combine(&terms)
+                    })
+                    .collect();
+                Scalar {
+                    v: prefix[k].clone(),
+                    d,
+                }
+            }
+            ReduceFn::ArgMax | ReduceFn::ArgMin => {
+                let op = if func == ReduceFn::ArgMax { ">" } else { "<" };
+                let (mut best, mut at) = (first.v.clone(), zero.clone());
+                for (q, x) in rest.iter().enumerate() {
+                    let xv = &x.v;
+                    let take = self.bind_bool(format!(
+                        "!isnan_({best}) && (({xv} {op} {best}) || isnan_({xv}))"
+                    ));
+                    best = self.bind(format!("select({best}, {xv}, {take})"));
+                    at = self.bind(format!(
+                        "select({at}, {}, {take})",
+                        self.num((q + 1) as f64)
+                    ));
+                }
+                Scalar {
+                    v: at,
+                    d: vec![Lane::Zero; self.lanes],
+                }
+            }
+            ReduceFn::Sum => self.sum(group),
+        }
+    }
+
+    /// A NaN of the kernel's type.
+    fn nan_expr(&self) -> String {
+        format!("nan_({})", self.num(0.0))
     }
 
     fn bind_bool(&mut self, expr: String) -> String {
@@ -297,6 +417,14 @@ pub(crate) fn unary_rule(
         return Err(GpuError::Unsupported(
             "erf in f64 (use dtype float32, or the CPU engine)".into(),
         ));
+    }
+    if matches!(
+        func,
+        UnaryFn::Erfc | UnaryFn::ErfInv | UnaryFn::Lgamma | UnaryFn::Digamma
+    ) {
+        return Err(GpuError::Unsupported(format!(
+            "{func} (the GPU kernels do not have it; use device='cpu')"
+        )));
     }
     let sign = format!(
         "select(select(select({xv}, {z}, {xv} == {z}), {m}, {xv} < {z}), {o}, {xv} > {z})",
@@ -372,7 +500,16 @@ pub(crate) fn unary_rule(
             format!("atanh_({xv})"),
             Some(format!("{o} / ({o} - {xv} * {xv})", o = n(1.0))),
         ),
-        UnaryFn::Abs => (format!("abs({xv})"), Some(sign.clone())),
+        // derivative +1 at 0 (JAX's convention), NaN for NaN
+        UnaryFn::Abs => (
+            format!("abs({xv})"),
+            Some(format!(
+                "select(select({xv}, {m}, {xv} < {z}), {o}, {xv} >= {z})",
+                z = n(0.0),
+                m = n(-1.0),
+                o = n(1.0)
+            )),
+        ),
         UnaryFn::Sign => (sign.clone(), None),
         UnaryFn::Floor => (format!("floor({xv})"), None),
         UnaryFn::Ceil => (format!("ceil({xv})"), None),
@@ -390,6 +527,16 @@ pub(crate) fn unary_rule(
             Some(format!("Y * ({} - Y)", n(1.0))),
         ),
         UnaryFn::Square => (format!("{xv} * {xv}"), Some(format!("{} * {xv}", n(2.0)))),
+        UnaryFn::Trunc => (format!("trunc({xv})"), None),
+        UnaryFn::IsFinite => (
+            format!("select({}, {}, isfinite_({xv}))", n(0.0), n(1.0)),
+            None,
+        ),
+        UnaryFn::StopGradient => (xv.to_string(), None),
+        UnaryFn::Perturbation => (n(0.0), Some(n(1.0))),
+        UnaryFn::Erfc | UnaryFn::ErfInv | UnaryFn::Lgamma | UnaryFn::Digamma => {
+            unreachable!("refused above")
+        }
     };
     Ok((value, deriv))
 }
@@ -409,10 +556,15 @@ pub(crate) fn binary_rule(
             format!("{} / {zv}", n(1.0)),
             format!("-Y / {zv}"),
         ),
+        // as the CPU engine (JAX): d/dx = 0 at x = y = 0, d/dy = 0 at x = 0
         BinaryFn::Pow => (
             format!("pow_({xv}, {zv})"),
-            format!("{zv} * pow_({xv}, {zv} - {})", n(1.0)),
-            format!("Y * log_({xv})"),
+            format!(
+                "select({zv} * pow_({xv}, {zv} - {o}), {z}, {xv} == {z} && {zv} == {z})",
+                o = n(1.0),
+                z = n(0.0)
+            ),
+            format!("select(Y * log_({xv}), {z}, {xv} == {z})", z = n(0.0)),
         ),
         BinaryFn::Atan2 => (
             format!("atan2_({xv}, {zv})"),
@@ -445,6 +597,14 @@ pub(crate) fn compare_op(func: CompareFn) -> &'static str {
         CompareFn::Eq => "==",
         CompareFn::Ne => "!=",
     }
+}
+
+/// The error for an instruction the GPU kernels do not translate.
+pub(crate) fn refused(op: &Op) -> GpuError {
+    GpuError::Unsupported(format!(
+        "{} instructions (sort, linear algebra) run on the CPU engine only; use device='cpu'",
+        op.name()
+    ))
 }
 
 /// Refuses f64 on an adapter without it.
@@ -610,20 +770,11 @@ pub fn per_point(
                     .map(|w| {
                         let group: Vec<&Scalar> =
                             indices[w[0]..w[1]].iter().map(|&j| &src[j]).collect();
-                        match func {
-                            ReduceFn::Sum => g.sum(&group),
-                            ReduceFn::Max | ReduceFn::Min => {
-                                let Some((first, rest)) = group.split_first() else {
-                                    return g.zero_scalar();
-                                };
-                                rest.iter().fold((*first).clone(), |acc, x| {
-                                    g.pick(*func == ReduceFn::Max, &acc, x)
-                                })
-                            }
-                        }
+                        g.reduce(*func, &group)
                     })
                     .collect()
             }
+            Op::Sort { .. } | Op::Linalg { .. } => return Err(refused(op)),
             Op::Dot {
                 a,
                 b,
@@ -703,48 +854,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
 }
 
 /// The functions every kernel may call: the elementary functions of the
-/// precision, `tm` (a tangent term that stays zero for a zero tangent),
-/// `hypot_` and `rem_`.
+/// precision (`wgsl/f32.wgsl`, `wgsl/f64.wgsl`) and the helpers of both
+/// (`wgsl/common.wgsl`: `tm`, a tangent term that stays zero for a zero
+/// tangent, `hypot_`, `rem_`, `powi_`), written for the type alias `real`.
 pub(crate) fn prelude(precision: Precision) -> String {
-    let ty = precision.wgsl();
     let math = match precision {
         Precision::F32 => include_str!("wgsl/f32.wgsl"),
         Precision::F64 => include_str!("wgsl/f64.wgsl"),
     };
     format!(
-        "{math}
-fn tm(d: {ty}, t: {ty}) -> {ty} {{
-    return select(d * t, {ty}(0), t == {ty}(0));
-}}
-
-fn hypot_(x: {ty}, z: {ty}) -> {ty} {{
-    let s = max(abs(x), abs(z));
-    if s == {ty}(0) || s != s {{ return s; }}
-    let a = x / s;
-    let b = z / s;
-    return s * sqrt(a * a + b * b);
-}}
-
-// fmod: x - q y is exact for the right quotient q, so one fma gives it; a
-// quotient rounded up by x / y shows as a remainder of the wrong sign.
-fn rem_(x: {ty}, y: {ty}) -> {ty} {{
-    let q = trunc(x / y);
-    var r = fma(-q, y, x);
-    if r != {ty}(0) && (r < {ty}(0)) != (x < {ty}(0)) {{
-        r = r + select(abs(y), -abs(y), x < {ty}(0));
-    }}
-    return r;
-}}
-
-fn powi_(x: {ty}, n: i32) -> {ty} {{
-    var r = {ty}(1);
-    for (var i = 0; i < abs(n); i = i + 1) {{
-        r = r * x;
-    }}
-    return select(r, {ty}(1) / r, n < 0);
-}}
-
-"
+        "alias real = {};\n{math}\n{}\n",
+        precision.wgsl(),
+        include_str!("wgsl/common.wgsl")
     )
 }
 

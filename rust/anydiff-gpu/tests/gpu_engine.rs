@@ -546,3 +546,128 @@ fn array_programs_match_the_cpu_engine() {
         assert_close(&gt, &want, 1e-12, 1e-12, "array tangents");
     }
 }
+
+/// `(got, want)` where `want` is finite (a function outside its domain is not
+/// compared: the drivers' NaN handling differs).
+fn finite_pairs(got: &[f64], want: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    got.iter()
+        .zip(want)
+        .filter(|(_, w)| w.is_finite())
+        .map(|(&g, &w)| (g, w))
+        .unzip()
+}
+
+/// The whole op table: every unary function and reduction compiles to both
+/// kinds of kernels and matches the CPU engine (values and derivatives, ties
+/// and zeros included), or is refused with an error naming it.
+#[test]
+fn every_table_entry_runs_or_is_refused() {
+    let Some(gpu) = gpu() else { return };
+    let pts = Array2::from_shape_vec(
+        (6, 2),
+        vec![
+            0.3, -0.7, 1.5, 1.5, 0.0, 2.0, -1.2, -1.2, 0.8, 0.25, 2.5, -0.5,
+        ],
+    )
+    .unwrap();
+    let mut ops_of: Vec<(String, Vec<Op>)> = UnaryFn::ALL
+        .iter()
+        .map(|&f| {
+            (
+                f.to_string(),
+                vec![
+                    Op::Input { index: 0, len: 2 },
+                    un(f, 0),
+                    bin(BinaryFn::Mul, 1, 0),
+                ],
+            )
+        })
+        .collect();
+    for &f in ReduceFn::ALL {
+        ops_of.push((
+            f.to_string(),
+            vec![
+                Op::Input { index: 0, len: 2 },
+                Op::Reduce {
+                    func: f,
+                    a: 0,
+                    offsets: vec![0, 2, 3],
+                    indices: vec![0, 1, 1],
+                },
+            ],
+        ));
+    }
+    for &f in BinaryFn::ALL {
+        ops_of.push((
+            f.to_string(),
+            vec![
+                Op::Input { index: 0, len: 2 },
+                gather(0, vec![0]),
+                gather(0, vec![1]),
+                bin(f, 1, 2),
+            ],
+        ));
+    }
+    for (name, ops) in ops_of {
+        let last = ops.len() - 1;
+        let prog = Program::new(ops, &[2], &[], &[last]).unwrap();
+        let (v, j) = cpu_jacobian(&prog, &pts, &[]);
+        match GpuProgram::compile::<f32>(gpu.clone(), &prog, Seeds::Identity) {
+            Ok(k) => {
+                let (gv, gj) = gpu_jacobian(&k, &pts, &[], |x| x as f32, f64::from);
+                let (gv, v) = finite_pairs(&gv, v.as_slice().unwrap());
+                let (gj, j) = finite_pairs(&gj, j.as_slice().unwrap());
+                assert_close(&gv, &v, 2e-5, 2e-5, &name);
+                assert_close(&gj, &j, 2e-4, 2e-4, &name);
+            }
+            Err(e) => assert!(e.to_string().contains(&name), "{name}: {e}"),
+        }
+        match GpuArrayProgram::compile::<f32>(gpu.clone(), &prog, 2) {
+            Ok(k) => {
+                let m = prog.n_outputs();
+                for p in 0..pts.nrows() {
+                    let x: Vec<f32> = pts.row(p).iter().map(|&x| x as f32).collect();
+                    let (mut gv, mut gt) = (vec![0.0f32; m], vec![0.0f32; m * 2]);
+                    k.run(&x, &[], &[1.0, 0.0, 0.0, 1.0], &mut gv, &mut gt)
+                        .unwrap();
+                    let gv: Vec<f64> = gv.into_iter().map(f64::from).collect();
+                    let gt: Vec<f64> = gt.into_iter().map(f64::from).collect();
+                    let (gv, want_v) = finite_pairs(&gv, &v.row(p).to_vec());
+                    assert_close(&gv, &want_v, 2e-5, 2e-5, &name);
+                    let want: Vec<f64> = (0..m)
+                        .flat_map(|r| (0..2).map(move |l| (r, l)))
+                        .map(|(r, l)| j[[p, r, l]])
+                        .collect();
+                    let (gt, want) = finite_pairs(&gt, &want);
+                    assert_close(&gt, &want, 2e-4, 2e-4, &format!("{name} (array)"));
+                }
+            }
+            Err(e) => assert!(e.to_string().contains(&name), "{name}: {e}"),
+        }
+    }
+    // sort and linear algebra run on the CPU engine only
+    let sort = Program::new(
+        vec![
+            Op::Input { index: 0, len: 2 },
+            Op::Sort {
+                keys: 0,
+                a: 0,
+                segment: 2,
+            },
+        ],
+        &[2],
+        &[],
+        &[1],
+    )
+    .unwrap();
+    let err = GpuProgram::compile::<f32>(gpu.clone(), &sort, Seeds::Identity).err();
+    assert!(
+        matches!(&err, Some(e) if e.to_string().contains("CPU engine")),
+        "{err:?}"
+    );
+    let err = GpuArrayProgram::compile::<f32>(gpu, &sort, 2).err();
+    assert!(
+        matches!(&err, Some(e) if e.to_string().contains("sort")),
+        "{err:?}"
+    );
+}

@@ -1,7 +1,7 @@
 //! A compiled kernel: one machine-code loop over points for one program and
 //! [`Mode`], run in parallel over chunks of points.
 
-use anydiff::ir::Program;
+use anydiff::ir::{Op, Program, ReduceFn};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AbiParam, BlockArg, InstBuilder, UserFuncName};
 use cranelift_codegen::settings::{self, Configurable};
@@ -122,7 +122,18 @@ impl Kernel {
             b.switch_to_block(entry);
             let args = b.block_params(entry).to_vec();
             let params = args[1];
-            let mut lower = Lowering::new(b, ptr, call_conv, MAX_INSTRUCTIONS);
+            let group = prog
+                .ops()
+                .iter()
+                .filter_map(|op| match op {
+                    Op::Reduce { func, offsets, .. } if *func != ReduceFn::Sum => {
+                        offsets.windows(2).map(|w| w[1] - w[0]).max()
+                    }
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0);
+            let mut lower = Lowering::new(b, ptr, call_conv, (MAX_INSTRUCTIONS, group));
             // header(points, values, jacobian, left)
             let loop_vars: Vec<_> = [args[0], args[2], args[3], args[4]]
                 .iter()

@@ -43,6 +43,10 @@ pub enum JitError {
     /// The program is beyond the compiler's limits; use the interpreter.
     #[error("program too large to compile: {0}")]
     TooLarge(String),
+    /// The program uses an instruction the compiler does not translate (sort,
+    /// linear algebra); use the interpreter.
+    #[error("not compiled: {0} (the interpreter runs it)")]
+    Declined(String),
     /// Cranelift does not support this host.
     #[error("cannot compile for {0}")]
     Unsupported(String),

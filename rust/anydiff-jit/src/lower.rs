@@ -13,7 +13,7 @@
 //! functions through [`crate::rules`]; a tangent that is zero stays zero even
 //! where a partial derivative is infinite or NaN.
 
-use anydiff::ir::{BinaryFn, CompareFn, Op, Program, ReduceFn, UnaryFn};
+use anydiff::ir::{BinaryFn, CompareFn, Curvature, Op, Program, ReduceFn, UnaryFn};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
     types, AbiParam, InstBuilder, MemFlagsData, SigRef, Signature, StackSlot, StackSlotData,
@@ -21,7 +21,9 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::FunctionBuilder;
 
-use crate::rules::{binary_call, binary_code, powi_call, unary_call, unary_code};
+use crate::rules::{
+    binary_call, binary_code, powi_call, reduce_call, reduce_code, unary_call, unary_code,
+};
 use crate::JitError;
 
 /// A tangent lane's value: exactly one (a seed) or a computed number.
@@ -70,7 +72,11 @@ struct Calls {
     unary: SigRef,
     powi: SigRef,
     binary: SigRef,
+    reduce: SigRef,
     slot: StackSlot,
+    /// The members of a max/min/prod/argmax/argmin group, and what the rule writes.
+    reduce_in: StackSlot,
+    reduce_out: StackSlot,
 }
 
 /// The code generator for one function body.
@@ -89,12 +95,13 @@ impl<'a, 'b> Lowering<'a, 'b> {
     /// A generator emitting into `b`'s current block (the function's entry,
     /// which dominates the loop body, so the constants made here are usable
     /// everywhere); gives up with [`JitError::TooLarge`] past `budget`
-    /// instructions.
+    /// instructions. `group` is the largest group of the reductions that call
+    /// out to [`reduce_call`].
     pub(crate) fn new(
         b: &'a mut FunctionBuilder<'b>,
         ptr: Type,
         call_conv: cranelift_codegen::isa::CallConv,
-        budget: usize,
+        (budget, group): (usize, usize),
     ) -> Self {
         let sig = |params: &[Type]| {
             let mut s = Signature::new(call_conv);
@@ -106,7 +113,18 @@ impl<'a, 'b> Lowering<'a, 'b> {
             unary: b.import_signature(sig(&[types::I32, f64t, ptr])),
             powi: b.import_signature(sig(&[types::I32, f64t, ptr])),
             binary: b.import_signature(sig(&[types::I32, f64t, f64t, ptr])),
+            reduce: b.import_signature(sig(&[types::I32, types::I32, ptr, ptr])),
             slot: b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 24, 3)),
+            reduce_in: b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                (8 * group.max(1)) as u32,
+                3,
+            )),
+            reduce_out: b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                (8 * (2 + 2 * group)) as u32,
+                3,
+            )),
         };
         let zero = b.ins().f64const(0.0);
         let one = b.ins().f64const(1.0);
@@ -238,6 +256,13 @@ impl<'a, 'b> Lowering<'a, 'b> {
             );
             (r[0], r[1])
         };
+        if func.curvature() == Curvature::Constant {
+            // zero derivative: no lanes (as the interpreter's live lanes)
+            return Ok(Scalar {
+                value,
+                lanes: Vec::new(),
+            });
+        }
         Ok(Scalar {
             value,
             lanes: self.scale(d, &x.lanes),
@@ -351,34 +376,71 @@ impl<'a, 'b> Lowering<'a, 'b> {
         Ok(Scalar { value, lanes })
     }
 
-    /// The first maximal (`max`) or minimal element of `group`, NaN winning
-    /// over numbers: the interpreter's `takes_max` / `takes_min`.
-    fn extremum(&mut self, group: &[&Scalar], max: bool) -> Result<Scalar, JitError> {
-        let Some((first, rest)) = group.split_first() else {
-            return Ok(self.constant(0.0));
-        };
-        let mut best = (*first).clone();
-        for x in rest {
-            self.count(5 + best.lanes.len() + x.lanes.len())?;
-            let cc = if max {
-                FloatCC::GreaterThan
-            } else {
-                FloatCC::LessThan
-            };
-            let better = self.b.ins().fcmp(cc, x.value, best.value);
-            let x_nan = self.b.ins().fcmp(FloatCC::Unordered, x.value, x.value);
-            let best_num = self.b.ins().fcmp(FloatCC::Ordered, best.value, best.value);
-            let nan_wins = self.b.ins().band(x_nan, best_num);
-            let takes = self.b.ins().bor(better, nan_wins);
-            let value = self.b.ins().select(takes, x.value, best.value);
-            let lanes = self.merge(&x.lanes, &best.lanes, |s, tx, tb| {
-                let tx = tx.map_or(s.zero, |t| s.tangent_value(t));
-                let tb = tb.map_or(s.zero, |t| s.tangent_value(t));
-                s.b.ins().select(takes, tx, tb)
-            });
-            best = Scalar { value, lanes };
+    /// A max, min, prod, argmax or argmin reduction of `group`: the value and
+    /// the members' weights from [`reduce_call`], then each lane as the
+    /// interpreter sums it (`sum term(weight, t)` over the contributing members,
+    /// or `term(NaN, sum t)` for a NaN member).
+    fn reduce(&mut self, func: ReduceFn, group: &[&Scalar]) -> Result<Scalar, JitError> {
+        let k = group.len();
+        let lanes_in: usize = group.iter().map(|x| x.lanes.len()).sum();
+        self.count(10 + 6 * k + 8 * lanes_in)?;
+        let flags = MemFlagsData::trusted();
+        let inp = self.b.ins().stack_addr(self.ptr, self.calls.reduce_in, 0);
+        for (q, x) in group.iter().enumerate() {
+            self.b.ins().store(flags, x.value, inp, (8 * q) as i32);
         }
-        Ok(best)
+        let out = self.b.ins().stack_addr(self.ptr, self.calls.reduce_out, 0);
+        let code = self.b.ins().iconst(types::I32, reduce_code(func) as i64);
+        let count = self.b.ins().iconst(types::I32, k as i64);
+        let callee = self
+            .b
+            .ins()
+            .iconst(self.ptr, reduce_call as *const () as usize as i64);
+        self.b
+            .ins()
+            .call_indirect(self.calls.reduce, callee, &[code, count, inp, out]);
+        let load =
+            |s: &mut Self, at: usize| s.b.ins().load(types::F64, flags, out, (8 * at) as i32);
+        let value = load(self, 0);
+        if matches!(func, ReduceFn::ArgMax | ReduceFn::ArgMin) || lanes_in == 0 {
+            return Ok(Scalar {
+                value,
+                lanes: Vec::new(),
+            });
+        }
+        let flag = load(self, 1);
+        let is_nan = self.b.ins().fcmp(FloatCC::NotEqual, flag, self.zero);
+        let mut weights = Vec::with_capacity(k);
+        for q in 0..k {
+            let w = load(self, 2 + 2 * q);
+            let m = load(self, 3 + 2 * q);
+            let used = self.b.ins().fcmp(FloatCC::NotEqual, m, self.zero);
+            weights.push((w, used));
+        }
+        let mut all: Vec<u32> = group
+            .iter()
+            .flat_map(|x| x.lanes.iter().map(|l| l.0))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        let nan = self.b.ins().f64const(f64::NAN);
+        let mut lanes = Vec::with_capacity(all.len());
+        for l in all {
+            let (mut acc, mut sum) = (self.zero, self.zero);
+            for (x, &(w, used)) in group.iter().zip(&weights) {
+                let Some(&(_, t)) = x.lanes.iter().find(|(lane, _)| *lane == l) else {
+                    continue;
+                };
+                let term = self.term(w, t);
+                let part = self.b.ins().select(used, term, self.zero);
+                acc = self.b.ins().fadd(acc, part);
+                let tv = self.tangent_value(t);
+                sum = self.b.ins().fadd(sum, tv);
+            }
+            let nan_lane = self.term(nan, Tangent::Of(sum));
+            lanes.push((l, Tangent::Of(self.b.ins().select(is_nan, nan_lane, acc))));
+        }
+        Ok(Scalar { value, lanes })
     }
 
     /// `sum_k a[k] b[k]` with the interpreter's order: the values, then the
@@ -527,11 +589,16 @@ impl<'a, 'b> Lowering<'a, 'b> {
                                 }
                                 acc
                             }
-                            ReduceFn::Max => self.extremum(&group, true)?,
-                            ReduceFn::Min => self.extremum(&group, false)?,
+                            _ => self.reduce(*func, &group)?,
                         });
                     }
                     out
+                }
+                Op::Sort { .. } | Op::Linalg { .. } => {
+                    return Err(JitError::Declined(format!(
+                        "the compiler does not translate {} instructions",
+                        op.name()
+                    )))
                 }
                 Op::Dot {
                     a,

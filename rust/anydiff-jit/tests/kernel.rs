@@ -261,6 +261,62 @@ fn select_gather_reductions_products_params_and_constants() {
 }
 
 #[test]
+fn every_reduction_with_ties_zeros_and_nans() {
+    // groups of x (4) with repeated members, so ties, zeros and NaNs meet
+    for &func in ReduceFn::ALL {
+        let ops = vec![
+            Op::Input { index: 0, len: 4 },
+            Op::Reduce {
+                func,
+                a: 0,
+                offsets: vec![0, 4, 5, 7, 10],
+                indices: vec![0, 1, 2, 3, 2, 3, 1, 0, 0, 1],
+            },
+            Op::Binary {
+                func: BinaryFn::Mul,
+                a: 1,
+                b: 1,
+            },
+        ];
+        let prog = Program::new(ops, &[4], &[], &[2]).unwrap();
+        let k = SPECIAL.len();
+        let points = Array2::from_shape_fn((k * k * 4, 4), |(p, j)| {
+            SPECIAL[(p / k.pow(j.min(2) as u32) + j * 3) % k]
+        });
+        check(&prog, &points, &[]);
+    }
+}
+
+#[test]
+fn sort_and_linear_algebra_are_declined() {
+    let sort = vec![
+        Op::Input { index: 0, len: 4 },
+        Op::Sort {
+            keys: 0,
+            a: 0,
+            segment: 4,
+        },
+    ];
+    let inv = vec![
+        Op::Input { index: 0, len: 4 },
+        Op::Linalg {
+            func: anydiff::ir::LinalgFn::Inv,
+            args: vec![0],
+            batch: 1,
+            m: 2,
+            n: 2,
+            k: 0,
+        },
+    ];
+    for ops in [sort, inv] {
+        let prog = Program::new(ops, &[4], &[], &[1]).unwrap();
+        let err = Kernel::compile(&prog, Mode::Jacobian).unwrap_err();
+        assert!(matches!(err, JitError::Declined(_)), "{err}");
+        assert!(err.to_string().contains("interpreter"), "{err}");
+    }
+}
+
+#[test]
 fn no_points_and_parallel_chunks() {
     let prog = two_inputs(Op::Unary {
         func: UnaryFn::Sin,

@@ -6,7 +6,10 @@
 
 use std::sync::Arc;
 
-use anydiff::ir::{IrReal, Op, Program, SparseJacobian};
+use anydiff::ir::{
+    BinaryFn, CompareFn, Curvature, IrReal, LinalgFn, Op, Program, ReduceFn, SparseJacobian,
+    UnaryFn,
+};
 use anydiff::sparse::Pattern;
 use anydiff::{Elementary, Error};
 use ndarray::{Array1, Array2, Array3};
@@ -111,6 +114,12 @@ fn parse_fn<F: std::str::FromStr<Err = Error<std::convert::Infallible>>>(
         .parse::<F>()
         .map_err(|e| bad(i, op, e))
 }
+
+/// The instructions' names (`Graph.instructions()`'s first items).
+const OPS: [&str; 14] = [
+    "input", "param", "const", "unary", "binary", "powi", "compare", "select", "gather", "concat",
+    "reduce", "sort", "linalg", "dot",
+];
 
 /// One `(op, args, attrs)` tuple as an [`Op`].
 fn parse_instruction(i: usize, item: &Bound<'_, PyAny>) -> PyResult<Op> {
@@ -220,6 +229,22 @@ fn parse_instruction(i: usize, item: &Bound<'_, PyAny>) -> PyResult<Op> {
                 indices: attr_usizes(attrs, "indices", i, op)?,
             }
         }
+        "sort" => {
+            want(2)?;
+            Op::Sort {
+                keys: args[0],
+                a: args[1],
+                segment: attr_usize(attrs, "segment", i, op)?,
+            }
+        }
+        "linalg" => Op::Linalg {
+            func: parse_fn(attrs, i, op)?,
+            args,
+            batch: attr_usize(attrs, "batch", i, op)?,
+            m: attr_usize(attrs, "m", i, op)?,
+            n: attr_usize(attrs, "n", i, op)?,
+            k: attr_usize(attrs, "k", i, op)?,
+        },
         "dot" => {
             want(2)?;
             Op::Dot {
@@ -233,7 +258,8 @@ fn parse_instruction(i: usize, item: &Bound<'_, PyAny>) -> PyResult<Op> {
         }
         other => {
             return Err(PyValueError::new_err(format!(
-                "instruction {i}: unknown op {other:?}"
+                "instruction {i}: unknown op {other:?} (expected one of: {})",
+                OPS.join(", ")
             )))
         }
     })
@@ -882,8 +908,36 @@ impl PySparseJacobian {
     }
 }
 
+/// The names of a table's entries, in order, as a Python tuple.
+fn names<T: Copy>(py: Python<'_>, all: &[T], name: fn(T) -> &'static str) -> PyResult<Py<PyTuple>> {
+    Ok(PyTuple::new(py, all.iter().map(|&f| name(f)))?.unbind())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProgram>()?;
     m.add_class::<PySparseJacobian>()?;
+    // the engine's op tables, the one source of the front ends' names
+    let py = m.py();
+    m.add("INSTRUCTIONS", PyTuple::new(py, OPS)?)?;
+    m.add("UNARY_FUNCTIONS", names(py, UnaryFn::ALL, UnaryFn::as_str)?)?;
+    m.add(
+        "BINARY_FUNCTIONS",
+        names(py, BinaryFn::ALL, BinaryFn::as_str)?,
+    )?;
+    m.add("COMPARISONS", names(py, CompareFn::ALL, CompareFn::as_str)?)?;
+    m.add("REDUCTIONS", names(py, ReduceFn::ALL, ReduceFn::as_str)?)?;
+    m.add(
+        "LINALG_FUNCTIONS",
+        names(py, LinalgFn::ALL, LinalgFn::as_str)?,
+    )?;
+    let zero_derivative: Vec<&str> = UnaryFn::ALL
+        .iter()
+        .filter(|f| f.curvature() == Curvature::Constant)
+        .map(|f| f.as_str())
+        .collect();
+    m.add(
+        "ZERO_DERIVATIVE_FUNCTIONS",
+        PyTuple::new(py, zero_derivative)?,
+    )?;
     Ok(())
 }

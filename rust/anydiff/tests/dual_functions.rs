@@ -238,8 +238,8 @@ fn edge_values_follow_f64() {
     // sqrt(x) + y at x = 0: d/dy stays finite
     let (x, y) = (Dual::<f64, 2>::variable(0.0, 0), Dual::variable(1.0, 1));
     assert_eq!((x.sqrt() + y).eps, [f64::INFINITY, 1.0]);
-    // abs at 0 has derivative 0; min/max ties select the first argument
-    assert_eq!(Dual::<f64, 1>::variable(0.0, 0).abs().eps, [0.0]);
+    // abs at 0 has derivative 1 (JAX); min/max ties select the first argument
+    assert_eq!(Dual::<f64, 1>::variable(0.0, 0).abs().eps, [1.0]);
     let a = Dual::<f64, 2>::variable(1.0, 0);
     let b = Dual::<f64, 2>::variable(1.0, 1);
     assert_eq!(a.min(&b).eps, [1.0, 0.0]);

@@ -1,6 +1,12 @@
 // f32 elementary functions: WGSL's builtins, with the few that WGSL lacks or
 // computes poorly near zero (expm1, log1p, cbrt, erf) written out.
 
+// NaN tests and NaNs from bits and runtime values: shader compilers may fold
+// x != x to false and inf - inf to 0.
+fn isnan_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn isfinite_(x: f32) -> bool { return abs(x) <= 3.4028234663852886e38; }
+fn nan_(x: f32) -> f32 { return sqrt(-1.0 - abs(x)); }
+
 fn exp_(x: f32) -> f32 { return exp(x); }
 fn exp2_(x: f32) -> f32 { return exp2(x); }
 fn log_(x: f32) -> f32 { return log(x); }

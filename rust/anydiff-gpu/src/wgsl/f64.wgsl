@@ -55,6 +55,10 @@ fn isnan_(x: f64) -> bool {
     return (bitcast<u32>(f32(x)) & 0x7fffffffu) > 0x7f800000u;
 }
 
+fn isfinite_(x: f64) -> bool {
+    return abs(x) <= 1.7976931348623157e308lf;
+}
+
 // e^r - 1 for |r| <= 0.35: Taylor series to r^14 (error below 1e-17 relative).
 fn expm1_poly(r: f64) -> f64 {
     var p: f64 = 1.0lf / 87178291200.0lf;

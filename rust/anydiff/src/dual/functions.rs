@@ -12,6 +12,7 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 
 use num_traits::{One, Zero};
 
+use super::special;
 use crate::scalar::{cast, Scalar};
 
 /// A number that supports arithmetic and every elementary function with
@@ -71,8 +72,9 @@ pub trait Elementary:
     fn powi(&self, n: i32) -> Self;
     /// `x^n` for a real (constant) exponent `n`.
     fn powf(&self, n: Self::Real) -> Self;
-    /// `x^y` with a differentiable exponent `y`
-    /// (`d/dy = x^y ln x`, NaN for `x < 0` unless `y`'s tangents are zero).
+    /// `x^y` with a differentiable exponent `y` (`d/dy = x^y ln x`, NaN for
+    /// `x < 0` unless `y`'s tangents are zero, and 0 at `x = 0` as in JAX;
+    /// `d/dx = y x^(y-1)`, 0 at `x = y = 0`).
     fn pow(&self, y: &Self) -> Self;
     /// Square root.
     fn sqrt(&self) -> Self;
@@ -124,7 +126,7 @@ pub trait Elementary:
     fn acosh(&self) -> Self;
     /// Inverse hyperbolic tangent.
     fn atanh(&self) -> Self;
-    /// Absolute value; derivative `sign(x)`, and `0` at `x = 0`.
+    /// Absolute value; derivative `sign(x)`, and `1` at `x = 0` (JAX's convention).
     fn abs(&self) -> Self;
     /// Sign (`f64::signum` of the value); zero derivative.
     fn signum(&self) -> Self;
@@ -148,6 +150,23 @@ pub trait Elementary:
     fn mul_add(&self, a: &Self, b: &Self) -> Self;
     /// The error function; derivative `2 / sqrt(pi) * exp(-x^2)`.
     fn erf(&self) -> Self;
+    /// The complementary error function `1 - erf(x)`, accurate where it is
+    /// small; derivative `-2 / sqrt(pi) * exp(-x^2)`.
+    fn erfc(&self) -> Self;
+    /// The inverse error function on `[-1, 1]`; derivative
+    /// `sqrt(pi) / 2 * exp(erf_inv(x)^2)`.
+    fn erf_inv(&self) -> Self;
+    /// `ln |Gamma(x)|`; derivative `digamma(x)` (NaN at the poles `0, -1, ...`).
+    fn lgamma(&self) -> Self;
+    /// The digamma function `d/dx ln Gamma(x)`; derivative `polygamma(1, x)`.
+    fn digamma(&self) -> Self;
+    /// The polygamma function `psi^(n)(x)` (`n = 0`: digamma); derivative
+    /// `polygamma(n + 1, x)`.
+    fn polygamma(&self, n: u32) -> Self;
+    /// The part of `x` that its tangents carry: value zero, every tangent lane
+    /// (at every nesting level) unchanged. `stop_gradient(p) + perturbation(e)`
+    /// is a value `p` whose derivatives are those of `e`.
+    fn perturbation(&self) -> Self;
 }
 
 /// [`Elementary`] numbers whose innermost real type is `F`, with arithmetic
@@ -196,7 +215,7 @@ where
 }
 
 macro_rules! impl_elementary_real {
-    ($t:ident, $erf:expr) => {
+    ($t:ident) => {
         impl Elementary for $t {
             type Real = $t;
             #[inline]
@@ -369,53 +388,38 @@ macro_rules! impl_elementary_real {
             }
             #[inline]
             fn erf(&self) -> $t {
-                let f: fn($t) -> $t = $erf;
-                f(*self)
+                special::erf(f64::from(*self)) as $t
+            }
+            #[inline]
+            fn erfc(&self) -> $t {
+                special::erfc(f64::from(*self)) as $t
+            }
+            #[inline]
+            fn erf_inv(&self) -> $t {
+                special::erf_inv(f64::from(*self)) as $t
+            }
+            #[inline]
+            fn lgamma(&self) -> $t {
+                special::lgamma(f64::from(*self)) as $t
+            }
+            #[inline]
+            fn digamma(&self) -> $t {
+                special::digamma(f64::from(*self)) as $t
+            }
+            #[inline]
+            fn polygamma(&self, n: u32) -> $t {
+                special::polygamma(n, f64::from(*self)) as $t
+            }
+            #[inline]
+            fn perturbation(&self) -> $t {
+                0.0
             }
         }
     };
 }
 
-impl_elementary_real!(f64, erf_f64);
-impl_elementary_real!(f32, |x: f32| erf_f64(f64::from(x)) as f32);
-
-/// The error function in `f64` (relative error below about `1.1e-15`).
-///
-/// `|x| < 2`: the everywhere-positive series
-/// `erf x = 2/sqrt(pi) e^{-x^2} sum_n (2x^2)^n x / (1*3*...*(2n+1))`
-/// (no cancellation); `2 <= |x| < 6`: `1 - erfc x` with the continued
-/// fraction of `erfc`; `|x| >= 6`: `+-1` (erfc(6) is below half an ulp of 1).
-pub(crate) fn erf_f64(x: f64) -> f64 {
-    if x.is_nan() {
-        return x;
-    }
-    let a = x.abs();
-    let r = if a < 2.0 {
-        let a2 = a * a;
-        let mut term = a;
-        let mut sum = a;
-        let mut k = 0.0f64;
-        for _ in 0..200 {
-            k += 1.0;
-            term *= 2.0 * a2 / (2.0 * k + 1.0);
-            sum += term;
-            if term <= sum * 1e-17 {
-                break;
-            }
-        }
-        std::f64::consts::FRAC_2_SQRT_PI * (-a2).exp() * sum
-    } else if a < 6.0 {
-        // erfc a = e^{-a^2}/sqrt(pi) / (a + (1/2)/(a + 1/(a + (3/2)/(a + ...))))
-        let mut f = a;
-        for k in (1..=90).rev() {
-            f = a + 0.5 * f64::from(k) / f;
-        }
-        1.0 - (-a * a).exp() / (std::f64::consts::PI.sqrt() * f)
-    } else {
-        1.0
-    };
-    r.copysign(x)
-}
+impl_elementary_real!(f64);
+impl_elementary_real!(f32);
 
 /// How a dual type applies the chain rule to its tangent lanes.
 pub(crate) trait Chain: Sized {
@@ -478,14 +482,25 @@ pub(crate) mod rules {
         unary(x, v.powf(n), d)
     }
 
+    /// `x^y`: `d/dx = y x^(y-1)` (0 at `x = y = 0`, the derivative of the
+    /// constant `x^0`), `d/dy = x^y ln x` (0 at `x = 0`, as JAX and autograd).
     pub(crate) fn pow<D: Chain>(x: &D, y: &D) -> D {
         let (v, w) = (x.value(), y.value());
         if y.tangent_is_zero() {
             return powf_dual_const(x, w);
         }
         let value = v.pow(w);
-        let dx = w.clone() * v.pow(&(w.clone() - D::Inner::one()));
-        let dy = value.clone() * v.ln();
+        let base_is_zero = v.re().is_zero();
+        let dx = if base_is_zero && w.re().is_zero() {
+            D::Inner::zero()
+        } else {
+            w.clone() * v.pow(&(w.clone() - D::Inner::one()))
+        };
+        let dy = if base_is_zero {
+            D::Inner::zero()
+        } else {
+            value.clone() * v.ln()
+        };
         D::linear(value, &[(x, dx), (y, dy)])
     }
 
@@ -635,12 +650,11 @@ pub(crate) mod rules {
     pub(crate) fn abs<D: Chain>(x: &D) -> D {
         let v = x.value();
         let zero = D::Inner::zero();
-        let d = if *v > zero {
+        // JAX's convention: +1 at 0 (and -0)
+        let d = if *v >= zero {
             D::Inner::one()
         } else if *v < zero {
             -D::Inner::one()
-        } else if *v == zero {
-            zero
         } else {
             v.clone() // NaN
         };
@@ -712,6 +726,32 @@ pub(crate) mod rules {
         let v = x.value();
         let d = (-(v.clone() * v.clone())).exp() * c(std::f64::consts::FRAC_2_SQRT_PI);
         unary(x, v.erf(), d)
+    }
+
+    pub(crate) fn erfc<D: Chain>(x: &D) -> D {
+        let v = x.value();
+        let d = (-(v.clone() * v.clone())).exp() * c(-std::f64::consts::FRAC_2_SQRT_PI);
+        unary(x, v.erfc(), d)
+    }
+
+    pub(crate) fn erf_inv<D: Chain>(x: &D) -> D {
+        let y = x.value().erf_inv();
+        let d = (y.clone() * y.clone()).exp() * c(0.5 * std::f64::consts::PI.sqrt());
+        unary(x, y, d)
+    }
+
+    pub(crate) fn lgamma<D: Chain>(x: &D) -> D {
+        let v = x.value();
+        unary(x, v.lgamma(), v.digamma())
+    }
+
+    pub(crate) fn polygamma<D: Chain>(x: &D, n: u32) -> D {
+        let v = x.value();
+        unary(x, v.polygamma(n), v.polygamma(n + 1))
+    }
+
+    pub(crate) fn perturbation<D: Chain>(x: &D) -> D {
+        D::linear(x.value().perturbation(), &[(x, D::Inner::one())])
     }
 }
 
@@ -833,13 +873,31 @@ macro_rules! elementary_via_rules {
         fn erf(&self) -> Self {
             rules::erf(self)
         }
+        fn erfc(&self) -> Self {
+            rules::erfc(self)
+        }
+        fn erf_inv(&self) -> Self {
+            rules::erf_inv(self)
+        }
+        fn lgamma(&self) -> Self {
+            rules::lgamma(self)
+        }
+        fn digamma(&self) -> Self {
+            rules::polygamma(self, 0)
+        }
+        fn polygamma(&self, n: u32) -> Self {
+            rules::polygamma(self, n)
+        }
+        fn perturbation(&self) -> Self {
+            rules::perturbation(self)
+        }
     };
 }
 pub(crate) use elementary_via_rules;
 
 #[cfg(test)]
 mod tests {
-    use super::erf_f64;
+    use super::special::erf as erf_f64;
 
     #[test]
     fn erf_reference_values() {

@@ -29,6 +29,7 @@ mod api;
 mod dynamic;
 mod functions;
 mod number;
+mod special;
 
 pub use api::{
     derivative, gradient, gradient_n, hessian, hessian_n, jacobian, jacobian_n, second_derivative,

@@ -25,10 +25,9 @@ use std::sync::{Arc, Mutex};
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use super::eval::{binary, unary};
-use super::program::{BinaryFn, IrError, Op, Program, ReduceFn, UnaryFn};
-use super::rules::{binary_rule, powi_rule, unary_rule};
-use super::sparsity::piecewise_constant;
+use super::ops::{BinaryFn, IrError, Op, ReduceFn, UnaryFn};
+use super::program::Program;
+use super::rules::{binary, binary_rule, powi_rule, unary, unary_rule};
 use crate::error::Error;
 use crate::sparse::Pattern;
 
@@ -529,7 +528,9 @@ impl Compiler<'_> {
                     Val::Const(vec![1.0; *len].into()),
                 )]
             }
+            // zero derivative: no entries (as the detector says)
             Op::Param { .. } | Op::Const(_) | Op::Compare { .. } => Vec::new(),
+            op if op.has_zero_derivative() => Vec::new(),
             Op::Gather { a, indices } => {
                 let mut out = Vec::new();
                 self.gather_rows(&rows[*a], indices, &mut out)?;
@@ -557,8 +558,6 @@ impl Compiler<'_> {
             Op::Unary { func, a } if *func == UnaryFn::Neg => {
                 rows[*a].iter().map(Row::negated).collect()
             }
-            // zero derivative: no entries (as the detector says)
-            Op::Unary { func, .. } if piecewise_constant(*func) => Vec::new(),
             Op::Unary { func, a } => self.unary(Unary::Fn(*func), i, *a, rows)?,
             Op::Powi { a, n } => self.unary(Unary::Powi(*n), i, *a, rows)?,
             Op::Binary { func, a, b } => self.binary(*func, i, (*a, *b), rows)?,
@@ -609,6 +608,10 @@ impl Compiler<'_> {
                 out
             }
             Op::Reduce { func, .. } => return Err(unsupported(&format!("a {func} reduction"))),
+            Op::Sort { .. } => return Err(unsupported("a sort")),
+            Op::Linalg { func, .. } => {
+                return Err(unsupported(&format!("linear algebra ({func})")))
+            }
             Op::Dot { .. } => return Err(unsupported("a matrix product")),
         })
     }

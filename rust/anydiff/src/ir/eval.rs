@@ -10,26 +10,24 @@
 //! tangent passes.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
-use ndarray::{
-    Array, Array2, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, CowArray,
-    Dimension, Ix2,
-};
-use num_traits::{Float, Zero};
+use ndarray::{Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
+use num_traits::Zero;
 use rayon::prelude::*;
 
+use super::buffers::{
+    arg, check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, opt_chunks, split, standard,
+    with_contiguous,
+};
 use super::lanes::{Lanes, MAX_PASS_LANES};
-use super::program::{BinaryFn, CompareFn, IrError, Op, Program, ReduceFn, UnaryFn};
+use super::linalg::linalg;
+use super::ops::{IrError, Op, ReduceFn};
+use super::program::Program;
+use super::rules::{
+    arg_extremum, binary, compare, extremum, product, sort_permutation, unary, IrReal,
+};
 use crate::dual::{Dual, Elementary};
 use crate::error::Error;
-use crate::scalar::Scalar;
-
-/// The real types the engine evaluates in: `f32` and `f64`.
-pub trait IrReal: Scalar + Elementary<Real = Self> {}
-
-impl<T: Scalar + Elementary<Real = T>> IrReal for T {}
 
 /// Target size of one workspace in bytes (about an L2 cache).
 const TARGET_BYTES: usize = 64 * 1024;
@@ -44,181 +42,6 @@ const MAX_LANES_2: usize = 8;
 pub(crate) struct Workspace<D> {
     pub(crate) buf: Vec<D>,
     pub(crate) c: usize,
-}
-
-pub(crate) fn split<D>(buf: &mut [D], o: usize, l: usize) -> (&[D], &mut [D], &[D]) {
-    let (lo, rest) = buf.split_at_mut(o);
-    let (out, hi) = rest.split_at_mut(l);
-    (lo, out, hi)
-}
-
-/// The block `start..start + len` of an argument, which lies wholly below
-/// or wholly above the output block `o..o + l` (the layout guarantees it).
-pub(crate) fn arg<'a, D>(
-    lo: &'a [D],
-    hi: &'a [D],
-    o: usize,
-    l: usize,
-    start: usize,
-    len: usize,
-) -> &'a [D] {
-    if len == 0 {
-        &[]
-    } else if start + len <= o {
-        &lo[start..start + len]
-    } else {
-        &hi[start - (o + l)..start - (o + l) + len]
-    }
-}
-
-#[inline]
-fn zero_or_one<D: Elementary>(b: bool) -> D {
-    if b {
-        D::one()
-    } else {
-        D::zero()
-    }
-}
-
-/// Rounds half to even, like numpy.
-fn round_even<R: Scalar>(x: R) -> R {
-    let r = x.round();
-    let two = R::one() + R::one();
-    if (x - x.trunc()).abs() == R::one() / two {
-        two * (x / two).round()
-    } else {
-        r
-    }
-}
-
-fn sign<D: Elementary>(x: &D) -> D {
-    let v = x.re();
-    if v.is_nan() || v.is_zero() {
-        D::from_re(v)
-    } else {
-        D::from_re(v.signum())
-    }
-}
-
-fn logistic<D: Elementary>(x: &D) -> D {
-    if x.re() < <D::Real as Zero>::zero() {
-        let e = x.exp();
-        e.clone() / (D::one() + e)
-    } else {
-        D::one() / (D::one() + (-x.clone()).exp())
-    }
-}
-
-/// `fmod(a, b)` with the tangents of `a - trunc(a / b) b` and the exact value.
-fn rem<D: Elementary>(a: &D, b: &D) -> D {
-    let (x, y) = (a.re(), b.re());
-    let q = D::from_re((x / y).trunc());
-    let r = a.clone() - q * b.clone();
-    let exact = x % y;
-    let fix = exact - r.re();
-    if fix.is_zero() || !fix.is_finite() {
-        r
-    } else {
-        r + D::from_re(fix)
-    }
-}
-
-fn nan<D: Elementary>(x: &D) -> bool {
-    x.re().is_nan()
-}
-
-/// Whether `x` replaces the running maximum `acc` (strictly larger, or the first NaN).
-#[inline]
-pub(crate) fn takes_max<D: Elementary>(acc: &D, x: &D) -> bool {
-    (x.re() > acc.re()) || (nan(x) && !nan(acc))
-}
-
-#[inline]
-pub(crate) fn takes_min<D: Elementary>(acc: &D, x: &D) -> bool {
-    (x.re() < acc.re()) || (nan(x) && !nan(acc))
-}
-
-pub(crate) fn unary<D: Elementary>(func: UnaryFn, a: &[D], out: &mut [D]) {
-    macro_rules! map {
-        ($x:ident => $e:expr) => {
-            for (o, $x) in out.iter_mut().zip(a) {
-                *o = $e;
-            }
-        };
-    }
-    match func {
-        UnaryFn::Neg => map!(x => -x.clone()),
-        UnaryFn::Exp => map!(x => x.exp()),
-        UnaryFn::Exp2 => map!(x => x.exp2()),
-        UnaryFn::Expm1 => map!(x => x.exp_m1()),
-        UnaryFn::Log => map!(x => x.ln()),
-        UnaryFn::Log1p => map!(x => x.ln_1p()),
-        UnaryFn::Log2 => map!(x => x.log2()),
-        UnaryFn::Log10 => map!(x => x.log10()),
-        UnaryFn::Sqrt => map!(x => x.sqrt()),
-        UnaryFn::Cbrt => map!(x => x.cbrt()),
-        UnaryFn::Sin => map!(x => x.sin()),
-        UnaryFn::Cos => map!(x => x.cos()),
-        UnaryFn::Tan => map!(x => x.tan()),
-        UnaryFn::Asin => map!(x => x.asin()),
-        UnaryFn::Acos => map!(x => x.acos()),
-        UnaryFn::Atan => map!(x => x.atan()),
-        UnaryFn::Sinh => map!(x => x.sinh()),
-        UnaryFn::Cosh => map!(x => x.cosh()),
-        UnaryFn::Tanh => map!(x => x.tanh()),
-        UnaryFn::Asinh => map!(x => x.asinh()),
-        UnaryFn::Acosh => map!(x => x.acosh()),
-        UnaryFn::Atanh => map!(x => x.atanh()),
-        UnaryFn::Abs => map!(x => x.abs()),
-        UnaryFn::Sign => map!(x => sign(x)),
-        UnaryFn::Floor => map!(x => x.floor()),
-        UnaryFn::Ceil => map!(x => x.ceil()),
-        UnaryFn::Round => map!(x => D::from_re(round_even(x.re()))),
-        UnaryFn::Recip => map!(x => x.recip()),
-        UnaryFn::Erf => map!(x => x.erf()),
-        UnaryFn::Logistic => map!(x => logistic(x)),
-        UnaryFn::Square => map!(x => x.clone() * x.clone()),
-    }
-}
-
-pub(crate) fn binary<D: Elementary>(func: BinaryFn, a: &[D], b: &[D], out: &mut [D]) {
-    macro_rules! map {
-        ($x:ident, $y:ident => $e:expr) => {
-            for ((o, $x), $y) in out.iter_mut().zip(a).zip(b) {
-                *o = $e;
-            }
-        };
-    }
-    match func {
-        BinaryFn::Add => map!(x, y => x.clone() + y.clone()),
-        BinaryFn::Sub => map!(x, y => x.clone() - y.clone()),
-        BinaryFn::Mul => map!(x, y => x.clone() * y.clone()),
-        BinaryFn::Div => map!(x, y => x.clone() / y.clone()),
-        BinaryFn::Pow => map!(x, y => x.pow(y)),
-        BinaryFn::Atan2 => map!(x, y => x.atan2(y)),
-        BinaryFn::Min => map!(x, y => if takes_min(x, y) { y.clone() } else { x.clone() }),
-        BinaryFn::Max => map!(x, y => if takes_max(x, y) { y.clone() } else { x.clone() }),
-        BinaryFn::Hypot => map!(x, y => x.hypot(y)),
-        BinaryFn::Rem => map!(x, y => rem(x, y)),
-    }
-}
-
-pub(crate) fn compare<D: Elementary>(func: CompareFn, a: &[D], b: &[D], out: &mut [D]) {
-    macro_rules! map {
-        ($op:tt) => {
-            for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
-                *o = zero_or_one(x.re() $op y.re());
-            }
-        };
-    }
-    match func {
-        CompareFn::Lt => map!(<),
-        CompareFn::Le => map!(<=),
-        CompareFn::Gt => map!(>),
-        CompareFn::Ge => map!(>=),
-        CompareFn::Eq => map!(==),
-        CompareFn::Ne => map!(!=),
-    }
 }
 
 impl Program {
@@ -363,24 +186,65 @@ impl Program {
                                     }
                                 }
                             }
-                            ReduceFn::Max | ReduceFn::Min => {
-                                let Some((&first, rest)) = group.split_first() else {
-                                    continue;
-                                };
-                                dst.clone_from_slice(&src[first * c..first * c + c]);
-                                let max = *func == ReduceFn::Max;
-                                for &j in rest {
-                                    for (y, x) in dst.iter_mut().zip(&src[j * c..j * c + c]) {
-                                        let take = if max {
-                                            takes_max(y, x)
-                                        } else {
-                                            takes_min(y, x)
-                                        };
-                                        if take {
-                                            *y = x.clone();
-                                        }
-                                    }
+                            ReduceFn::Max | ReduceFn::Min | ReduceFn::Prod => {
+                                for (p, y) in dst.iter_mut().enumerate() {
+                                    let members: Vec<&D> =
+                                        group.iter().map(|&j| &src[j * c + p]).collect();
+                                    *y = match func {
+                                        ReduceFn::Prod => product(&members),
+                                        _ => extremum(*func == ReduceFn::Max, &members),
+                                    };
                                 }
+                            }
+                            ReduceFn::ArgMax | ReduceFn::ArgMin => {
+                                for (p, y) in dst.iter_mut().enumerate() {
+                                    let values = group.iter().map(|&j| src[j * c + p].re());
+                                    let at = arg_extremum(*func == ReduceFn::ArgMax, values);
+                                    *y = D::from_f64(at as f64);
+                                }
+                            }
+                        }
+                    }
+                }
+                Op::Sort { keys, a, segment } => {
+                    let (ks, src) = (get(*keys), get(*a));
+                    let mut perm = Vec::new();
+                    for s0 in (0..self.lens[i]).step_by((*segment).max(1)) {
+                        for p in 0..c {
+                            let seg = (s0..s0 + segment).map(|e| ks[e * c + p].re());
+                            sort_permutation(seg, &mut perm);
+                            for (e, &j) in perm.iter().enumerate() {
+                                out[(s0 + e) * c + p] = src[(s0 + j) * c + p].clone();
+                            }
+                        }
+                    }
+                }
+                Op::Linalg {
+                    func,
+                    args,
+                    batch,
+                    m,
+                    n,
+                    k,
+                } => {
+                    let dims = (*m, *n, *k);
+                    let arg_lens = func.layout(*m, *n, *k).map(|l| l.0).unwrap_or_default();
+                    let out_len = self.lens[i] / (*batch).max(1);
+                    let srcs: Vec<&[D]> = args.iter().map(|&a| get(a)).collect();
+                    let mut items: Vec<Vec<D>> =
+                        arg_lens.iter().map(|&l| vec![D::zero(); l]).collect();
+                    let mut res = vec![D::zero(); out_len];
+                    for b in 0..*batch {
+                        for p in 0..c {
+                            for ((item, src), &l) in items.iter_mut().zip(&srcs).zip(&arg_lens) {
+                                for (e, x) in item.iter_mut().enumerate() {
+                                    *x = src[(b * l + e) * c + p].clone();
+                                }
+                            }
+                            let views: Vec<&[D]> = items.iter().map(|v| v.as_slice()).collect();
+                            linalg(*func, dims, &views, &mut res);
+                            for (e, y) in res.iter().enumerate() {
+                                out[(b * out_len + e) * c + p] = y.clone();
                             }
                         }
                     }
@@ -893,156 +757,4 @@ fn identity<T: IrReal>(j: usize, l: usize) -> T {
     } else {
         T::zero()
     }
-}
-
-pub(crate) fn check_dims(what: &str, got: &[usize], want: &[usize]) -> Result<(), IrError> {
-    if got != want {
-        let fmt = |d: &[usize]| {
-            let parts: Vec<String> = d.iter().map(|x| x.to_string()).collect();
-            if parts.len() == 1 {
-                format!("({},)", parts[0])
-            } else {
-                format!("({})", parts.join(", "))
-            }
-        };
-        return Err(Error::shape(what, fmt(want), fmt(got)));
-    }
-    Ok(())
-}
-
-/// The data of a standard-layout array.
-pub(crate) fn standard<'a, T>(a: &'a CowArray<'_, T, Ix2>) -> Result<&'a [T], IrError> {
-    a.as_slice()
-        .ok_or_else(|| Error::invalid("internal error: points are not contiguous"))
-}
-
-/// Runs `f` on the contiguous data of `out` (through a temporary copy when
-/// `out` is not in standard layout).
-pub(crate) fn with_contiguous<T: Clone + Zero, D: Dimension>(
-    mut out: ArrayViewMut<'_, T, D>,
-    f: impl FnOnce(&mut [T]),
-) {
-    if let Some(s) = out.as_slice_mut() {
-        f(s);
-        return;
-    }
-    let mut tmp = Array::<T, D>::zeros(out.raw_dim());
-    if let Some(s) = tmp.as_slice_mut() {
-        f(s);
-    }
-    out.assign(&tmp);
-}
-
-/// Splits `rows` rows of `width` numbers into chunks of `c` rows:
-/// `(rows in the chunk, data)`.
-pub(crate) fn chunk_rows<T>(data: &[T], rows: usize, width: usize, c: usize) -> Vec<(usize, &[T])> {
-    let mut out = Vec::with_capacity(rows.div_ceil(c));
-    let mut rest = data;
-    let mut left = rows;
-    while left > 0 {
-        let k = c.min(left);
-        let (head, tail) = rest.split_at((k * width).min(rest.len()));
-        out.push((k, head));
-        rest = tail;
-        left -= k;
-    }
-    out
-}
-
-pub(crate) fn opt_chunks<T>(
-    v: Option<&mut [T]>,
-    rows: usize,
-    width: usize,
-    c: usize,
-) -> Vec<Option<&mut [T]>> {
-    match v {
-        Some(v) => chunk_rows_mut(v, rows, width, c)
-            .into_iter()
-            .map(|(_, s)| Some(s))
-            .collect(),
-        None => (0..rows.div_ceil(c)).map(|_| None).collect(),
-    }
-}
-
-pub(crate) fn chunk_rows_mut<T>(
-    data: &mut [T],
-    rows: usize,
-    width: usize,
-    c: usize,
-) -> Vec<(usize, &mut [T])> {
-    let mut out = Vec::with_capacity(rows.div_ceil(c));
-    let mut rest = data;
-    let mut left = rows;
-    while left > 0 {
-        let k = c.min(left);
-        let at = (k * width).min(rest.len());
-        let (head, tail) = rest.split_at_mut(at);
-        out.push((k, head));
-        rest = tail;
-        left -= k;
-    }
-    out
-}
-
-/// Runs `body` on every item, in parallel over rayon's threads, each worker making its
-/// state (a workspace) once with `make` and pulling items from a shared counter.
-pub(crate) fn for_each_with_state<S, I: Send>(
-    items: Vec<I>,
-    make: impl Fn() -> S + Sync,
-    body: impl Fn(&mut S, I) + Sync,
-    finish: impl Fn(S) + Sync,
-) {
-    let workers = rayon::current_num_threads().min(items.len());
-    if workers <= 1 {
-        let mut state = make();
-        for item in items {
-            body(&mut state, item);
-        }
-        finish(state);
-        return;
-    }
-    let slots: Vec<Mutex<Option<I>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
-    let next = AtomicUsize::new(0);
-    (0..workers).into_par_iter().for_each(|_| {
-        let mut state: Option<S> = None;
-        loop {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            let Some(slot) = slots.get(k) else { break };
-            let item = match slot.lock() {
-                Ok(mut g) => g.take(),
-                Err(poisoned) => poisoned.into_inner().take(),
-            };
-            if let Some(item) = item {
-                body(state.get_or_insert_with(&make), item);
-            }
-        }
-        if let Some(state) = state {
-            finish(state);
-        }
-    });
-}
-
-/// Seed lanes in blocks of `N`: `blocks[b][j][l]` is `lane(j, b * N + l)`, the tangent of
-/// input `j` in direction `b * N + l`, and zero past the last of the `lanes` directions.
-pub(crate) fn lane_blocks<T: IrReal, const N: usize>(
-    n: usize,
-    lanes: usize,
-    lane: &(dyn Fn(usize, usize) -> T + Sync),
-) -> Vec<Vec<[T; N]>> {
-    (0..lanes.div_ceil(N).max(1))
-        .map(|b| {
-            (0..n)
-                .map(|j| {
-                    std::array::from_fn(|l| {
-                        let g = b * N + l;
-                        if g < lanes {
-                            lane(j, g)
-                        } else {
-                            T::zero()
-                        }
-                    })
-                })
-                .collect()
-        })
-        .collect()
 }

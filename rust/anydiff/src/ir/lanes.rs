@@ -17,12 +17,15 @@
 //! `Dual<T, 1>` (unary) or `Dual<T, 2>` (binary) gives each instruction's
 //! partial derivatives, and the lanes follow by the chain rule.
 
-use super::eval::{arg, binary, compare, split, takes_max, takes_min, unary, IrReal};
-use super::program::{BinaryFn, Op, Program, ReduceFn, UnaryFn};
+use super::buffers::{arg, split};
+use super::layout::TILE;
+use super::linalg::linalg;
+use super::ops::{BinaryFn, Op, ReduceFn, UnaryFn};
+use super::program::Program;
+use super::rules::{arg_extremum, binary, compare, sort_permutation, unary, IrReal};
 use super::runs::gather_runs;
-use super::tiles::TILE;
 use super::transpose::{points_to_rows, rows_to_points};
-use crate::dual::{Dual, Elementary};
+use crate::dual::{Dual, DualVec, Elementary};
 
 /// Target size of one worker's rows in bytes (about half an L2 cache): long
 /// rows spread each instruction's fixed cost over many points (Lotka–Volterra
@@ -46,8 +49,13 @@ pub(crate) struct Lanes<T> {
     pub(crate) partials: Vec<T>,
     /// Tile slots of a tiled program ([`super::tiles`]).
     pub(crate) tile: Vec<T>,
-    /// Winning element per point of a max/min reduction.
-    winners: Vec<usize>,
+    /// The members of one reduction group at one point, their partial
+    /// derivatives, and running products (`prod`).
+    members: Vec<T>,
+    weights: Vec<(usize, T)>,
+    prods: Vec<T>,
+    /// The permutation of one sorted segment.
+    perm: Vec<usize>,
     /// The pass whose lanes the input rows hold (they survive between chunks).
     seeded: Option<usize>,
 }
@@ -159,6 +167,88 @@ pub(crate) fn is_elementwise(op: &Op) -> bool {
     )
 }
 
+/// How the tangents of a reduction follow from its members'.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Tangent {
+    /// `sum_j term(w_j, t_j)` over the weights, in order.
+    Weighted,
+    /// A NaN member: `term(NaN, sum_j t_j)` over the whole group.
+    NaN,
+}
+
+/// The value of a reduction of the members `x` and the partial derivatives of
+/// the members that contribute to its tangent, as `(position, weight)` in
+/// `weights`: for max and min the members equal to the result, each weighted
+/// `1 / count` (JAX's convention); for prod every member, weighted by the
+/// product of the others (`prefix * suffix` products, so zeros are exact); for
+/// sum every member with weight 1; none for argmax and argmin. The tangent is
+/// `sum term(weight, t)` over `weights` in order, or [`Tangent::NaN`]. Compiled
+/// code (`anydiff-jit`) calls this too, so both engines agree bit for bit.
+pub fn reduce_rule<T: IrReal>(
+    func: ReduceFn,
+    x: &[T],
+    weights: &mut Vec<(usize, T)>,
+    prods: &mut Vec<T>,
+) -> (T, Tangent) {
+    weights.clear();
+    match func {
+        ReduceFn::Sum => {
+            weights.extend((0..x.len()).map(|j| (j, T::one())));
+            (
+                x.iter().fold(T::zero(), |acc, &v| acc + v),
+                Tangent::Weighted,
+            )
+        }
+        ReduceFn::Max | ReduceFn::Min => {
+            let max = func == ReduceFn::Max;
+            let Some((&first, rest)) = x.split_first() else {
+                return (T::zero(), Tangent::Weighted);
+            };
+            let mut best = first;
+            for &v in rest {
+                if v.is_nan() || best.is_nan() {
+                    best = v + best;
+                } else if (v > best) == max && v != best {
+                    best = v;
+                }
+            }
+            if best.is_nan() {
+                return (best, Tangent::NaN);
+            }
+            weights.extend(
+                (0..x.len())
+                    .filter(|&j| x[j] == best)
+                    .map(|j| (j, T::zero())),
+            );
+            let inv = T::one() / crate::scalar::cast::<T>(weights.len() as f64);
+            for (_, wj) in weights.iter_mut() {
+                *wj = inv;
+            }
+            (best, Tangent::Weighted)
+        }
+        ReduceFn::Prod => {
+            // prefix[i] = x_0 ... x_(i-1); suffix products from the right
+            prods.clear();
+            prods.push(T::one());
+            for &v in x {
+                let last = prods[prods.len() - 1];
+                prods.push(last * v);
+            }
+            let mut suffix = T::one();
+            weights.resize(x.len(), (0, T::zero()));
+            for j in (0..x.len()).rev() {
+                weights[j] = (j, prods[j] * suffix);
+                suffix = x[j] * suffix;
+            }
+            (prods[x.len()], Tangent::Weighted)
+        }
+        ReduceFn::ArgMax | ReduceFn::ArgMin => {
+            let at = arg_extremum(func == ReduceFn::ArgMax, x.iter().copied());
+            (crate::scalar::cast::<T>(at as f64), Tangent::Weighted)
+        }
+    }
+}
+
 /// `out[b, i, j] += sum_k mul(a[b, i, k], b[b, k, j])` per point (`c` points innermost).
 fn matmul_acc<T: IrReal>(
     out: &mut [T],
@@ -241,7 +331,10 @@ impl Program {
             w,
             partials: vec![T::zero(); 2 * longest * c],
             tile: vec![T::zero(); self.tiles.as_ref().map_or(0, |t| t.slots * w * TILE)],
-            winners: vec![0; c],
+            members: Vec::new(),
+            weights: Vec::new(),
+            prods: Vec::new(),
+            perm: Vec::new(),
             seeded: None,
         }
     }
@@ -381,7 +474,9 @@ impl Program {
                         .map(|e| input_lanes(*index, e))
                         .fold(0, |a, x| a | x),
                     Op::Param { .. } | Op::Const(_) | Op::Compare { .. } => 0,
+                    op if op.has_zero_derivative() => 0,
                     Op::Select { t, f, .. } => live[*t] | live[*f],
+                    Op::Sort { a, .. } => live[*a],
                     _ => op.args().iter().map(|&a| live[a]).fold(0, |a, x| a | x),
                 };
             }
@@ -413,6 +508,7 @@ impl Program {
                     }
                 }
                 Op::Param { .. } | Op::Const(_) | Op::Compare { .. } => {}
+                op if op.has_zero_derivative() => {}
                 Op::Unary { a, .. } | Op::Powi { a, .. } => {
                     for (e, y) in out.iter_mut().enumerate() {
                         *y = at(*a, e);
@@ -458,23 +554,27 @@ impl Program {
                         });
                     }
                 }
+                Op::Sort { a, segment, .. } => {
+                    for (seg, ys) in out.chunks_mut((*segment).max(1)).enumerate() {
+                        let s0 = seg * segment;
+                        let lanes = (s0..s0 + ys.len()).fold(0, |acc, e| acc | at(*a, e));
+                        ys.fill(lanes);
+                    }
+                }
+                Op::Linalg { args, batch, .. } => {
+                    let per = self.lens[i] / (*batch).max(1);
+                    for (b, ys) in out.chunks_mut(per.max(1)).enumerate() {
+                        let lanes = args.iter().fold(0, |acc, &a| {
+                            let l = self.lens[a] / batch;
+                            (b * l..(b + 1) * l).fold(acc, |acc, e| acc | at(a, e))
+                        });
+                        ys.fill(lanes);
+                    }
+                }
             }
             live[i] = out.iter().fold(0, or);
         }
         live
-    }
-
-    /// Runs every non-leaf instruction on the whole chunk: values, and the lanes
-    /// that `live` ([`Program::live_lanes`]) marks.
-    pub(crate) fn run_lanes<T: IrReal>(&self, ws: &mut Lanes<T>, live: &[u64]) {
-        if let Some(tiles) = &self.tiles {
-            return self.run_tiles(tiles, ws, live);
-        }
-        for i in 0..self.ops.len() {
-            if !(self.alias[i] || self.forwarded[i]) {
-                self.run_op(i, ws, live);
-            }
-        }
     }
 
     /// Runs instruction `i` on the whole chunk.
@@ -484,7 +584,10 @@ impl Program {
             c,
             w,
             partials,
-            winners,
+            members,
+            weights,
+            prods,
+            perm,
             ..
         } = ws;
         let (c, w) = (*c, *w);
@@ -574,33 +677,97 @@ impl Program {
                 indices,
             } => {
                 let src0 = row(*a, 0);
-                let max = *func == ReduceFn::Max;
+                let mut rows: Vec<(usize, &mut [T])> = live_rows.collect();
+                for (g, wd) in offsets.windows(2).enumerate() {
+                    let group = &indices[wd[0]..wd[1]];
+                    for p in 0..c {
+                        members.clear();
+                        members.extend(group.iter().map(|&j| src0[j * c + p]));
+                        let (v, how) = reduce_rule(*func, members, weights, prods);
+                        value[g * c + p] = v;
+                        for (k, y) in rows.iter_mut() {
+                            let t = row(*a, *k + 1);
+                            y[g * c + p] = match how {
+                                Tangent::Weighted => {
+                                    weights.iter().fold(T::zero(), |acc, &(q, wq)| {
+                                        acc + term(wq, t[group[q] * c + p])
+                                    })
+                                }
+                                Tangent::NaN => term(
+                                    T::nan(),
+                                    group.iter().fold(T::zero(), |acc, &j| acc + t[j * c + p]),
+                                ),
+                            };
+                        }
+                    }
+                }
+            }
+            Op::Sort { keys, a, segment } => {
+                let ks = row(*keys, 0);
+                let seg = *segment;
                 let mut rows: Vec<(usize, &mut [T])> = std::iter::once((0, value))
                     .chain(live_rows.map(|(k, y)| (k + 1, y)))
                     .collect();
-                for (g, wd) in offsets.windows(2).enumerate() {
-                    let group = &indices[wd[0]..wd[1]];
-                    let Some((&first, rest)) = group.split_first() else {
-                        for (_, y) in rows.iter_mut() {
-                            y[g * c..(g + 1) * c].fill(T::zero());
-                        }
-                        continue;
-                    };
-                    let win = &mut winners[..c];
-                    win.fill(first);
-                    for &j in rest {
-                        for (p, best) in win.iter_mut().enumerate() {
-                            let (acc, x) = (&src0[*best * c + p], &src0[j * c + p]);
-                            if (max && takes_max(acc, x)) || (!max && takes_min(acc, x)) {
-                                *best = j;
+                for s0 in (0..self.lens[i]).step_by(seg.max(1)) {
+                    for p in 0..c {
+                        sort_permutation((s0..s0 + seg).map(|e| ks[e * c + p]), perm);
+                        for (k, y) in rows.iter_mut() {
+                            let src = row(*a, *k);
+                            for (e, &j) in perm.iter().enumerate() {
+                                y[(s0 + e) * c + p] = src[(s0 + j) * c + p];
                             }
                         }
                     }
-                    for (k, y) in rows.iter_mut() {
-                        let src = row(*a, *k);
-                        let dst = &mut y[g * c..(g + 1) * c];
-                        for (p, (y, &j)) in dst.iter_mut().zip(win.iter()).enumerate() {
-                            *y = src[j * c + p];
+                }
+            }
+            Op::Linalg {
+                func,
+                args,
+                batch,
+                m,
+                n: cols,
+                k,
+            } => {
+                let dims = (*m, *cols, *k);
+                let lanes_of: Vec<usize> = (0..w - 1).filter(|&k| is_live(i, k)).collect();
+                let arg_lens: Vec<usize> = args.iter().map(|&a| self.lens[a] / batch).collect();
+                let per = self.lens[i] / batch;
+                let mut rows: Vec<&mut [T]> = std::iter::once(value)
+                    .chain(live_rows.map(|(_, y)| y))
+                    .collect();
+                let mut res = vec![DualVec::constant(T::zero()); per];
+                for b in 0..*batch {
+                    for p in 0..c {
+                        let items: Vec<Vec<DualVec<T>>> = args
+                            .iter()
+                            .zip(&arg_lens)
+                            .map(|(&a, &la)| {
+                                (b * la..(b + 1) * la)
+                                    .map(|e| {
+                                        let eps = lanes_of
+                                            .iter()
+                                            .map(|&k| {
+                                                if is_live(a, k) {
+                                                    row(a, k + 1)[e * c + p]
+                                                } else {
+                                                    T::zero()
+                                                }
+                                            })
+                                            .collect();
+                                        DualVec::new(row(a, 0)[e * c + p], eps)
+                                    })
+                                    .collect()
+                            })
+                            .collect();
+                        let views: Vec<&[DualVec<T>]> =
+                            items.iter().map(|v| v.as_slice()).collect();
+                        linalg(*func, dims, &views, &mut res);
+                        for (e, y) in res.iter().enumerate() {
+                            let at = (b * per + e) * c + p;
+                            rows[0][at] = y.re;
+                            for (l, row) in rows[1..].iter_mut().enumerate() {
+                                row[at] = y.lane(l);
+                            }
                         }
                     }
                 }

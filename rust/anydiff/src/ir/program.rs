@@ -1,333 +1,12 @@
-//! The instruction set ([`Op`]) and its validated, pruned form ([`Program`]).
+//! A validated, pruned program ([`Program`]): instructions in topological
+//! order with each node's length and its block in a flat workspace.
 
-use std::convert::Infallible;
 use std::fmt;
-use std::str::FromStr;
 
+use super::buffers::Scratch;
+use super::layout::{consecutive_runs, last_use, layout_with, output_sources, roots, TileSteps};
+use super::ops::{IrError, Op};
 use crate::error::Error;
-
-/// Errors of this module: only shapes and invalid arguments.
-pub type IrError = Error<Infallible>;
-
-macro_rules! named_enum {
-    ($(#[$doc:meta])* $name:ident, $what:literal, { $($(#[$vdoc:meta])* $var:ident => $s:literal),* $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vdoc])* $var,)*
-        }
-
-        impl $name {
-            /// Every variant, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$var),*];
-
-            /// The name used by the Python front ends.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$var => $s,)*
-                }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = IrError;
-            fn from_str(s: &str) -> Result<Self, IrError> {
-                match s {
-                    $($s => Ok($name::$var),)*
-                    other => Err(Error::invalid(format!(
-                        concat!("unknown ", $what, " {:?} (expected one of: {})"),
-                        other,
-                        [$($s),*].join(", ")
-                    ))),
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-named_enum!(
-    /// Elementwise functions of one argument.
-    UnaryFn, "unary function", {
-        /// `-x`
-        Neg => "neg",
-        /// `e^x`
-        Exp => "exp",
-        /// `2^x`
-        Exp2 => "exp2",
-        /// `e^x - 1`
-        Expm1 => "expm1",
-        /// natural logarithm
-        Log => "log",
-        /// `ln(1 + x)`
-        Log1p => "log1p",
-        /// base-2 logarithm
-        Log2 => "log2",
-        /// base-10 logarithm
-        Log10 => "log10",
-        /// square root
-        Sqrt => "sqrt",
-        /// cube root
-        Cbrt => "cbrt",
-        /// sine
-        Sin => "sin",
-        /// cosine
-        Cos => "cos",
-        /// tangent
-        Tan => "tan",
-        /// arcsine
-        Asin => "asin",
-        /// arccosine
-        Acos => "acos",
-        /// arctangent
-        Atan => "atan",
-        /// hyperbolic sine
-        Sinh => "sinh",
-        /// hyperbolic cosine
-        Cosh => "cosh",
-        /// hyperbolic tangent
-        Tanh => "tanh",
-        /// inverse hyperbolic sine
-        Asinh => "asinh",
-        /// inverse hyperbolic cosine
-        Acosh => "acosh",
-        /// inverse hyperbolic tangent
-        Atanh => "atanh",
-        /// absolute value
-        Abs => "abs",
-        /// sign (0 at 0, like numpy)
-        Sign => "sign",
-        /// floor
-        Floor => "floor",
-        /// ceiling
-        Ceil => "ceil",
-        /// round half to even (like numpy)
-        Round => "round",
-        /// `1 / x`
-        Recip => "recip",
-        /// error function
-        Erf => "erf",
-        /// `1 / (1 + e^-x)`
-        Logistic => "logistic",
-        /// `x^2`
-        Square => "square",
-    }
-);
-
-named_enum!(
-    /// Elementwise functions of two arguments of equal length.
-    BinaryFn, "binary function", {
-        /// `a + b`
-        Add => "add",
-        /// `a - b`
-        Sub => "sub",
-        /// `a * b`
-        Mul => "mul",
-        /// `a / b`
-        Div => "div",
-        /// `a^b`
-        Pow => "pow",
-        /// `atan2(a, b)` (`a` is y)
-        Atan2 => "atan2",
-        /// the smaller (NaN propagates, ties pick `a`)
-        Min => "min",
-        /// the larger (NaN propagates, ties pick `a`)
-        Max => "max",
-        /// `sqrt(a^2 + b^2)`
-        Hypot => "hypot",
-        /// `fmod(a, b)`: `a - trunc(a / b) b`
-        Rem => "rem",
-    }
-);
-
-named_enum!(
-    /// Comparisons; the result is 1.0 where true, 0.0 elsewhere (zero derivative).
-    CompareFn, "comparison", {
-        /// `a < b`
-        Lt => "lt",
-        /// `a <= b`
-        Le => "le",
-        /// `a > b`
-        Gt => "gt",
-        /// `a >= b`
-        Ge => "ge",
-        /// `a == b`
-        Eq => "eq",
-        /// `a != b`
-        Ne => "ne",
-    }
-);
-
-named_enum!(
-    /// Segmented reductions.
-    ReduceFn, "reduction", {
-        /// sum (0 for an empty group)
-        Sum => "sum",
-        /// maximum (derivative of the first maximal element)
-        Max => "max",
-        /// minimum (derivative of the first minimal element)
-        Min => "min",
-    }
-);
-
-/// One instruction; arguments are indices of earlier instructions.
-///
-/// Mirrors the instruction table of `anydiff.ir._graph` one to one.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Op {
-    /// Differentiated input `index` (of `len` elements).
-    Input {
-        /// Which input.
-        index: usize,
-        /// Its length.
-        len: usize,
-    },
-    /// Non-differentiated parameter `index`, supplied with each evaluation.
-    Param {
-        /// Which parameter.
-        index: usize,
-        /// Its length.
-        len: usize,
-    },
-    /// A constant array.
-    Const(Vec<f64>),
-    /// `func(a)` elementwise.
-    Unary {
-        /// The function.
-        func: UnaryFn,
-        /// The argument.
-        a: usize,
-    },
-    /// `func(a, b)` elementwise (equal lengths).
-    Binary {
-        /// The function.
-        func: BinaryFn,
-        /// First argument.
-        a: usize,
-        /// Second argument.
-        b: usize,
-    },
-    /// `a^n` for an integer `n`.
-    Powi {
-        /// The base.
-        a: usize,
-        /// The exponent.
-        n: i32,
-    },
-    /// `func(a, b)` as 0.0 / 1.0 (equal lengths).
-    Compare {
-        /// The comparison.
-        func: CompareFn,
-        /// First argument.
-        a: usize,
-        /// Second argument.
-        b: usize,
-    },
-    /// `t` where `c != 0`, else `f` (equal lengths).
-    Select {
-        /// Condition.
-        c: usize,
-        /// Value where true.
-        t: usize,
-        /// Value where false.
-        f: usize,
-    },
-    /// `out[i] = a[indices[i]]`; an index of -1 reads 0.
-    Gather {
-        /// The source.
-        a: usize,
-        /// One index per output element, in `-1..len(a)`.
-        indices: Vec<i64>,
-    },
-    /// Flat concatenation.
-    Concat(Vec<usize>),
-    /// `out[g] = func(a[indices[offsets[g]..offsets[g + 1]]])`.
-    Reduce {
-        /// The reduction.
-        func: ReduceFn,
-        /// The argument.
-        a: usize,
-        /// CSR group pointers (`len(out) + 1` entries).
-        offsets: Vec<usize>,
-        /// Element indices of the groups.
-        indices: Vec<usize>,
-    },
-    /// Batched matrix product `(batch, m, k) @ (batch, k, n) -> (batch, m, n)`.
-    Dot {
-        /// Left factor (`batch * m * k` elements).
-        a: usize,
-        /// Right factor (`batch * k * n` elements).
-        b: usize,
-        /// Number of products.
-        batch: usize,
-        /// Rows of each product.
-        m: usize,
-        /// Contraction length.
-        k: usize,
-        /// Columns of each product.
-        n: usize,
-    },
-}
-
-impl Op {
-    /// The instruction's name in the Python table.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::Input { .. } => "input",
-            Op::Param { .. } => "param",
-            Op::Const(_) => "const",
-            Op::Unary { .. } => "unary",
-            Op::Binary { .. } => "binary",
-            Op::Powi { .. } => "powi",
-            Op::Compare { .. } => "compare",
-            Op::Select { .. } => "select",
-            Op::Gather { .. } => "gather",
-            Op::Concat(_) => "concat",
-            Op::Reduce { .. } => "reduce",
-            Op::Dot { .. } => "dot",
-        }
-    }
-
-    /// The instructions this one reads.
-    pub fn args(&self) -> Vec<usize> {
-        match self {
-            Op::Input { .. } | Op::Param { .. } | Op::Const(_) => Vec::new(),
-            Op::Unary { a, .. } | Op::Powi { a, .. } | Op::Gather { a, .. } => vec![*a],
-            Op::Reduce { a, .. } => vec![*a],
-            Op::Binary { a, b, .. } | Op::Compare { a, b, .. } | Op::Dot { a, b, .. } => {
-                vec![*a, *b]
-            }
-            Op::Select { c, t, f } => vec![*c, *t, *f],
-            Op::Concat(parts) => parts.clone(),
-        }
-    }
-
-    /// The same instruction with every argument mapped by `f`.
-    fn map_args(&self, f: impl Fn(usize) -> usize) -> Op {
-        let mut op = self.clone();
-        match &mut op {
-            Op::Input { .. } | Op::Param { .. } | Op::Const(_) => {}
-            Op::Unary { a, .. } | Op::Powi { a, .. } | Op::Gather { a, .. } => *a = f(*a),
-            Op::Reduce { a, .. } => *a = f(*a),
-            Op::Binary { a, b, .. } | Op::Compare { a, b, .. } | Op::Dot { a, b, .. } => {
-                *a = f(*a);
-                *b = f(*b);
-            }
-            Op::Select { c, t, f: g } => {
-                *c = f(*c);
-                *t = f(*t);
-                *g = f(*g);
-            }
-            Op::Concat(parts) => parts.iter_mut().for_each(|p| *p = f(*p)),
-        }
-        op
-    }
-}
 
 /// A validated program: instructions in topological order (arguments
 /// before users), dead instructions removed, with each node's length and
@@ -367,7 +46,7 @@ pub struct Program {
     /// The tiled form of this program ([`super::tiles`]), made on first use.
     pub(crate) tiled: std::sync::OnceLock<Option<Box<Program>>>,
     /// The steps of a tiled form (None for the program itself).
-    pub(crate) tiles: Option<Box<super::tiles::Tiles>>,
+    pub(crate) tiles: Option<Box<TileSteps>>,
     pub(crate) outputs: Vec<usize>,
     pub(crate) input_lens: Vec<usize>,
     pub(crate) input_offsets: Vec<usize>,
@@ -523,11 +202,13 @@ impl Program {
                         if w[0] > w[1] {
                             return Err(bad(i, op, format!("offsets decrease at group {g}")));
                         }
-                        if w[0] == w[1] && *func != ReduceFn::Sum {
+                        if w[0] == w[1] && !func.allows_empty() {
                             return Err(bad(
                                 i,
                                 op,
-                                format!("group {g} is empty (only sum allows empty groups)"),
+                                format!(
+                                    "group {g} is empty (only sum and prod allow empty groups)"
+                                ),
                             ));
                         }
                     }
@@ -539,6 +220,63 @@ impl Program {
                         ));
                     }
                     offsets.len() - 1
+                }
+                Op::Sort { keys, a, segment } => {
+                    let (lk, la) = (len_of(*keys), len_of(*a));
+                    if lk != la {
+                        return Err(bad(
+                            i,
+                            op,
+                            format!("keys and values have different lengths {lk} and {la}"),
+                        ));
+                    }
+                    if (*segment == 0 && la != 0) || (*segment > 0 && la % segment != 0) {
+                        return Err(bad(
+                            i,
+                            op,
+                            format!("segment length {segment} does not divide the length {la}"),
+                        ));
+                    }
+                    la
+                }
+                Op::Linalg {
+                    func,
+                    args,
+                    batch,
+                    m,
+                    n,
+                    k,
+                } => {
+                    let (arg_lens, out_len) = func.layout(*m, *n, *k).map_err(|e| bad(i, op, e))?;
+                    if args.len() != arg_lens.len() {
+                        return Err(bad(
+                            i,
+                            op,
+                            format!(
+                                "{func} takes {} arguments, got {}",
+                                arg_lens.len(),
+                                args.len()
+                            ),
+                        ));
+                    }
+                    for (&a, &want) in args.iter().zip(&arg_lens) {
+                        let want = want.checked_mul(*batch);
+                        if want != Some(len_of(a)) {
+                            return Err(bad(
+                                i,
+                                op,
+                                format!(
+                                    "argument {a} has length {}; {func} of (batch, m, n, k) = \
+                                     ({batch}, {m}, {n}, {k}) needs {}",
+                                    len_of(a),
+                                    want.map_or("more than usize::MAX".into(), |w| w.to_string())
+                                ),
+                            ));
+                        }
+                    }
+                    out_len
+                        .checked_mul(*batch)
+                        .ok_or_else(|| bad(i, op, "result size overflows"))?
                 }
                 Op::Dot {
                     a,
@@ -742,272 +480,5 @@ impl Program {
     /// The last node that reads each node (`None`: no reader).
     pub(crate) fn last_use(&self) -> Vec<Option<usize>> {
         last_use(&self.ops)
-    }
-}
-
-fn last_use(ops: &[Op]) -> Vec<Option<usize>> {
-    let mut last = vec![None; ops.len()];
-    for (i, op) in ops.iter().enumerate() {
-        for a in op.args() {
-            last[a] = Some(i);
-        }
-    }
-    last
-}
-
-/// Whether a node's block is permanent: leaves (filled before the
-/// instructions run) and outputs (read after they ran).
-fn permanent(op: &Op) -> bool {
-    matches!(op, Op::Input { .. } | Op::Param { .. } | Op::Const(_))
-}
-
-/// A gather that reads a contiguous range `start..start + len` of its
-/// argument: it needs no storage of its own (element-major blocks make the
-/// range a contiguous part of the argument's block).
-fn alias_of(op: &Op) -> Option<(usize, usize)> {
-    match op {
-        Op::Gather { a, indices } => {
-            let first = *indices.first()?;
-            let start = usize::try_from(first).ok()?;
-            let contiguous = indices
-                .iter()
-                .enumerate()
-                .all(|(e, &ix)| usize::try_from(ix).ok() == Some(start + e));
-            contiguous.then_some((*a, start))
-        }
-        _ => None,
-    }
-}
-
-/// Workspaces kept between calls: a large one would otherwise be mapped and
-/// faulted in afresh by every call (a third of a 100 us Hessian went there).
-#[derive(Default)]
-pub(crate) struct Scratch(std::sync::Mutex<Vec<Box<dyn std::any::Any + Send>>>);
-
-impl Scratch {
-    /// Most workspaces kept (one per worker thread is the usual need).
-    const KEEP: usize = 16;
-
-    fn pool(&self) -> std::sync::MutexGuard<'_, Vec<Box<dyn std::any::Any + Send>>> {
-        match self.0.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    /// A kept value of type `S` that `fits`, if any.
-    pub(crate) fn take<S: std::any::Any>(&self, fits: impl Fn(&S) -> bool) -> Option<S> {
-        let mut pool = self.pool();
-        let at = pool
-            .iter()
-            .position(|b| b.downcast_ref::<S>().is_some_and(&fits))?;
-        pool.swap_remove(at).downcast::<S>().ok().map(|b| *b)
-    }
-
-    /// Keeps `s` for a later call.
-    pub(crate) fn give<S: std::any::Any + Send>(&self, s: S) {
-        let mut pool = self.pool();
-        if pool.len() < Self::KEEP {
-            pool.push(Box::new(s));
-        }
-    }
-}
-
-impl Clone for Scratch {
-    fn clone(&self) -> Self {
-        Scratch::default()
-    }
-}
-
-impl fmt::Debug for Scratch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Scratch({} kept)", self.pool().len())
-    }
-}
-
-/// Which concatenations only assemble outputs (every reader is one of them
-/// too), and the `(node, element)` that holds each output element when
-/// those are looked through.
-fn output_sources(
-    ops: &[Op],
-    lens: &[usize],
-    outputs: &[usize],
-) -> (Vec<bool>, Vec<(usize, usize)>) {
-    let mut read_by_other = vec![false; ops.len()];
-    let mut forwarded = vec![false; ops.len()];
-    for (i, op) in ops.iter().enumerate().rev() {
-        forwarded[i] = matches!(op, Op::Concat(_)) && !read_by_other[i];
-        if !forwarded[i] {
-            for a in op.args() {
-                read_by_other[a] = true;
-            }
-        }
-    }
-    fn source(
-        ops: &[Op],
-        lens: &[usize],
-        forwarded: &[bool],
-        node: usize,
-        e: usize,
-    ) -> (usize, usize) {
-        if let (true, Op::Concat(parts)) = (forwarded[node], &ops[node]) {
-            let mut at = e;
-            for &p in parts {
-                if at < lens[p] {
-                    return source(ops, lens, forwarded, p, at);
-                }
-                at -= lens[p];
-            }
-        }
-        (node, e)
-    }
-    let sources = outputs
-        .iter()
-        .flat_map(|&o| (0..lens[o]).map(move |e| (o, e)))
-        .map(|(o, e)| source(ops, lens, &forwarded, o, e))
-        .collect();
-    (forwarded, sources)
-}
-
-/// `(node, first element, length)` runs of consecutive elements of one node.
-fn consecutive_runs(sources: &[(usize, usize)]) -> Vec<(usize, usize, usize)> {
-    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
-    for &(node, e) in sources {
-        match runs.last_mut() {
-            Some((n, first, len)) if *n == node && *first + *len == e => *len += 1,
-            _ => runs.push((node, e, 1)),
-        }
-    }
-    runs
-}
-
-/// The node whose block each node lives in: an alias lives in its argument's root.
-pub(crate) fn roots(ops: &[Op], alias: &[bool]) -> Vec<usize> {
-    let mut root: Vec<usize> = (0..ops.len()).collect();
-    for (i, op) in ops.iter().enumerate() {
-        if let (true, Op::Gather { a, .. }) = (alias[i], op) {
-            root[i] = root[*a];
-        }
-    }
-    root
-}
-
-/// Assigns each node a block of the workspace; a block is reused once the
-/// last reader of its node (and of every alias of it) has run, `last[i]`
-/// being the last reader of node `i`. Leaves and outputs keep their blocks.
-/// Returns the offsets, the workspace length and which nodes are aliases
-/// (not executed).
-pub(crate) fn layout_with(
-    ops: &[Op],
-    lens: &[usize],
-    outputs: &[usize],
-    last: Vec<Option<usize>>,
-) -> (Vec<usize>, usize, Vec<bool>) {
-    let nodes = ops.len();
-    let mut offsets = vec![0usize; nodes];
-    let mut top = 0usize;
-    let mut root: Vec<usize> = (0..nodes).collect();
-    let mut rel = vec![0usize; nodes];
-    let mut alias = vec![false; nodes];
-    for (i, op) in ops.iter().enumerate() {
-        if let Some((a, start)) = alias_of(op) {
-            alias[i] = true;
-            root[i] = root[a];
-            rel[i] = rel[a] + start;
-        }
-    }
-    for (i, op) in ops.iter().enumerate() {
-        if permanent(op) {
-            offsets[i] = top;
-            top += lens[i];
-        }
-    }
-    // keep[r]: the block of root r is never freed
-    let mut keep: Vec<bool> = ops.iter().map(permanent).collect();
-    for &o in outputs {
-        keep[root[o]] = true;
-    }
-    let mut last_root: Vec<Option<usize>> = vec![None; nodes];
-    for (x, l) in last.iter().enumerate() {
-        let r = root[x];
-        last_root[r] = last_root[r].max(*l);
-    }
-    // dying[i]: roots whose last reader is i
-    let mut dying: Vec<Vec<usize>> = vec![Vec::new(); nodes];
-    for (r, l) in last_root.iter().enumerate() {
-        if let (Some(l), false) = (l, keep[r]) {
-            if root[r] == r {
-                dying[*l].push(r);
-            }
-        }
-    }
-    let mut free: Vec<(usize, usize)> = Vec::new(); // (start, size), sorted by start
-    for (i, op) in ops.iter().enumerate() {
-        if alias[i] {
-            offsets[i] = offsets[root[i]] + rel[i];
-            continue;
-        }
-        if permanent(op) {
-            continue;
-        }
-        let need = lens[i];
-        // best fit
-        let mut best: Option<usize> = None;
-        for (j, &(_, size)) in free.iter().enumerate() {
-            let better = match best {
-                None => true,
-                Some(b) => free[b].1 > size,
-            };
-            if size >= need && better {
-                best = Some(j);
-            }
-        }
-        offsets[i] = match best {
-            Some(j) => {
-                let (start, size) = free[j];
-                if size == need {
-                    free.remove(j);
-                } else {
-                    free[j] = (start + need, size - need);
-                }
-                start
-            }
-            None => {
-                // extend the arena, absorbing a free block at its top
-                match free.last() {
-                    Some(&(start, size)) if start + size == top => {
-                        free.pop();
-                        top = start + need;
-                        start
-                    }
-                    _ => {
-                        let s = top;
-                        top += need;
-                        s
-                    }
-                }
-            }
-        };
-        for &a in &dying[i] {
-            release(&mut free, offsets[a], lens[a]);
-        }
-    }
-    (offsets, top, alias)
-}
-
-fn release(free: &mut Vec<(usize, usize)>, start: usize, size: usize) {
-    if size == 0 {
-        return;
-    }
-    let pos = free.partition_point(|&(s, _)| s < start);
-    free.insert(pos, (start, size));
-    // merge with the next, then with the previous
-    if pos + 1 < free.len() && free[pos].0 + free[pos].1 == free[pos + 1].0 {
-        free[pos].1 += free[pos + 1].1;
-        free.remove(pos + 1);
-    }
-    if pos > 0 && free[pos - 1].0 + free[pos - 1].1 == free[pos].0 {
-        free[pos - 1].1 += free[pos].1;
-        free.remove(pos);
     }
 }

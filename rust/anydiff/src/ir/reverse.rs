@@ -21,17 +21,24 @@
 use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
 use num_traits::Zero;
 
-use super::eval::{
-    binary, check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, lane_blocks, standard,
-    takes_max, takes_min, unary, with_contiguous, IrReal, Workspace,
+use super::buffers::{
+    check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, lane_blocks, standard,
+    with_contiguous,
 };
-use super::program::{roots, BinaryFn, IrError, Op, Program, ReduceFn, UnaryFn};
-use crate::dual::{Dual, Elementary};
+use super::eval::Workspace;
+use super::layout::roots;
+use super::linalg::linalg;
+use super::ops::{BinaryFn, IrError, Op, ReduceFn, UnaryFn};
+use super::program::Program;
+use super::rules::{binary, reduce_partials, sort_permutation, unary, IrReal};
+use crate::dual::{Dual, DualVec, Elementary};
 
 /// A worker's state: the forward workspace and the adjoint buffer.
 struct Sweep<D> {
     ws: Workspace<D>,
     adj: Vec<D>,
+    /// Which adjoints a path from a seeded output reached ([`Program::sweep`]).
+    touched: Vec<bool>,
 }
 
 /// `f'(x)`: the tangent of `func` at `x` seeded with 1.
@@ -75,23 +82,6 @@ fn binary_partials<D: Elementary>(func: BinaryFn, x: &D, y: &D, da: bool, db: bo
             (D::zero(), q)
         }
         (false, false) => (D::zero(), D::zero()),
-    }
-}
-
-/// `dst += src` elementwise.
-#[inline]
-fn add_into<D: Elementary>(dst: &mut [D], src: &[D]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d += s.clone();
-    }
-}
-
-/// `dst += 2 x ybar` (the adjoint of `x^2`, the most common power).
-#[inline]
-fn square_adjoint<D: Elementary>(dst: &mut [D], ybar: &[D], x: &[D]) {
-    for ((d, g), xv) in dst.iter_mut().zip(ybar).zip(x) {
-        let gx = g.clone() * xv.clone();
-        *d += gx.clone() + gx;
     }
 }
 
@@ -141,8 +131,9 @@ impl Program {
         for (i, op) in self.ops.iter().enumerate() {
             active[i] = match op {
                 Op::Input { .. } => true,
-                Op::Param { .. } | Op::Const(_) | Op::Compare { .. } => false,
+                op if op.has_zero_derivative() => false,
                 Op::Select { t, f, .. } => active[*t] || active[*f],
+                Op::Sort { a, .. } => active[*a],
                 other => other.args().iter().any(|&a| active[a]),
             };
         }
@@ -168,16 +159,18 @@ impl Program {
                 None => Sweep {
                     ws: self.workspace::<D>(c, params),
                     adj: vec![D::zero(); self.work_len * c],
+                    touched: vec![false; self.work_len * c],
                 },
             }
         };
         for_each_with_state(items, fresh, body, |s| self.scratch.give(s));
     }
 
-    /// Adds `w(r)` to the adjoint of output `r` of the first `count` points.
+    /// Adds `w(r)` to the adjoint of output `r` of the first `count` points
+    /// (and marks it touched).
     fn seed_adjoint<D: Elementary>(
         &self,
-        adj: &mut [D],
+        (adj, touched): (&mut [D], &mut [bool]),
         c: usize,
         count: usize,
         w: impl Fn(usize) -> D,
@@ -190,6 +183,7 @@ impl Program {
                 for s in &mut adj[base + e * c..base + e * c + count] {
                     *s += g.clone();
                 }
+                touched[base + e * c..base + e * c + count].fill(true);
             }
             r0 += self.lens[o];
         }
@@ -217,10 +211,24 @@ impl Program {
     }
 
     /// The reverse sweep over a chunk of `c` points: `vals` holds every
-    /// node's forward values, `adj` the seeded output adjoints; afterwards
-    /// the input blocks of `adj` hold the input adjoints. `self` must have
-    /// the layout of [`Program::tape_layout`].
-    fn sweep<D: Elementary>(&self, active: &[bool], vals: &[D], adj: &mut [D], c: usize) {
+    /// node's forward values, `adj` the seeded output adjoints and `touched`
+    /// which of them were seeded; afterwards the input blocks of `adj` hold the
+    /// input adjoints. `self` must have the layout of [`Program::tape_layout`].
+    ///
+    /// An adjoint that no path from a seeded output reaches (the untaken side of
+    /// a select, members a gather skips or a max loses) is *untouched*: it is
+    /// never multiplied by its partial derivatives, so an infinite or NaN
+    /// partial there stays out of the result, as a zero tangent does in forward
+    /// mode. A touched adjoint is multiplied even when it is zero, so `0 * inf`
+    /// is NaN in both modes (an overflowed `exp(x) * 0`).
+    fn sweep<D: Elementary>(
+        &self,
+        active: &[bool],
+        vals: &[D],
+        (adj, touched): (&mut [D], &mut [bool]),
+        c: usize,
+    ) {
+        let mut scratch: Vec<D> = Vec::new();
         for (j, op) in self.ops.iter().enumerate().rev() {
             if self.alias[j] || !active[j] {
                 continue;
@@ -228,89 +236,78 @@ impl Program {
             let (o, l) = (self.offsets[j] * c, self.lens[j] * c);
             // every argument's block lies below the node's own block
             let (lo, rest) = adj.split_at_mut(o);
+            let (lt, trest) = touched.split_at_mut(o);
             let ybar = &rest[..l];
+            let yt = &trest[..l];
+            if !yt.iter().any(|&t| t) {
+                continue;
+            }
             let val = |node: usize| &vals[self.offsets[node] * c..][..self.lens[node] * c];
             let at = |node: usize| self.offsets[node] * c;
+            // adds `g` to the adjoint at `k` and marks it touched
+            let add = |lo: &mut [D], lt: &mut [bool], k: usize, g: D| {
+                lo[k] += g;
+                lt[k] = true;
+            };
             match op {
                 Op::Input { .. } | Op::Param { .. } | Op::Const(_) | Op::Compare { .. } => {}
                 Op::Unary { func, a } => {
                     let (x, base) = (val(*a), at(*a));
-                    if *func == UnaryFn::Neg {
-                        for (d, g) in lo[base..base + l].iter_mut().zip(ybar) {
-                            *d -= g.clone();
-                        }
-                        continue;
-                    }
-                    if *func == UnaryFn::Square {
-                        square_adjoint(&mut lo[base..base + l], ybar, x);
-                        continue;
-                    }
                     for (k, (g, xv)) in ybar.iter().zip(x).enumerate() {
-                        if g.is_exact_zero() {
+                        if !yt[k] {
                             continue;
                         }
-                        lo[base + k] += g.clone() * unary_derivative(*func, xv);
+                        let d = match func {
+                            UnaryFn::Neg => -g.clone(),
+                            UnaryFn::Square => {
+                                let gx = g.clone() * xv.clone();
+                                gx.clone() + gx
+                            }
+                            _ => g.clone() * unary_derivative(*func, xv),
+                        };
+                        add(lo, lt, base + k, d);
                     }
                 }
                 Op::Binary { func, a, b } => {
                     let (da, db) = (active[*a], active[*b]);
                     let (x, y) = (val(*a), val(*b));
                     let (ba, bb) = (at(*a), at(*b));
-                    match func {
-                        BinaryFn::Add | BinaryFn::Sub => {
-                            if da {
-                                add_into(&mut lo[ba..ba + l], ybar);
-                            }
-                            if db {
-                                let dst = &mut lo[bb..bb + l];
-                                if *func == BinaryFn::Add {
-                                    add_into(dst, ybar);
-                                } else {
-                                    for (d, g) in dst.iter_mut().zip(ybar) {
-                                        *d -= g.clone();
-                                    }
-                                }
-                            }
+                    for (k, g) in ybar.iter().enumerate() {
+                        if !yt[k] {
+                            continue;
                         }
-                        BinaryFn::Mul => {
-                            for (k, g) in ybar.iter().enumerate() {
-                                if da {
-                                    lo[ba + k] += g.clone() * y[k].clone();
-                                }
-                                if db {
-                                    lo[bb + k] += x[k].clone() * g.clone();
-                                }
-                            }
-                        }
-                        _ => {
-                            for (k, g) in ybar.iter().enumerate() {
-                                if g.is_exact_zero() {
-                                    continue;
-                                }
+                        let (p, q) = match func {
+                            BinaryFn::Add => (g.clone(), g.clone()),
+                            BinaryFn::Sub => (g.clone(), -g.clone()),
+                            BinaryFn::Mul => (g.clone() * y[k].clone(), x[k].clone() * g.clone()),
+                            _ => {
                                 let (p, q) = binary_partials(*func, &x[k], &y[k], da, db);
-                                if da {
-                                    lo[ba + k] += g.clone() * p;
-                                }
-                                if db {
-                                    lo[bb + k] += g.clone() * q;
-                                }
+                                (g.clone() * p, g.clone() * q)
                             }
+                        };
+                        if da {
+                            add(lo, lt, ba + k, p);
+                        }
+                        if db {
+                            add(lo, lt, bb + k, q);
                         }
                     }
                 }
                 Op::Powi { a, n } => {
                     let (x, base) = (val(*a), at(*a));
-                    if *n == 2 {
-                        square_adjoint(&mut lo[base..base + l], ybar, x);
-                        continue;
-                    }
                     for (k, (g, xv)) in ybar.iter().zip(x).enumerate() {
-                        if g.is_exact_zero() {
+                        if !yt[k] {
                             continue;
                         }
-                        let arg = Dual::<D, 1>::new(xv.clone(), [D::one()]);
-                        let [d] = arg.powi(*n).eps;
-                        lo[base + k] += g.clone() * d;
+                        let d = if *n == 2 {
+                            let gx = g.clone() * xv.clone();
+                            gx.clone() + gx
+                        } else {
+                            let arg = Dual::<D, 1>::new(xv.clone(), [D::one()]);
+                            let [d] = arg.powi(*n).eps;
+                            g.clone() * d
+                        };
+                        add(lo, lt, base + k, d);
                     }
                 }
                 Op::Select { c: cond, t, f } => {
@@ -318,12 +315,15 @@ impl Program {
                     let (bt, bf) = (at(*t), at(*f));
                     let (dt, df) = (active[*t], active[*f]);
                     for (k, (g, s)) in ybar.iter().zip(val(*cond)).enumerate() {
+                        if !yt[k] {
+                            continue;
+                        }
                         if s.re() != zero {
                             if dt {
-                                lo[bt + k] += g.clone();
+                                add(lo, lt, bt + k, g.clone());
                             }
                         } else if df {
-                            lo[bf + k] += g.clone();
+                            add(lo, lt, bf + k, g.clone());
                         }
                     }
                 }
@@ -332,9 +332,13 @@ impl Program {
                         continue;
                     }
                     let base = at(*a);
-                    for (src, &ix) in ybar.chunks_exact(c).zip(indices) {
+                    for (e, &ix) in indices.iter().enumerate() {
                         if let Ok(ix) = usize::try_from(ix) {
-                            add_into(&mut lo[base + ix * c..base + ix * c + c], src);
+                            for p in 0..c {
+                                if yt[e * c + p] {
+                                    add(lo, lt, base + ix * c + p, ybar[e * c + p].clone());
+                                }
+                            }
                         }
                     }
                 }
@@ -344,7 +348,9 @@ impl Program {
                         let len = self.lens[part] * c;
                         if active[part] {
                             let base = at(part);
-                            add_into(&mut lo[base..base + len], &ybar[from..from + len]);
+                            for k in (0..len).filter(|&k| yt[from + k]) {
+                                add(lo, lt, base + k, ybar[from + k].clone());
+                            }
                         }
                         from += len;
                     }
@@ -359,33 +365,106 @@ impl Program {
                         continue;
                     }
                     let (x, base) = (val(*a), at(*a));
-                    for (src, w) in ybar.chunks_exact(c).zip(offsets.windows(2)) {
+                    for (g, w) in offsets.windows(2).enumerate() {
                         let group = &indices[w[0]..w[1]];
-                        match func {
-                            ReduceFn::Sum => {
-                                for &e in group {
-                                    add_into(&mut lo[base + e * c..base + e * c + c], src);
+                        for p in 0..c {
+                            if !yt[g * c + p] {
+                                continue;
+                            }
+                            let gbar = &ybar[g * c + p];
+                            match func {
+                                ReduceFn::Sum => {
+                                    for &e in group {
+                                        add(lo, lt, base + e * c + p, gbar.clone());
+                                    }
+                                }
+                                ReduceFn::ArgMax | ReduceFn::ArgMin => {}
+                                ReduceFn::Max | ReduceFn::Min | ReduceFn::Prod => {
+                                    let members: Vec<&D> =
+                                        group.iter().map(|&e| &x[e * c + p]).collect();
+                                    for (q, d) in reduce_partials(*func, &members) {
+                                        add(lo, lt, base + group[q] * c + p, gbar.clone() * d);
+                                    }
                                 }
                             }
-                            ReduceFn::Max | ReduceFn::Min => {
-                                let Some((&first, rest)) = group.split_first() else {
+                        }
+                    }
+                }
+                Op::Sort { keys, a, segment } => {
+                    if !active[*a] {
+                        continue;
+                    }
+                    let (ks, base) = (val(*keys), at(*a));
+                    let mut perm = Vec::new();
+                    for s0 in (0..self.lens[j]).step_by((*segment).max(1)) {
+                        for p in 0..c {
+                            sort_permutation(
+                                (s0..s0 + segment).map(|e| ks[e * c + p].re()),
+                                &mut perm,
+                            );
+                            for (e, &q) in perm.iter().enumerate() {
+                                if yt[(s0 + e) * c + p] {
+                                    let g = ybar[(s0 + e) * c + p].clone();
+                                    add(lo, lt, base + (s0 + q) * c + p, g);
+                                }
+                            }
+                        }
+                    }
+                }
+                Op::Linalg {
+                    func,
+                    args,
+                    batch,
+                    m,
+                    n,
+                    k,
+                } => {
+                    let arg_lens: Vec<usize> = args.iter().map(|&a| self.lens[a] / batch).collect();
+                    let total: usize = arg_lens.iter().sum();
+                    let per = self.lens[j] / batch;
+                    let mut res = vec![DualVec::constant(D::zero()); per];
+                    for b in 0..*batch {
+                        for p in 0..c {
+                            if !(0..per).any(|e| yt[(b * per + e) * c + p]) {
+                                continue;
+                            }
+                            // the item's Jacobian by forward mode over all its inputs
+                            let mut lane = 0;
+                            let items: Vec<Vec<DualVec<D>>> = args
+                                .iter()
+                                .zip(&arg_lens)
+                                .map(|(&a, &la)| {
+                                    let x = val(a);
+                                    (b * la..(b + 1) * la)
+                                        .map(|e| {
+                                            lane += 1;
+                                            DualVec::variable(x[e * c + p].clone(), lane - 1, total)
+                                        })
+                                        .collect()
+                                })
+                                .collect();
+                            let views: Vec<&[DualVec<D>]> =
+                                items.iter().map(|v| v.as_slice()).collect();
+                            linalg(*func, (*m, *n, *k), &views, &mut res);
+                            scratch.clear();
+                            scratch.resize(total, D::zero());
+                            for (e, y) in res.iter().enumerate() {
+                                let at_y = (b * per + e) * c + p;
+                                if !yt[at_y] {
                                     continue;
-                                };
-                                let max = *func == ReduceFn::Max;
-                                for (p, g) in src.iter().enumerate() {
-                                    let mut best = first;
-                                    for &e in rest {
-                                        let (acc, cand) = (&x[best * c + p], &x[e * c + p]);
-                                        let take = if max {
-                                            takes_max(acc, cand)
-                                        } else {
-                                            takes_min(acc, cand)
-                                        };
-                                        if take {
-                                            best = e;
-                                        }
+                                }
+                                for (q, s) in scratch.iter_mut().enumerate() {
+                                    *s += ybar[at_y].clone() * y.lane(q);
+                                }
+                            }
+                            let mut q = 0;
+                            for (&a, &la) in args.iter().zip(&arg_lens) {
+                                let base = at(a);
+                                for e in b * la..(b + 1) * la {
+                                    if active[a] {
+                                        add(lo, lt, base + e * c + p, scratch[q].clone());
                                     }
-                                    lo[base + best * c + p] += g.clone();
+                                    q += 1;
                                 }
                             }
                         }
@@ -411,12 +490,25 @@ impl Program {
                                     let yi = ((bt * m + i) * n + jj) * c;
                                     let bi = ((bt * k + kk) * n + jj) * c;
                                     for p in 0..c {
+                                        if !yt[yi + p] {
+                                            continue;
+                                        }
                                         let g = &ybar[yi + p];
                                         if da {
-                                            lo[ba + ai + p] += g.clone() * sb[bi + p].clone();
+                                            add(
+                                                lo,
+                                                lt,
+                                                ba + ai + p,
+                                                g.clone() * sb[bi + p].clone(),
+                                            );
                                         }
                                         if db {
-                                            lo[bb + bi + p] += sa[ai + p].clone() * g.clone();
+                                            add(
+                                                lo,
+                                                lt,
+                                                bb + bi + p,
+                                                sa[ai + p].clone() * g.clone(),
+                                            );
                                         }
                                     }
                                 }
@@ -503,8 +595,9 @@ impl Program {
             tape.extract(&st.ws, count, |p, r, d| v[p * m + r] = *d);
             for l in 0..lanes {
                 st.adj.fill(T::zero());
-                tape.seed_adjoint(&mut st.adj, c, count, |r| cot[l * m + r]);
-                tape.sweep(active, &st.ws.buf, &mut st.adj, c);
+                st.touched.fill(false);
+                tape.seed_adjoint((&mut st.adj, &mut st.touched), c, count, |r| cot[l * m + r]);
+                tape.sweep(active, &st.ws.buf, (&mut st.adj, &mut st.touched), c);
                 tape.extract_adjoint(&st.adj, c, count, |p, j, g| {
                     o[(p * lanes + l) * n + j] = *g;
                 });
@@ -576,8 +669,10 @@ impl Program {
                     });
                     tape.execute(&mut st.ws);
                     st.adj.fill(Dual::zero());
-                    tape.seed_adjoint(&mut st.adj, c, count, |_| Dual::constant(T::one()));
-                    tape.sweep(active, &st.ws.buf, &mut st.adj, c);
+                    st.touched.fill(false);
+                    let seed = |_| Dual::constant(T::one());
+                    tape.seed_adjoint((&mut st.adj, &mut st.touched), c, count, seed);
+                    tape.sweep(active, &st.ws.buf, (&mut st.adj, &mut st.touched), c);
                     let width = N.min(lanes.saturating_sub(b * N));
                     tape.extract_adjoint(&st.adj, c, count, |p, j, d| {
                         if b == 0 {

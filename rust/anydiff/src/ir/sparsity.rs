@@ -8,9 +8,14 @@
 //! comparisons, `x^0`) have zero derivative and depend on nothing, exactly
 //! as the engine's tangents do.
 
-use super::program::{BinaryFn, IrError, Op, Program, UnaryFn};
+use super::ops::{Curvature, IrError, Op};
+use super::program::Program;
 use crate::error::Error;
 use crate::sparse::Pattern;
+
+/// Longest product group whose Hessian pairs are recorded member by member
+/// (longer ones record every pair of the union).
+const PAIRWISE_MAX: usize = 64;
 
 /// Per-element sorted index sets of one node (CSR).
 #[derive(Debug, Clone, Default)]
@@ -162,19 +167,6 @@ impl HessAcc {
     }
 }
 
-/// Whether `f` has zero derivative everywhere it is differentiable.
-pub(crate) fn piecewise_constant(f: UnaryFn) -> bool {
-    matches!(
-        f,
-        UnaryFn::Floor | UnaryFn::Ceil | UnaryFn::Round | UnaryFn::Sign
-    )
-}
-
-/// Whether `f` is linear or piecewise linear (second derivative zero).
-fn piecewise_linear(f: UnaryFn) -> bool {
-    piecewise_constant(f) || matches!(f, UnaryFn::Neg | UnaryFn::Abs)
-}
-
 impl Program {
     /// The structural Jacobian pattern (`m x n`), valid for all inputs.
     pub fn jacobian_sparsity(&self) -> Pattern {
@@ -218,13 +210,13 @@ impl Program {
                 continue;
             }
             match &self.ops[i] {
-                Op::Compare { .. } => {}
-                Op::Unary { func, .. } if piecewise_constant(*func) => {}
+                op if op.has_zero_derivative() => {}
                 Op::Powi { n: 0, .. } => {}
                 Op::Select { t, f, .. } => {
                     reach[*t] = true;
                     reach[*f] = true;
                 }
+                Op::Sort { a, .. } => reach[*a] = true,
                 op => {
                     for a in op.args() {
                         reach[a] = true;
@@ -266,10 +258,10 @@ impl Program {
                     s
                 }
                 Op::Param { .. } | Op::Const(_) | Op::Compare { .. } => Sets::empty(len),
-                Op::Unary { func, .. } if piecewise_constant(*func) => Sets::empty(len),
+                op if op.has_zero_derivative() => Sets::empty(len),
                 Op::Powi { n: 0, .. } => Sets::empty(len),
                 Op::Unary { func, a } => {
-                    let nonlinear = !piecewise_linear(*func);
+                    let nonlinear = func.curvature() == Curvature::Nonlinear;
                     self.unary_sets(&mut sets, *a, movable(*a), record && nonlinear, &mut hess)
                 }
                 Op::Powi { a, n } => {
@@ -282,17 +274,17 @@ impl Program {
                         let (ra, rb) = (sa.row(e), sb.row(e));
                         s.push_union(ra, rb);
                         if let (true, Some(h)) = (record, hess.as_deref_mut()) {
-                            match func {
-                                BinaryFn::Mul => h.add_sym(ra, rb),
-                                BinaryFn::Div => {
+                            match func.curvature() {
+                                Curvature::Constant | Curvature::Linear => {}
+                                Curvature::Bilinear => h.add_sym(ra, rb),
+                                Curvature::Quotient => {
                                     h.add_sym(ra, rb);
                                     h.add(rb, rb);
                                 }
-                                BinaryFn::Pow | BinaryFn::Atan2 | BinaryFn::Hypot => {
+                                Curvature::Nonlinear => {
                                     let row = s.row(e);
                                     h.add(row, row);
                                 }
-                                _ => {}
                             }
                         }
                     }
@@ -329,20 +321,76 @@ impl Program {
                     s
                 }
                 Op::Reduce {
+                    func,
                     a,
                     offsets,
                     indices,
-                    ..
                 } => {
                     let sa = get(&sets, *a, &empty);
                     let mut s = Sets::with_capacity(len, 0);
                     for w in offsets.windows(2) {
+                        let group = &indices[w[0]..w[1]];
                         let from = s.idx.len();
-                        for &j in &indices[w[0]..w[1]] {
+                        for &j in group {
                             s.idx.extend_from_slice(sa.row(j));
                         }
                         normalize_tail(&mut s.idx, from);
                         s.end_row();
+                        if let (true, Some(h), Curvature::Bilinear) =
+                            (record, hess.as_deref_mut(), func.curvature())
+                        {
+                            // products of distinct members (all pairs of a long group)
+                            if group.len() <= PAIRWISE_MAX {
+                                for (q, &i1) in group.iter().enumerate() {
+                                    for &i2 in &group[q + 1..] {
+                                        h.add_sym(sa.row(i1), sa.row(i2));
+                                    }
+                                }
+                            } else {
+                                let all = s.row(s.rows() - 1);
+                                h.add(all, all);
+                            }
+                        }
+                    }
+                    s
+                }
+                Op::Sort { a, segment, .. } => {
+                    // an element may come from anywhere in its segment
+                    let sa = get(&sets, *a, &empty);
+                    let mut s = Sets::with_capacity(len, 0);
+                    let mut union = Vec::new();
+                    for s0 in (0..len).step_by((*segment).max(1)) {
+                        union.clear();
+                        for e in s0..s0 + segment {
+                            union.extend_from_slice(sa.row(e));
+                        }
+                        normalize_tail(&mut union, 0);
+                        for _ in 0..*segment {
+                            s.push_row(&union);
+                        }
+                    }
+                    s
+                }
+                Op::Linalg { args, batch, .. } => {
+                    // every result of a matrix depends on every argument entry
+                    let per = len / (*batch).max(1);
+                    let mut s = Sets::with_capacity(len, 0);
+                    let mut union = Vec::new();
+                    for b in 0..*batch {
+                        union.clear();
+                        for &a in args {
+                            let (sa, la) = (get(&sets, a, &empty), self.lens[a] / batch);
+                            for e in b * la..(b + 1) * la {
+                                union.extend_from_slice(sa.row(e));
+                            }
+                        }
+                        normalize_tail(&mut union, 0);
+                        if let (true, Some(h)) = (record, hess.as_deref_mut()) {
+                            h.add(&union, &union);
+                        }
+                        for _ in 0..per {
+                            s.push_row(&union);
+                        }
                     }
                     s
                 }

@@ -12,36 +12,12 @@
 //! same program with a layout in which internal members take no space and
 //! every node a group reads stays alive until the group's last member.
 
-use super::eval::{arg, split, IrReal};
+use super::buffers::{arg, split};
 use super::lanes::{is_elementwise, Lanes, Rows};
-use super::program::{layout_with, roots, Op, Program};
-
-/// Elements per tile.
-pub(crate) const TILE: usize = 256;
-/// Shortest nodes worth tiling.
-const MIN_GROUP_LEN: usize = 4 * TILE;
-
-/// What the tiled program runs, in order.
-#[derive(Debug, Clone)]
-pub(crate) struct Tiles {
-    steps: Vec<Step>,
-    /// Group of each member (`usize::MAX` for other nodes).
-    group_of: Vec<usize>,
-    /// Tile slot of each member.
-    slot: Vec<usize>,
-    /// Whether a member is read outside its group (copied out to its block).
-    external: Vec<bool>,
-    /// Most tile slots a group needs.
-    pub(crate) slots: usize,
-}
-
-#[derive(Debug, Clone)]
-enum Step {
-    /// One instruction over its whole length.
-    Node(usize),
-    /// Members of one group (in order) and their length.
-    Group(Vec<usize>, usize),
-}
+use super::layout::{layout_with, roots, TileStep, TileSteps, MIN_GROUP_LEN, TILE};
+use super::ops::Op;
+use super::program::Program;
+use super::rules::IrReal;
 
 impl Program {
     /// The tiled form of this program, or None when it has no group worth tiling.
@@ -103,13 +79,13 @@ impl Program {
         let mut next = 0;
         for (members, len) in groups {
             let first = members[0];
-            steps.extend((next..first).filter(|&i| self.runs(i)).map(Step::Node));
+            steps.extend((next..first).filter(|&i| self.runs(i)).map(TileStep::Node));
             next = members[members.len() - 1] + 1;
-            steps.push(Step::Group(members, len));
+            steps.push(TileStep::Group(members, len));
         }
-        steps.extend((next..nodes).filter(|&i| self.runs(i)).map(Step::Node));
+        steps.extend((next..nodes).filter(|&i| self.runs(i)).map(TileStep::Node));
         let mut tiled = self.with_layout(offsets, work_len, alias, root);
-        tiled.tiles = Some(Box::new(Tiles {
+        tiled.tiles = Some(Box::new(TileSteps {
             steps,
             group_of,
             slot,
@@ -206,12 +182,26 @@ impl Program {
         (slot, most)
     }
 
+    /// Runs every non-leaf instruction on the whole chunk: values, and the lanes
+    /// that `live` ([`Program::live_lanes`]) marks; tile by tile where this is a
+    /// tiled form.
+    pub(crate) fn run_lanes<T: IrReal>(&self, ws: &mut Lanes<T>, live: &[u64]) {
+        if let Some(tiles) = &self.tiles {
+            return self.run_tiles(tiles, ws, live);
+        }
+        for i in 0..self.ops.len() {
+            if !(self.alias[i] || self.forwarded[i]) {
+                self.run_op(i, ws, live);
+            }
+        }
+    }
+
     /// Runs the tiled program's steps on one point.
-    pub(crate) fn run_tiles<T: IrReal>(&self, tiles: &Tiles, ws: &mut Lanes<T>, live: &[u64]) {
+    fn run_tiles<T: IrReal>(&self, tiles: &TileSteps, ws: &mut Lanes<T>, live: &[u64]) {
         for step in &tiles.steps {
             match step {
-                Step::Node(i) => self.run_op(*i, ws, live),
-                Step::Group(members, len) => {
+                TileStep::Node(i) => self.run_op(*i, ws, live),
+                TileStep::Group(members, len) => {
                     for first in (0..*len).step_by(TILE) {
                         let t = TILE.min(len - first);
                         for &i in members {
@@ -227,7 +217,7 @@ impl Program {
     /// `t` apart), copied out to its block when it is external.
     fn run_tile<T: IrReal>(
         &self,
-        tiles: &Tiles,
+        tiles: &TileSteps,
         i: usize,
         (first, t): (usize, usize),
         ws: &mut Lanes<T>,
