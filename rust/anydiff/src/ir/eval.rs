@@ -19,6 +19,7 @@ use super::buffers::{
     arg, check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, opt_chunks, split, standard,
     with_contiguous,
 };
+use super::gemm::{gemm, has_gemm, Mat, MatMut, MIN_GEMM_WORK};
 use super::lanes::{Lanes, MAX_PASS_LANES};
 use super::linalg::linalg;
 use super::ops::{IrError, Op, ReduceFn};
@@ -260,6 +261,17 @@ impl Program {
                 } => {
                     let (sa, sb) = (get(*a), get(*b));
                     let (m, k, n) = (*m, *k, *n);
+                    let by_gemm = c == 1
+                        && has_gemm::<D>()
+                        && m * k * n >= MIN_GEMM_WORK
+                        && (0..*batch).all(|bt| {
+                            let (x, z) = (&sa[bt * m * k..], &sb[bt * k * n..]);
+                            let y = MatMut::new(&mut out[bt * m * n..], n, 1);
+                            gemm((m, k, n), Mat::new(x, k, 1), Mat::new(z, n, 1), false, y)
+                        });
+                    if by_gemm {
+                        continue;
+                    }
                     out.fill(D::zero());
                     for bt in 0..*batch {
                         for i in 0..m {

@@ -18,6 +18,7 @@
 //! partial derivatives, and the lanes follow by the chain rule.
 
 use super::buffers::{arg, split};
+use super::gemm::{dot_lanes, Operand, MIN_GEMM_WORK};
 use super::layout::TILE;
 use super::linalg::linalg;
 use super::ops::{BinaryFn, Op, ReduceFn, UnaryFn};
@@ -620,6 +621,34 @@ impl Program {
             };
             self.elementwise(i, &rows, (value, lanes), (live, live[i]), partials);
             return;
+        }
+        if let Op::Dot {
+            a,
+            b,
+            batch,
+            m,
+            k,
+            n: cols,
+        } = op
+        {
+            if c == 1 && w > 1 && m * k * cols * w >= MIN_GEMM_WORK {
+                // the lane rows of an argument as one block (they lie in its root's block)
+                let operand = |node: usize| {
+                    let stride = self.lens[self.root[node]];
+                    let start = self.row_start(node, 1, 1, w);
+                    let len = (w - 2) * stride + self.lens[node];
+                    Operand {
+                        value: row(node, 0),
+                        lanes: Some((arg(lo, hi, o, l, start, len), stride)),
+                        live: live[node],
+                    }
+                };
+                let dims = (*batch, *m, *k, *cols);
+                let args = (&operand(*a), &operand(*b));
+                if dot_lanes(dims, args, value, (lanes, live[i])) {
+                    return;
+                }
+            }
         }
         let live_rows = lanes
             .chunks_exact_mut(n)

@@ -78,6 +78,7 @@
 mod buffers;
 mod entries;
 mod eval;
+mod gemm;
 mod lanes;
 mod layout;
 mod linalg;

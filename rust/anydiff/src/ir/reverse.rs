@@ -26,6 +26,7 @@ use super::buffers::{
     with_contiguous,
 };
 use super::eval::Workspace;
+use super::gemm::{gemm, has_gemm, Mat, MatMut, MIN_GEMM_WORK};
 use super::layout::roots;
 use super::linalg::linalg;
 use super::ops::{BinaryFn, IrError, Op, ReduceFn, UnaryFn};
@@ -482,6 +483,33 @@ impl Program {
                     let (sa, sb) = (val(*a), val(*b));
                     let (ba, bb) = (at(*a), at(*b));
                     let (m, k, n) = (*m, *k, *n);
+                    if c == 1
+                        && has_gemm::<D>()
+                        && m * k * n >= MIN_GEMM_WORK
+                        && yt.iter().all(|&t| t)
+                    {
+                        // every output adjoint touched: abar += ybar b^T, bbar += a^T ybar
+                        for bt in 0..*batch {
+                            let g = Mat::new(&ybar[bt * m * n..], n, 1);
+                            if da {
+                                let (to, len) = (ba + bt * m * k, m * k);
+                                let b_t = Mat::new(&sb[bt * k * n..], n, 1).t();
+                                let ok =
+                                    gemm((m, n, k), g, b_t, true, MatMut::new(&mut lo[to..], k, 1));
+                                debug_assert!(ok, "the blocks of a product fit their buffers");
+                                lt[to..to + len].fill(true);
+                            }
+                            if db {
+                                let (to, len) = (bb + bt * k * n, k * n);
+                                let a_t = Mat::new(&sa[bt * m * k..], k, 1).t();
+                                let ok =
+                                    gemm((k, m, n), a_t, g, true, MatMut::new(&mut lo[to..], n, 1));
+                                debug_assert!(ok, "the blocks of a product fit their buffers");
+                                lt[to..to + len].fill(true);
+                            }
+                        }
+                        continue;
+                    }
                     for bt in 0..*batch {
                         for i in 0..m {
                             for kk in 0..k {

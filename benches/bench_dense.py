@@ -1,0 +1,108 @@
+"""The dual engine on dense matrix products (issue 17) against JAX, measured in one run.
+
+* f(x) = tanh(A x) sum(x^2) + sin(A cos x), A dense m x n: prepared ``DualBackend``
+  Jacobian / the faster of jax.jit(jax.jacfwd) and jax.jit(jax.jacrev)   (target <= 1.2)
+* MLP 256 (the foundation bench's problem): DualBackend Jacobian / jax.jit(jax.jacfwd)
+                                                                          (target <= 1.2)
+* gradient of sum(f) at n = 200: prepared DualBackend gradient / jax.jit(jax.grad)
+                                                                          (target <= 1.5)
+
+Float64, best of repeated calls. Writes benches/results/dense.json.
+Usage: python benches/bench_dense.py [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIZES = [(10, 10), (60, 59), (200, 199), (200, 20), (20, 200)]
+
+
+def best_of(call: Callable[[Any], Any], x: Any, repeats: int) -> float:
+    """Fewest seconds of ``repeats`` calls ``call(x)`` (after one warm-up call)."""
+    call(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = call(x)
+        if hasattr(out, "block_until_ready"):
+            out.block_until_ready()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def issue_f(a: Any, xp: Any) -> Callable[[Any], Any]:
+    def f(x: Any) -> Any:
+        return xp.tanh(a @ x) * xp.sum(x**2) + xp.sin(a @ xp.cos(x))
+
+    return f
+
+
+def main() -> int:
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    import anydiff
+    from anydiff.backends import DualBackend
+    from anydiff.bench.problems import get_problem
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    repeats = parser.parse_args().repeats
+    rng = np.random.default_rng(0)
+    rows: dict[str, dict[str, Any]] = {}
+
+    def row(name: str, ours: float, theirs: float, target: float, against: str) -> None:
+        ratio = ours / theirs
+        rows[name] = {"anydiff_s": ours, "jax_s": theirs, "ratio": ratio, "target": target}
+        mark = "ok" if ratio <= target else "MISSED"
+        print(
+            f"{name:28s} anydiff {ours * 1e6:9.1f} us  {against} {theirs * 1e6:9.1f} us"
+            f"  ratio {ratio:6.2f} (target <= {target}) {mark}",
+            flush=True,
+        )
+
+    for n, m in SIZES:
+        a = rng.normal(size=(m, n)) / np.sqrt(n)
+        x = rng.normal(size=n)
+        plan = anydiff.prepare_jacobian(DualBackend(), issue_f(a, np), x)
+        fj, xj = issue_f(jnp.asarray(a), jnp), jnp.asarray(x)
+        fwd, rev = jax.jit(jax.jacfwd(fj)), jax.jit(jax.jacrev(fj))
+        err = np.abs(np.asarray(plan(x)) - np.asarray(fwd(xj))).max()
+        assert err < 1e-9, f"Jacobian {n}->{m} differs from JAX's by {err}"
+        jax_best = min(best_of(fwd, xj, repeats), best_of(rev, xj, repeats))
+        row(f"jacobian {n}->{m}", best_of(plan, x, repeats), jax_best, 1.2, "best JAX")
+
+    mlp = get_problem("mlp")
+    f, x = mlp.function("numpy"), mlp.point("numpy")
+    fj, xj = mlp.function("jax"), mlp.point("jax")
+    plan = anydiff.prepare_jacobian(DualBackend(), f, x)
+    fwd = jax.jit(jax.jacfwd(fj))
+    row("mlp 256 jacobian", best_of(plan, x, repeats), best_of(fwd, xj, repeats),
+        1.2, "jacfwd  ")  # fmt: skip
+
+    n = 200
+    a = rng.normal(size=(n - 1, n)) / np.sqrt(n)
+    x = rng.normal(size=n)
+    f, fj = issue_f(a, np), issue_f(jnp.asarray(a), jnp)
+    gplan = anydiff.prepare_gradient(DualBackend(), lambda z: np.sum(f(z)), x)
+    grad = jax.jit(jax.grad(lambda z: jnp.sum(fj(z))))
+    xj = jnp.asarray(x)
+    row("gradient sum(f) n=200", best_of(gplan, x, repeats),
+        best_of(grad, xj, repeats), 1.5, "grad    ")  # fmt: skip
+
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "dense.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,381 @@
+//! Matrix products over whole blocks of numbers (values, tangent lanes,
+//! adjoints) through `matrixmultiply`'s packed GEMM kernels, for the engines
+//! that run on `f32` or `f64`.
+//!
+//! The tangent block of `A @ x` for `L` lanes is one product of `A` with the
+//! `L` tangent rows (instead of `L` matrix-vector loops); the adjoint of `x`
+//! in `y = A x` is one product of `A^T` with `ybar`. `matrixmultiply` (pure
+//! Rust, runtime CPU detection, already under `ndarray`) was chosen over a
+//! system BLAS so that the wheel links no shared library; on this engine's
+//! sizes (lane blocks of at most 64 rows) its kernels run near peak.
+
+use std::any::TypeId;
+
+use super::rules::IrReal;
+
+/// A read-only matrix: `data[r * rs + k * cs]` is entry `(r, k)`.
+pub(crate) struct Mat<'a, T> {
+    pub(crate) data: &'a [T],
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
+}
+
+impl<T> Clone for Mat<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Mat<'_, T> {}
+
+impl<'a, T> Mat<'a, T> {
+    pub(crate) fn new(data: &'a [T], rs: usize, cs: usize) -> Self {
+        Mat { data, rs, cs }
+    }
+
+    /// The same entries read as the transposed matrix.
+    pub(crate) fn t(self) -> Self {
+        Mat {
+            data: self.data,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        fits(self.data.len(), rows, cols, self.rs, self.cs)
+    }
+}
+
+/// A matrix written in place: `data[r * rs + k * cs]` is entry `(r, k)`.
+pub(crate) struct MatMut<'a, T> {
+    pub(crate) data: &'a mut [T],
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
+}
+
+impl<'a, T> MatMut<'a, T> {
+    pub(crate) fn new(data: &'a mut [T], rs: usize, cs: usize) -> Self {
+        MatMut { data, rs, cs }
+    }
+}
+
+/// Whether every entry of a `rows x cols` matrix with strides `rs`, `cs` lies
+/// in a slice of `len` numbers (and the strides fit an `isize`).
+fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
+    if rows == 0 || cols == 0 {
+        return true;
+    }
+    let last = (rows - 1)
+        .checked_mul(rs)
+        .zip((cols - 1).checked_mul(cs))
+        .and_then(|(r, c)| r.checked_add(c));
+    matches!(last, Some(l) if l < len) && isize::try_from(rs.max(cs)).is_ok()
+}
+
+/// Whether `T` has a GEMM kernel here (`f32` or `f64`).
+pub(crate) fn has_gemm<T: 'static>() -> bool {
+    let t = TypeId::of::<T>();
+    t == TypeId::of::<f64>() || t == TypeId::of::<f32>()
+}
+
+/// `c = a b + beta c` for `a` (`m x k`), `b` (`k x n`), `c` (`m x n`), with
+/// `beta` 0 (`c` is overwritten, NaN in it included) or 1 (accumulate).
+/// Returns false, doing nothing, when `T` is neither `f32` nor `f64` or a
+/// matrix does not lie within its slice (the caller then loops itself).
+pub(crate) fn gemm<T: 'static>(
+    (m, k, n): (usize, usize, usize),
+    a: Mat<'_, T>,
+    b: Mat<'_, T>,
+    accumulate: bool,
+    c: MatMut<'_, T>,
+) -> bool {
+    if !has_gemm::<T>() || !a.fits(m, k) || !b.fits(k, n) || !fits(c.data.len(), m, n, c.rs, c.cs) {
+        return false;
+    }
+    if m == 0 || n == 0 {
+        return true;
+    }
+    let s = |x: usize| x as isize; // fits() checked the strides
+    let (ap, bp, cp) = (
+        a.data.as_ptr().cast::<u8>(),
+        b.data.as_ptr().cast::<u8>(),
+        c.data.as_mut_ptr().cast::<u8>(),
+    );
+    // the one unsafe call of the crate: matrixmultiply's kernels take raw parts
+    #[allow(unsafe_code)]
+    // SAFETY: `T` is exactly f64 or f32 (TypeId above), so the casts keep the
+    // element type; every entry addressed by the dimensions and strides lies
+    // within its slice (fits() above); `c` is a unique borrow, so it overlaps
+    // neither `a` nor `b`. With k == 0 the kernels only scale `c` by beta.
+    unsafe {
+        if TypeId::of::<T>() == TypeId::of::<f64>() {
+            let beta = if accumulate { 1.0 } else { 0.0 };
+            matrixmultiply::dgemm(
+                m,
+                k,
+                n,
+                1.0,
+                ap.cast::<f64>(),
+                s(a.rs),
+                s(a.cs),
+                bp.cast::<f64>(),
+                s(b.rs),
+                s(b.cs),
+                beta,
+                cp.cast::<f64>(),
+                s(c.rs),
+                s(c.cs),
+            );
+        } else {
+            let beta = if accumulate { 1.0 } else { 0.0 };
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                ap.cast::<f32>(),
+                s(a.rs),
+                s(a.cs),
+                bp.cast::<f32>(),
+                s(b.rs),
+                s(b.cs),
+                beta,
+                cp.cast::<f32>(),
+                s(c.rs),
+                s(c.cs),
+            );
+        }
+    }
+    true
+}
+
+/// Runs of consecutive set bits of `mask`: `(first bit, length)`.
+pub(crate) fn bit_runs(mut mask: u64) -> impl Iterator<Item = (usize, usize)> {
+    let mut shift = 0usize;
+    std::iter::from_fn(move || {
+        if mask == 0 {
+            return None;
+        }
+        let skip = mask.trailing_zeros() as usize;
+        mask >>= skip;
+        let len = mask.trailing_ones() as usize;
+        mask = mask.checked_shr(len as u32).unwrap_or(0);
+        let first = shift + skip;
+        shift = first + len;
+        Some((first, len))
+    })
+}
+
+/// Smallest product (multiply-adds of one batch item, times the rows it
+/// carries) that goes to the GEMM kernels; smaller ones loop in place, where
+/// the call and packing would cost more than the arithmetic.
+pub(crate) const MIN_GEMM_WORK: usize = 2048;
+
+/// An argument of a product as the lane engine holds it at one point:
+/// its value row and, where it has live lanes, the block of its lane rows
+/// (lane `l` at `l * stride`) and their mask.
+pub(crate) struct Operand<'a, T> {
+    pub(crate) value: &'a [T],
+    pub(crate) lanes: Option<(&'a [T], usize)>,
+    pub(crate) live: u64,
+}
+
+/// Forward mode of the batched product `y[bt] = a[bt] b[bt]` (`a`: `m x k`,
+/// `b`: `k x n` per batch item) at one point, every live lane at once:
+/// `dy = a db + da b`, each term one GEMM over the lane block where the
+/// constant side is a vector (`A @ x`: the `L x k` tangent rows times `A^T`),
+/// one per lane otherwise. `lanes` holds the output's lane rows (`stride` = its
+/// length) and `live` marks the rows to write.
+///
+/// Returns false, having written nothing that the caller's own loop would not
+/// overwrite, where a GEMM cannot keep the engine's convention (a zero tangent
+/// stays zero through an infinite or NaN partial: the partial side must be
+/// finite) or `T` has no kernel.
+pub(crate) fn dot_lanes<T: IrReal>(
+    (batch, m, k, n): (usize, usize, usize, usize),
+    (a, b): (&Operand<'_, T>, &Operand<'_, T>),
+    value: &mut [T],
+    (lanes, live): (&mut [T], u64),
+) -> bool {
+    let (sa, sb, sy) = (m * k, k * n, m * n);
+    let stride = batch * sy;
+    let (live_a, live_b) = (live & a.live, live & b.live);
+    if !has_gemm::<T>()
+        || (live_b != 0 && !a.value.iter().all(|x| x.is_finite()))
+        || (live_a != 0 && !b.value.iter().all(|x| x.is_finite()))
+    {
+        return false;
+    }
+    for bt in 0..batch {
+        let done = gemm(
+            (m, k, n),
+            Mat::new(&a.value[bt * sa..], k, 1),
+            Mat::new(&b.value[bt * sb..], n, 1),
+            false,
+            MatMut::new(&mut value[bt * sy..], n, 1),
+        );
+        if !done {
+            return false;
+        }
+    }
+    for (l, y) in lanes.chunks_exact_mut(stride.max(1)).enumerate() {
+        if (live >> l) & 1 == 1 {
+            y.fill(T::zero());
+        }
+    }
+    // a db: lanes of b times a
+    if let (Some((db, sdb)), true) = (b.lanes, live_b != 0) {
+        for (l0, len) in bit_runs(live_b) {
+            for bt in 0..batch {
+                let ok = if n == 1 {
+                    // (len x k) tangent rows times a^T (k x m)
+                    gemm(
+                        (len, k, m),
+                        Mat::new(&db[l0 * sdb + bt * k..], sdb, 1),
+                        Mat::new(&a.value[bt * sa..], k, 1).t(),
+                        true,
+                        MatMut::new(&mut lanes[l0 * stride + bt * m..], stride, 1),
+                    )
+                } else {
+                    (l0..l0 + len).all(|l| {
+                        gemm(
+                            (m, k, n),
+                            Mat::new(&a.value[bt * sa..], k, 1),
+                            Mat::new(&db[l * sdb + bt * sb..], n, 1),
+                            true,
+                            MatMut::new(&mut lanes[l * stride + bt * sy..], n, 1),
+                        )
+                    })
+                };
+                if !ok {
+                    return false;
+                }
+            }
+        }
+    }
+    // da b: lanes of a times b
+    if let (Some((da, sda)), true) = (a.lanes, live_a != 0) {
+        for (l0, len) in bit_runs(live_a) {
+            for bt in 0..batch {
+                let ok = if m == 1 {
+                    // (len x k) tangent rows times b (k x n)
+                    gemm(
+                        (len, k, n),
+                        Mat::new(&da[l0 * sda + bt * k..], sda, 1),
+                        Mat::new(&b.value[bt * sb..], n, 1),
+                        true,
+                        MatMut::new(&mut lanes[l0 * stride + bt * n..], stride, 1),
+                    )
+                } else {
+                    (l0..l0 + len).all(|l| {
+                        gemm(
+                            (m, k, n),
+                            Mat::new(&da[l * sda + bt * sa..], k, 1),
+                            Mat::new(&b.value[bt * sb..], n, 1),
+                            true,
+                            MatMut::new(&mut lanes[l * stride + bt * sy..], n, 1),
+                        )
+                    })
+                };
+                if !ok {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(m: usize, k: usize, n: usize, a: &[f64], b: &[f64]) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|q| a[i * k + q] * b[q * n + j]).sum();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn products_with_strides_and_transposes() {
+        let (m, k, n) = (3, 5, 4);
+        let a: Vec<f64> = (0..m * k).map(|v| v as f64 * 0.5 - 2.0).collect();
+        let b: Vec<f64> = (0..k * n).map(|v| (v as f64).sin()).collect();
+        let want = naive(m, k, n, &a, &b);
+        let mut c = vec![f64::NAN; m * n];
+        let ok = gemm(
+            (m, k, n),
+            Mat::new(&a, k, 1),
+            Mat::new(&b, n, 1),
+            false,
+            MatMut::new(&mut c, n, 1),
+        );
+        assert!(ok);
+        for (x, y) in c.iter().zip(&want) {
+            assert!((x - y).abs() < 1e-12);
+        }
+        // c^T = b^T a^T, accumulated onto itself: 2 c^T
+        let mut ct: Vec<f64> = (0..n * m).map(|e| want[(e % m) * n + e / m]).collect();
+        let ok = gemm(
+            (n, k, m),
+            Mat::new(&b, n, 1).t(),
+            Mat::new(&a, k, 1).t(),
+            true,
+            MatMut::new(&mut ct, m, 1),
+        );
+        assert!(ok);
+        for j in 0..n {
+            for i in 0..m {
+                assert!((ct[j * m + i] - 2.0 * want[i * n + j]).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn runs_of_bits() {
+        let runs: Vec<_> = bit_runs(0b1110_0110_0001).collect();
+        assert_eq!(runs, vec![(0, 1), (5, 2), (9, 3)]);
+        assert_eq!(bit_runs(u64::MAX).collect::<Vec<_>>(), vec![(0, 64)]);
+        assert_eq!(bit_runs(0).count(), 0);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_do() {
+        let a = [1.0f64; 4];
+        let mut c = [0.0f64; 4];
+        // a 3 x 2 matrix does not lie in 4 numbers
+        let bad = gemm(
+            (3, 2, 2),
+            Mat::new(&a, 2, 1),
+            Mat::new(&a, 2, 1),
+            false,
+            MatMut::new(&mut c, 2, 1),
+        );
+        assert!(!bad);
+        let ints = [1u8; 4];
+        let mut ci = [0u8; 4];
+        let no_kernel = gemm(
+            (2, 2, 2),
+            Mat::new(&ints, 2, 1),
+            Mat::new(&ints, 2, 1),
+            false,
+            MatMut::new(&mut ci, 2, 1),
+        );
+        assert!(!no_kernel);
+        let a32 = [1.0f32, 2.0, 3.0, 4.0];
+        let mut c32 = [0.0f32; 4];
+        assert!(gemm(
+            (2, 2, 2),
+            Mat::new(&a32, 2, 1),
+            Mat::new(&a32, 2, 1),
+            false,
+            MatMut::new(&mut c32, 2, 1),
+        ));
+        assert_eq!(c32, [7.0, 10.0, 15.0, 22.0]);
+    }
+}
