@@ -73,7 +73,14 @@ class BatchPlan(abc.ABC):
         if cls is BatchPlan:
             order = 2 if operator == "hessian" else 1
             cls = plan_class(BatchPlan, check_backend(b), order)
-        return super().__new__(cls)
+        plan = super().__new__(cls)
+        plan._recipe = (operator, b, (*args[:1], _first_point(args[1]), *args[2:]))
+        return plan
+
+    def __reduce__(self) -> tuple:
+        # Like Plan.__reduce__: the recipe travels, the plan is prepared again on arrival.
+        operator, b, args = self._recipe
+        return (_prepare_again, (type(self), operator, b, args))
 
     def __init__(
         self, operator: BatchOperator, b: AbstractBackend, f: Function, X: Any, *args: Any
@@ -164,6 +171,20 @@ class GenericBatchPlan(BatchPlan):
         if self._vectorized is None:
             raise TypeError(f"{type(self.backend).__name__} has no vectorizing transform")
         return self.plan.signature.to_user(self._vectorized(xs, cs))
+
+
+def _first_point(X: Any) -> Any:
+    """X's first row as a batch of one, owning its memory (the recipe a pickled plan
+    carries: not the whole batch, and not a view of a memmap)."""
+    if isinstance(X, np.ndarray):
+        return np.array(X[:1])
+    first = X[:1]
+    return first.clone() if hasattr(first, "clone") else first
+
+
+def _prepare_again(cls: type, operator: str, b: Any, args: tuple) -> Any:
+    """A pickled batch plan, prepared again in the unpickling process."""
+    return cls(operator, b, *args)
 
 
 def batch_jacobian(b: AbstractBackend, f: Function, X: Any, *args: Any) -> Any:
