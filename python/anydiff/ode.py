@@ -90,11 +90,13 @@ def ode_jacobian(
 ) -> ODEJacobian:
     """Prepare the sparse Jacobian ``d f / d y`` of the ODE right-hand side ``f(t, y, *args)``.
 
-    ``backend`` is a dense first-order backend (``JaxBackend``, ``TorchBackend``,
-    ``FiniteDifferences``, ``CallbackBackend``); it is wrapped in
+    ``backend`` is a dense first-order backend (``DualBackend``, ``JaxBackend``,
+    ``TorchBackend``, ``FiniteDifferences``, ``CallbackBackend``); it is wrapped in
     ``SparseBackend(backend, detector=detector, **sparse_options)``. The pattern is found
-    once at ``(t0, y0)``: the default ``LocalDetector`` probes near ``y0`` only, so give
-    ``KnownPattern(S)`` when the pattern is known. ``t`` and ``args`` are passed as
+    once at ``(t0, y0)``: ``TracerDetector()`` gives one valid for every ``y`` from numpy or
+    JAX code (with ``DualBackend`` the Jacobian is then computed entry by entry);
+    ``KnownPattern(S)`` takes a known one; the default ``LocalDetector`` probes near ``y0``
+    only and can miss entries that are zero there. ``t`` and ``args`` are passed as
     :class:`~anydiff.Constant`, so they may change between calls without recompiling;
     with JAX, ``f`` must treat ``t`` as a traced scalar (``jnp.where(t > 1, ...)``, not
     ``if t > 1``).

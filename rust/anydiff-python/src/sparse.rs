@@ -5,41 +5,33 @@
 //! compressed products (one row per color, as the oracles return them) into CSR values.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anydiff::sparse::{
     color_acyclic, color_columns, color_columns_best, color_rows, color_rows_best, color_star,
     color_symmetric_best, decompress_acyclic, decompression_gather_indices, improve, is_valid,
     Coloring, ColoringKind, ImproveOptions, Order, Pattern,
 };
-use anydiff::{Error, Scalar};
+use anydiff::Scalar;
 use ndarray::{Array1, ArrayView2};
-use numpy::{Element, IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray};
+use numpy::{Element, IntoPyArray, PyArray1, PyReadonlyArray2, PyUntypedArray};
 use numpy::{PyArrayDescrMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::error::{to_py, ShapeError};
-
-fn core_err(e: Error<std::convert::Infallible>) -> PyErr {
-    to_py(e.widen())
-}
-
-fn indices(array: PyReadonlyArray1<'_, i64>, name: &str) -> PyResult<Vec<usize>> {
-    array
-        .as_array()
-        .iter()
-        .map(|&i| {
-            usize::try_from(i).map_err(|_| {
-                PyValueError::new_err(format!("{name} must hold non-negative indices; got {i}"))
-            })
-        })
-        .collect()
-}
+use crate::args::{self, IndexArray};
+use crate::error::{core_err, guard, ShapeError};
+use crate::runner;
 
 fn to_numpy<'py>(py: Python<'py>, v: &[usize]) -> Bound<'py, PyArray1<i64>> {
     // Indices of in-memory arrays always fit in i64.
     Array1::from_iter(v.iter().map(|&i| i as i64)).into_pyarray(py)
+}
+
+/// The indices of `array` as `usize`, converted with the GIL released.
+fn indices(py: Python<'_>, array: &IndexArray<'_>, name: &str) -> PyResult<Vec<usize>> {
+    let view = array.view();
+    py.detach(|| view.to_indices(name))
+        .map_err(PyValueError::new_err)
 }
 
 /// Structural nonzeros of an m x n matrix (CSR, with a CSC view).
@@ -50,40 +42,61 @@ pub struct PyPattern {
 
 #[pymethods]
 impl PyPattern {
-    /// A pattern from CSR arrays (int64 `indptr` of length m + 1 and `indices`).
+    /// A pattern from CSR arrays (integer `indptr` of length m + 1 and `indices`).
     #[new]
     fn new(
-        m: usize,
-        n: usize,
-        indptr: PyReadonlyArray1<'_, i64>,
-        indices_: PyReadonlyArray1<'_, i64>,
+        py: Python<'_>,
+        m: &Bound<'_, PyAny>,
+        n: &Bound<'_, PyAny>,
+        indptr: &Bound<'_, PyAny>,
+        indices_: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let (indptr, idx) = (indices(indptr, "indptr")?, indices(indices_, "indices")?);
-        let inner = Pattern::from_csr(m, n, &indptr, &idx).map_err(core_err)?;
-        Ok(Self {
-            inner: Arc::new(inner),
+        guard(|| {
+            let (m, n) = (args::size(m, "m")?, args::size(n, "n")?);
+            let indptr = args::index_array(indptr, "indptr")?;
+            let idx = args::index_array(indices_, "indices")?;
+            let (indptr, idx) = (
+                indices(py, &indptr, "indptr")?,
+                indices(py, &idx, "indices")?,
+            );
+            let inner = py
+                .detach(|| Pattern::from_csr(m, n, &indptr, &idx))
+                .map_err(core_err)?;
+            Ok(Self {
+                inner: Arc::new(inner),
+            })
         })
     }
 
     /// A pattern from coordinate arrays (duplicates merged).
     #[staticmethod]
     fn from_coo(
-        m: usize,
-        n: usize,
-        rows: PyReadonlyArray1<'_, i64>,
-        cols: PyReadonlyArray1<'_, i64>,
+        py: Python<'_>,
+        m: &Bound<'_, PyAny>,
+        n: &Bound<'_, PyAny>,
+        rows: &Bound<'_, PyAny>,
+        cols: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let (rows, cols) = (indices(rows, "rows")?, indices(cols, "cols")?);
-        if rows.len() != cols.len() {
-            return Err(ShapeError::new_err(format!(
-                "rows and cols must have the same length; got {} and {}",
-                rows.len(),
-                cols.len()
-            )));
-        }
-        let inner = Pattern::from_coo(m, n, &rows, &cols).map_err(core_err)?;
-        Ok(Self {
-            inner: Arc::new(inner),
+        guard(|| {
+            let (m, n) = (args::size(m, "m")?, args::size(n, "n")?);
+            let (rows, cols) = (
+                args::index_array(rows, "rows")?,
+                args::index_array(cols, "cols")?,
+            );
+            if rows.len() != cols.len() {
+                return Err(ShapeError::new_err(format!(
+                    "rows and cols must have the same length; got {} and {}",
+                    rows.len(),
+                    cols.len()
+                )));
+            }
+            let (rows, cols) = (indices(py, &rows, "rows")?, indices(py, &cols, "cols")?);
+            let inner = py
+                .detach(|| Pattern::from_coo(m, n, &rows, &cols))
+                .map_err(core_err)?;
+            Ok(Self {
+                inner: Arc::new(inner),
+            })
         })
     }
 
@@ -112,15 +125,21 @@ impl PyPattern {
     }
 
     /// The transposed pattern.
-    fn transpose(&self) -> Self {
-        Self {
-            inner: Arc::new(self.inner.transpose()),
-        }
+    fn transpose(&self, py: Python<'_>) -> PyResult<Self> {
+        guard(|| {
+            let p = &self.inner;
+            Ok(Self {
+                inner: Arc::new(py.detach(|| p.transpose())),
+            })
+        })
     }
 
     /// Whether the pattern equals its transpose.
-    fn is_symmetric(&self) -> bool {
-        self.inner.is_symmetric()
+    fn is_symmetric(&self, py: Python<'_>) -> PyResult<bool> {
+        guard(|| {
+            let p = &self.inner;
+            Ok(py.detach(|| p.is_symmetric()))
+        })
     }
 }
 
@@ -137,12 +156,13 @@ fn parse_kind(kind: &str) -> PyResult<ColoringKind> {
 }
 
 fn coloring_of(
+    py: Python<'_>,
     pattern: &Pattern,
-    colors: PyReadonlyArray1<'_, i64>,
+    colors: &IndexArray<'_>,
     kind: &str,
 ) -> PyResult<Coloring> {
     let kind = parse_kind(kind)?;
-    let colors = indices(colors, "colors")?;
+    let colors = indices(py, colors, "colors")?;
     let expected = match kind {
         ColoringKind::Row => pattern.nrows(),
         _ => pattern.ncols(),
@@ -164,77 +184,88 @@ fn coloring_of(
 /// `"best"` (all orderings, then an improvement pass within `time_budget` seconds).
 /// A `time_budget` with a single ordering runs the improvement pass after it.
 #[pyfunction]
-#[pyo3(signature = (pattern, kind, order="natural", time_budget=None, seed=0))]
+#[pyo3(signature = (pattern, kind, order="natural", time_budget=None, seed=None))]
 fn color(
     py: Python<'_>,
     pattern: &PyPattern,
     kind: &str,
     order: &str,
     time_budget: Option<f64>,
-    seed: u64,
+    seed: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyArray1<i64>>> {
-    let kind = parse_kind(kind)?;
-    let budget = match time_budget {
-        None => Duration::ZERO,
-        Some(t) if t.is_finite() && t >= 0.0 => Duration::from_secs_f64(t),
-        Some(t) => {
-            return Err(PyValueError::new_err(format!(
-                "time_budget must be a non-negative number of seconds; got {t}"
-            )))
-        }
-    };
-    let order = if order == "best" {
-        None
-    } else {
-        Some(match order {
-            "random" => Order::Random(seed),
-            name => name.parse::<Order>().map_err(core_err)?,
-        })
-    };
-    let p = pattern.inner.clone();
-    let coloring = py
-        .detach(
-            move || -> Result<Coloring, Error<std::convert::Infallible>> {
-                let first = match (kind, order) {
-                    (ColoringKind::Column, None) => return Ok(color_columns_best(&p, &[], budget)),
-                    (ColoringKind::Row, None) => return Ok(color_rows_best(&p, &[], budget)),
-                    (k, None) => return color_symmetric_best(&p, k, &[], budget),
-                    (ColoringKind::Column, Some(o)) => color_columns(&p, o),
-                    (ColoringKind::Row, Some(o)) => color_rows(&p, o),
-                    (ColoringKind::Star, Some(o)) => color_star(&p, o)?,
-                    (ColoringKind::Acyclic, Some(o)) => color_acyclic(&p, o)?,
-                };
-                if budget.is_zero() {
-                    return Ok(first);
+    guard(|| {
+        let kind = parse_kind(kind)?;
+        let budget = args::seconds(time_budget.unwrap_or(0.0), "time_budget")?;
+        let seed = match seed {
+            Some(s) if !s.is_none() => args::seed(s, "seed")?,
+            _ => 0,
+        };
+        let order = if order == "best" {
+            None
+        } else {
+            Some(match order {
+                "random" => Order::Random(seed),
+                name => name.parse::<Order>().map_err(core_err)?,
+            })
+        };
+        let p = pattern.inner.clone();
+        // a search with a budget runs watched, so that Ctrl-C is not lost
+        let cost = if order.is_none() || !budget.is_zero() {
+            usize::MAX
+        } else {
+            p.nnz().saturating_mul(16)
+        };
+        let coloring = runner::run(py, cost, move || {
+            let first = match (kind, order) {
+                (ColoringKind::Column, None) => return Ok(color_columns_best(&p, &[], budget)),
+                (ColoringKind::Row, None) => return Ok(color_rows_best(&p, &[], budget)),
+                (k, None) => return color_symmetric_best(&p, k, &[], budget).map_err(core_err),
+                (ColoringKind::Column, Some(o)) => color_columns(&p, o),
+                (ColoringKind::Row, Some(o)) => color_rows(&p, o),
+                (ColoringKind::Star, Some(o)) => color_star(&p, o).map_err(core_err)?,
+                (ColoringKind::Acyclic, Some(o)) => color_acyclic(&p, o).map_err(core_err)?,
+                (k, Some(_)) => {
+                    return Err(core_err(anydiff::Error::invalid(format!(
+                        "unsupported coloring {k}"
+                    ))))
                 }
-                let opts = ImproveOptions {
-                    time_budget: budget,
-                    seed,
-                    ..ImproveOptions::default()
-                };
-                improve(&p, &first, &opts)
-            },
-        )
-        .map_err(core_err)?;
-    Ok(to_numpy(py, &coloring.colors).unbind())
+            };
+            if budget.is_zero() {
+                return Ok(first);
+            }
+            let opts = ImproveOptions {
+                time_budget: budget,
+                seed,
+                ..ImproveOptions::default()
+            };
+            improve(&p, &first, &opts).map_err(core_err)
+        })?;
+        Ok(to_numpy(py, &coloring.colors).unbind())
+    })
 }
 
-/// Whether `colors` is a valid coloring of `kind` for `pattern` (false for a wrong length).
+/// Whether `colors` is a valid coloring of `kind` for `pattern` (false for a wrong
+/// length or more colors than vertices).
 #[pyfunction(name = "is_valid")]
 fn is_valid_py(
+    py: Python<'_>,
     pattern: &PyPattern,
-    colors: PyReadonlyArray1<'_, i64>,
+    colors: &Bound<'_, PyAny>,
     kind: &str,
 ) -> PyResult<bool> {
-    let p = &pattern.inner;
-    let expected = match parse_kind(kind)? {
-        ColoringKind::Row => p.nrows(),
-        _ => p.ncols(),
-    };
-    if colors.len() != expected {
-        return Ok(false);
-    }
-    Ok(is_valid(p, &coloring_of(p, colors, kind)?))
+    guard(|| {
+        let p = &pattern.inner;
+        let expected = match parse_kind(kind)? {
+            ColoringKind::Row => p.nrows(),
+            _ => p.ncols(),
+        };
+        let colors = args::index_array(colors, "colors")?;
+        if colors.len() != expected {
+            return Ok(false);
+        }
+        let coloring = coloring_of(py, p, &colors, kind)?;
+        Ok(py.detach(|| is_valid(p, &coloring)))
+    })
 }
 
 /// Recovers the nonzeros (CSR order) from blocks of compressed products.
@@ -253,34 +284,45 @@ pub struct Decompressor {
 #[pymethods]
 impl Decompressor {
     #[new]
-    fn new(pattern: &PyPattern, colors: PyReadonlyArray1<'_, i64>, kind: &str) -> PyResult<Self> {
-        let p = pattern.inner.clone();
-        let coloring = coloring_of(&p, colors, kind)?;
-        let gather = match coloring.kind {
-            ColoringKind::Acyclic => {
-                if !p.is_symmetric() || !is_valid(&p, &coloring) {
-                    return Err(PyValueError::new_err(
-                        "the acyclic coloring is not valid for this pattern (which must be symmetric)",
-                    ));
+    fn new(
+        py: Python<'_>,
+        pattern: &PyPattern,
+        colors: &Bound<'_, PyAny>,
+        kind: &str,
+    ) -> PyResult<Self> {
+        guard(|| {
+            let p = pattern.inner.clone();
+            let colors = args::index_array(colors, "colors")?;
+            let coloring = coloring_of(py, &p, &colors, kind)?;
+            let gather = py.detach(|| -> PyResult<Option<Vec<usize>>> {
+                match coloring.kind {
+                    ColoringKind::Acyclic => {
+                        if !p.is_symmetric() || !is_valid(&p, &coloring) {
+                            return Err(PyValueError::new_err(
+                                "the acyclic coloring is not valid for this pattern (which must be symmetric)",
+                            ));
+                        }
+                        Ok(None) // recovery by substitution needs no index table
+                    }
+                    kind => {
+                        let nc = coloring.ncolors;
+                        let rows = p.nrows();
+                        let idx = decompression_gather_indices(&p, &coloring).map_err(core_err)?;
+                        // The core indexes B = J S (rows x nc) for column and star; the block
+                        // is its transpose, so (r, c) moves to c * rows + r. Row blocks are
+                        // already S^T J.
+                        Ok(Some(match kind {
+                            ColoringKind::Row => idx,
+                            _ => idx.into_iter().map(|k| (k % nc) * rows + k / nc).collect(),
+                        }))
+                    }
                 }
-                None // recovery by substitution needs no index table
-            }
-            kind => {
-                let nc = coloring.ncolors;
-                let rows = p.nrows();
-                let idx = decompression_gather_indices(&p, &coloring).map_err(core_err)?;
-                // The core indexes B = J S (rows x nc) for column and star; the block is its
-                // transpose, so (r, c) moves to c * rows + r. Row blocks are already S^T J.
-                Some(match kind {
-                    ColoringKind::Row => idx,
-                    _ => idx.into_iter().map(|k| (k % nc) * rows + k / nc).collect(),
-                })
-            }
-        };
-        Ok(Self {
-            pattern: p,
-            coloring,
-            gather,
+            })?;
+            Ok(Self {
+                pattern: p,
+                coloring,
+                gather,
+            })
         })
     }
 
@@ -298,6 +340,12 @@ impl Decompressor {
 
     /// The nonzeros in CSR order from a `(ncolors, m or n)` block of products.
     fn __call__(&self, py: Python<'_>, block: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        guard(|| self.call(py, block))
+    }
+}
+
+impl Decompressor {
+    fn call(&self, py: Python<'_>, block: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let dtype = block
             .cast::<PyUntypedArray>()
             .map_err(|_| PyTypeError::new_err("the compressed block must be a numpy array"))?
@@ -312,9 +360,7 @@ impl Decompressor {
             )))
         }
     }
-}
 
-impl Decompressor {
     fn run<T: Scalar + Element>(
         &self,
         py: Python<'_>,
@@ -332,16 +378,18 @@ impl Decompressor {
                 b.shape()
             )));
         }
-        let values: Vec<T> = match &self.gather {
-            Some(gather) => match b.as_slice() {
-                Some(flat) => gather.iter().map(|&k| flat[k]).collect(),
-                None => {
-                    let flat: Vec<T> = b.iter().copied().collect();
-                    gather.iter().map(|&k| flat[k]).collect()
-                }
-            },
-            None => decompress_acyclic(&self.pattern, &self.coloring, b.t()).map_err(core_err)?,
-        };
+        let values: Vec<T> = py
+            .detach(|| match &self.gather {
+                Some(gather) => Ok(match b.as_slice() {
+                    Some(flat) => gather.iter().map(|&k| flat[k]).collect(),
+                    None => {
+                        let flat: Vec<T> = b.iter().copied().collect();
+                        gather.iter().map(|&k| flat[k]).collect()
+                    }
+                }),
+                None => decompress_acyclic(&self.pattern, &self.coloring, b.t()),
+            })
+            .map_err(core_err)?;
         Ok(Array1::from_vec(values)
             .into_pyarray(py)
             .into_any()

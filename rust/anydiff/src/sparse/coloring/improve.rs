@@ -4,7 +4,6 @@
 //! (column or row intersection graph), so the color count never rises.
 //! Nothing here depends on how the pattern arose.
 
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use super::super::graph::{ColumnGraph, ExplicitGraph, Graph, RowGraph, SplitMix64, NONE};
@@ -66,7 +65,7 @@ pub fn improve(
     pattern: &Pattern,
     coloring: &Coloring,
     opts: &ImproveOptions,
-) -> Result<Coloring, Error<Infallible>> {
+) -> Result<Coloring, Error> {
     coloring.check_shape(pattern)?;
     if !is_valid(pattern, coloring) {
         return Err(Error::invalid(format!(
