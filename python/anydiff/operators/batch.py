@@ -20,6 +20,7 @@ from anydiff._modes import check_option
 from anydiff._signature import Constant
 from anydiff.operators._dask import dask_batch, is_dask_array
 from anydiff.operators._registry import operator, plan_class, register_plan
+from anydiff.operators._sharded import is_multi_device_jax, sharded_batch
 from anydiff.operators._streaming import array_chunks, check_chunk_size, check_out, stream_into
 from anydiff.operators.first_order.gradient import GradientPlan
 from anydiff.operators.first_order.jacobian import JacobianPlan
@@ -260,6 +261,10 @@ def _batch(
         if out is not None:
             check_out(out, (out.shape[0], *plan._result_shape(1)[1:]), plan.plan.dtype, operator)
         return stream_into(plan, itertools.chain([first], chunks), args, out)
+    if out is None and chunk_size is None and is_multi_device_jax(X):
+        if b.first_order.array_kind != "jax":  # JAX backends keep the sharding themselves
+            one_shard = X.addressable_shards[0].data
+            return sharded_batch(BatchPlan(operator, b, f, one_shard, *args), X, args)
     plan = BatchPlan(operator, b, f, X[:1] if isinstance(X, np.memmap) else X, *args)
     if out is None and chunk_size is None:
         return plan(X, *args)
