@@ -261,10 +261,11 @@ def _batch(
         if out is not None:
             check_out(out, (out.shape[0], *plan._result_shape(1)[1:]), plan.plan.dtype, operator)
         return stream_into(plan, itertools.chain([first], chunks), args, out)
-    if out is None and chunk_size is None and is_multi_device_jax(X):
-        if b.first_order.array_kind != "jax":  # JAX backends keep the sharding themselves
-            one_shard = X.addressable_shards[0].data
-            return sharded_batch(BatchPlan(operator, b, f, one_shard, *args), X, args)
+    # JAX backends keep a sharded X's sharding themselves; the others go shard by shard.
+    jax_native = b.first_order.array_kind == "jax"
+    if out is None and chunk_size is None and is_multi_device_jax(X) and not jax_native:
+        one_shard = X.addressable_shards[0].data
+        return sharded_batch(BatchPlan(operator, b, f, one_shard, *args), X, args)
     plan = BatchPlan(operator, b, f, X[:1] if isinstance(X, np.memmap) else X, *args)
     if out is None and chunk_size is None:
         return plan(X, *args)
