@@ -30,6 +30,8 @@ def needs(code: str) -> list[str]:
         found.append("jax")
     if re.search(r"\btorch\b", code):
         found.append("torch")
+    if re.search(r"\bdask\b", code):
+        found.append("dask")
     return found
 
 

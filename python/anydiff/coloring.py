@@ -67,6 +67,10 @@ class Pattern:
     indices: np.ndarray
     _core: Any = field(repr=False, compare=False)
 
+    def __reduce__(self) -> tuple:
+        # The Rust pattern travels as its CSR arrays and is rebuilt on arrival.
+        return (Pattern.from_csr, (self.shape, self.indptr, self.indices))
+
     @classmethod
     def _wrap(cls, core: Any) -> Pattern:
         return cls(tuple(core.shape), core.indptr, core.indices, core)  # type: ignore[arg-type]

@@ -6,7 +6,8 @@ has two faces: ``plan(*args)`` for users, and methods of ``(xs, cs)`` — the di
 inputs as the backend's arrays and the constants' values, as ``plan.signature.split(args)``
 returns them — that other operators compose (batches, lazy operators, sparse matrices).
 Calling a plan with arguments of another shape or dtype raises
-:class:`~anydiff.PreparationMismatchError`.
+:class:`~anydiff.PreparationMismatchError`. Plans pickle (pickle and cloudpickle) as the
+recipe that prepared them and are prepared again where they are unpickled.
 """
 
 from __future__ import annotations
@@ -54,7 +55,16 @@ class Plan:
             if found is cls:
                 break
             cls = found
-        return super().__new__(cls)
+        plan = super().__new__(cls)
+        plan._recipe = (backend, args, options)
+        return plan
+
+    def __reduce__(self) -> tuple:
+        # A plan travels as its recipe (class, backend, function, preparation arguments)
+        # and is prepared again where it is unpickled: compiled code, traced programs and
+        # caches are rebuilt there, deterministically, so results are bit-identical.
+        backend, args, options = self._recipe
+        return (_prepare_again, (type(self), backend, args, options))
 
     def __init__(self, backend: AbstractBackend, f: Function, args: tuple) -> None:
         backend = check_backend(backend)
@@ -133,6 +143,11 @@ class Plan:
                 f"{self.operator} needs a scalar input (shape ()); got shape {self.inputs.shape} "
                 "(use jacobian for array inputs)"
             )
+
+
+def _prepare_again(cls: type, backend: Any, args: tuple, options: dict) -> Any:
+    """A pickled plan, prepared again in the unpickling process (see ``Plan.__reduce__``)."""
+    return cls(backend, *args, **options)
 
 
 def check_tangent(sig: Signature, v: Any, shape: tuple, batched: bool, name: str) -> Any:

@@ -10,14 +10,18 @@ many points natively registers its own :class:`BatchPlan` (the dual engine does)
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, Literal, Optional, Union
+import itertools
+from typing import Any, Callable, Iterator, Literal, Optional, Union
 
 import numpy as np
 
 from anydiff._contract import AbstractBackend, Function, check_backend
 from anydiff._modes import check_option
 from anydiff._signature import Constant
+from anydiff.operators._dask import dask_batch, is_dask_array
 from anydiff.operators._registry import operator, plan_class, register_plan
+from anydiff.operators._sharded import is_multi_device_jax, sharded_batch
+from anydiff.operators._streaming import array_chunks, check_chunk_size, check_out, stream_into
 from anydiff.operators.first_order.gradient import GradientPlan
 from anydiff.operators.first_order.jacobian import JacobianPlan
 from anydiff.operators.second_order.hessian import HessianPlan
@@ -73,7 +77,14 @@ class BatchPlan(abc.ABC):
         if cls is BatchPlan:
             order = 2 if operator == "hessian" else 1
             cls = plan_class(BatchPlan, check_backend(b), order)
-        return super().__new__(cls)
+        plan = super().__new__(cls)
+        plan._recipe = (operator, b, (*args[:1], _first_point(args[1]), *args[2:]))
+        return plan
+
+    def __reduce__(self) -> tuple:
+        # Like Plan.__reduce__: the recipe travels, the plan is prepared again on arrival.
+        operator, b, args = self._recipe
+        return (_prepare_again, (type(self), operator, b, args))
 
     def __init__(
         self, operator: BatchOperator, b: AbstractBackend, f: Function, X: Any, *args: Any
@@ -166,16 +177,115 @@ class GenericBatchPlan(BatchPlan):
         return self.plan.signature.to_user(self._vectorized(xs, cs))
 
 
-def batch_jacobian(b: AbstractBackend, f: Function, X: Any, *args: Any) -> Any:
-    """The Jacobian of f at each row of X: shape ``(batch, *out_shape, *in_shape)``."""
-    return BatchPlan("jacobian", b, f, X, *args)(X, *args)
+def _first_point(X: Any) -> Any:
+    """X's first row as a batch of one, owning its memory (the recipe a pickled plan
+    carries: not the whole batch, and not a view of a memmap)."""
+    if isinstance(X, np.ndarray):
+        return np.array(X[:1])
+    first = X[:1]
+    return first.clone() if hasattr(first, "clone") else first
 
 
-def batch_gradient(b: AbstractBackend, f: Function, X: Any, *args: Any) -> Any:
-    """The gradient of scalar f at each row of X: shape ``X.shape``."""
-    return BatchPlan("gradient", b, f, X, *args)(X, *args)
+def _prepare_again(cls: type, operator: str, b: Any, args: tuple) -> Any:
+    """A pickled batch plan, prepared again in the unpickling process."""
+    return cls(operator, b, *args)
 
 
-def batch_hessian(b: AbstractBackend, f: Function, X: Any, *args: Any) -> Any:
-    """The Hessian of scalar f at each row of X: shape ``(batch, *in_shape, *in_shape)``."""
-    return BatchPlan("hessian", b, f, X, *args)(X, *args)
+def batch_jacobian(
+    b: AbstractBackend,
+    f: Function,
+    X: Any,
+    *args: Any,
+    out: Any = None,
+    chunk_size: Optional[int] = None,
+) -> Any:
+    """The Jacobian of f at each row of X: shape ``(batch, *out_shape, *in_shape)``.
+
+    X may be an array, a ``numpy.memmap``, an iterator of chunks (arrays of points) or a
+    ``dask.array`` chunked along the points (then the result is a lazy ``dask.array``).
+    ``out`` (an array or memmap of the result's shape and dtype) receives the result;
+    ``chunk_size`` evaluates that many points at a time, so memory follows the chunk.
+    """
+    return _batch("jacobian", b, f, X, args, out, chunk_size)
+
+
+def batch_gradient(
+    b: AbstractBackend,
+    f: Function,
+    X: Any,
+    *args: Any,
+    out: Any = None,
+    chunk_size: Optional[int] = None,
+) -> Any:
+    """The gradient of scalar f at each row of X: shape ``X.shape`` (X, ``out`` and
+    ``chunk_size`` as for :func:`batch_jacobian`)."""
+    return _batch("gradient", b, f, X, args, out, chunk_size)
+
+
+def batch_hessian(
+    b: AbstractBackend,
+    f: Function,
+    X: Any,
+    *args: Any,
+    out: Any = None,
+    chunk_size: Optional[int] = None,
+) -> Any:
+    """The Hessian of scalar f at each row of X: shape ``(batch, *in_shape, *in_shape)``
+    (X, ``out`` and ``chunk_size`` as for :func:`batch_jacobian`)."""
+    return _batch("hessian", b, f, X, args, out, chunk_size)
+
+
+def _batch(
+    operator: BatchOperator,
+    b: AbstractBackend,
+    f: Function,
+    X: Any,
+    args: tuple,
+    out: Any,
+    chunk_size: Any,
+) -> Any:
+    chunk_size = check_chunk_size(chunk_size)
+    if is_dask_array(X):
+        if out is not None:
+            raise TypeError(
+                f"batch_{operator}: out= takes in-memory arrays; a dask.array input gives a "
+                "lazy dask.array (store it with dask.array.store or to_zarr)"
+            )
+        return dask_batch(operator, b, f, X, args, chunk_size)
+    if not hasattr(X, "shape"):
+        chunks = _chunks_of(X, operator)
+        first = next(chunks, None)
+        if first is None:
+            raise ValueError(f"batch_{operator}: the iterator of chunks gave no chunk")
+        plan = BatchPlan(operator, b, f, first, *args)
+        if out is not None:
+            check_out(out, (out.shape[0], *plan._result_shape(1)[1:]), plan.plan.dtype, operator)
+        return stream_into(plan, itertools.chain([first], chunks), args, out)
+    # JAX backends keep a sharded X's sharding themselves; the others go shard by shard.
+    jax_native = b.first_order.array_kind == "jax"
+    if out is None and chunk_size is None and is_multi_device_jax(X) and not jax_native:
+        one_shard = X.addressable_shards[0].data
+        return sharded_batch(BatchPlan(operator, b, f, one_shard, *args), X, args)
+    plan = BatchPlan(operator, b, f, X[:1] if isinstance(X, np.memmap) else X, *args)
+    if out is None and chunk_size is None:
+        return plan(X, *args)
+    n = plan._batch_shape(X)[0]
+    if out is None:
+        out = np.empty(plan._result_shape(n), plan.plan.dtype) if _numpy_kind(plan) else None
+    else:
+        check_out(out, plan._result_shape(n), plan.plan.dtype, operator)
+    return stream_into(plan, array_chunks(X, chunk_size or n), args, out)
+
+
+def _chunks_of(X: Any, operator: str) -> Iterator[Any]:
+    try:
+        return iter(X)
+    except TypeError:
+        raise TypeError(
+            f"batch_{operator}: X must be an array, a dask.array or an iterator of chunks; "
+            f"got {type(X).__name__}"
+        ) from None
+
+
+def _numpy_kind(plan: BatchPlan) -> bool:
+    return bool(plan.plan.signature.user_ops.name == "numpy")

@@ -1,0 +1,122 @@
+"""``batch_*`` on dask.arrays: lazy results, equal to the in-memory ones, one plan per
+worker process, errors that name the block; a LocalCluster of two worker processes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+
+import anydiff as ad
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import dask_cases  # noqa: E402
+
+X = np.random.default_rng(5).random((2000, 6))
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
+    os.environ["PYTHONPATH"] = path  # the worker processes import dask_cases
+    os.environ["JAX_ENABLE_X64"] = "1"  # as the tests' process (conftest)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        yield c
+
+
+BACKENDS = {
+    "dual": (ad.DualBackend(), dask_cases.lotka_volterra),
+    "fd": (ad.FiniteDifferences(), dask_cases.lotka_volterra),
+    "jax": (ad.JaxBackend(), dask_cases.lotka_volterra_jax),
+    "torch": (ad.TorchBackend(), dask_cases.lotka_volterra_torch),
+}
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_dask_results_equal_the_in_memory_results(client: Any, name: str) -> None:
+    backend, f = BACKENDS[name]
+    lazy = ad.batch_jacobian(backend, f, da.from_array(X, chunks=(250, 6)))
+    assert isinstance(lazy, da.Array) and lazy.chunks[0] == (250,) * 8
+    expected = ad.batch_jacobian(backend, f, X)
+    got = lazy.compute()
+    expected = expected.numpy() if hasattr(expected, "numpy") else np.asarray(expected)
+    assert got.dtype == expected.dtype
+    assert np.array_equal(got, expected)
+
+
+def test_the_plan_is_prepared_once_per_worker_process(client: Any) -> None:
+    before = client.run(dask_cases.preparations)
+    lazy = ad.batch_jacobian(ad.DualBackend(), dask_cases.lotka_volterra, da.from_array(X, 100))
+    assert np.array_equal(
+        lazy.compute(), ad.batch_jacobian(ad.DualBackend(), dask_cases.lotka_volterra, X)
+    )
+    after = client.run(dask_cases.preparations)
+    added = {w: after[w] - before[w] for w in after}
+    assert len(added) == 2 and set(added.values()) <= {0, 1} and sum(added.values()) >= 1, added
+
+
+def test_a_worker_configured_unlike_the_caller_is_named(client: Any) -> None:
+    pytest.importorskip("jax")
+    client.run(dask_cases.set_x64, False)
+    try:
+        b, f = BACKENDS["jax"]
+        lazy = ad.batch_jacobian(b, f, da.from_array(X, chunks=(1000, 6)))
+        with pytest.raises(TypeError, match="worker computed float32 where the caller"):
+            lazy.compute()
+    finally:
+        client.run(dask_cases.set_x64, True)
+
+
+def test_a_failing_block_reaches_the_caller_with_its_message(client: Any) -> None:
+    bad = X.copy()
+    bad[1234, 0] = -1.0
+    lazy = ad.batch_jacobian(
+        ad.FiniteDifferences(), dask_cases.fails_on_negative, da.from_array(bad, 500)
+    )
+    with pytest.raises(ValueError, match=r"dask block 2 \(points 1000 to 1499\).*negative state"):
+        lazy.compute()
+
+
+def test_nothing_is_computed_at_call_time() -> None:
+    calls = []
+
+    def record(block: np.ndarray) -> np.ndarray:
+        calls.append(len(block))
+        return block
+
+    X_lazy = da.from_array(X, chunks=(500, 6)).map_blocks(record, dtype=X.dtype)
+    calls.clear()  # map_blocks called record on an empty block to infer its meta
+    lazy = ad.batch_gradient(ad.DualBackend(), lambda z: (z * z).sum(), X_lazy)
+    assert calls == [] and lazy.shape == X.shape
+    assert np.array_equal(lazy.compute(scheduler="sync"), 2 * X)
+
+
+def test_other_axes_are_rechunked_and_chunk_size_rechunks_the_points() -> None:
+    lazy = ad.batch_jacobian(
+        ad.DualBackend(), dask_cases.lotka_volterra, da.from_array(X, (700, 2)), chunk_size=300
+    )
+    assert lazy.chunks[0][0] == 300 and lazy.chunks[1:] == ((2,), (6,))
+    expected = ad.batch_jacobian(ad.DualBackend(), dask_cases.lotka_volterra, X)
+    assert np.array_equal(lazy.compute(scheduler="sync"), expected)
+
+
+def test_unknown_chunk_sizes_and_out_are_refused_clearly() -> None:
+    D = da.from_array(X, 500)
+    unknown = D[D[:, 0] > 0.5]
+    with pytest.raises(ValueError, match="known chunk sizes"):
+        ad.batch_jacobian(ad.DualBackend(), dask_cases.lotka_volterra, unknown)
+    with pytest.raises(TypeError, match=r"lazy dask\.array"):
+        ad.batch_jacobian(ad.DualBackend(), dask_cases.lotka_volterra, D, out=np.empty(1))
