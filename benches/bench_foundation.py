@@ -25,6 +25,7 @@ from anydiff.bench.machine import (
     write_results,
 )
 from anydiff.bench.problems import get_problem, to_numpy
+from anydiff.bench.progress import Progress
 from anydiff.bench.report import format_seconds
 from anydiff.bench.runner import Settings
 from anydiff.bench.timing import block, measure
@@ -103,10 +104,10 @@ def main() -> int:
         checks[name] = bool(a.shape == b.shape and np.allclose(a, b, rtol=1e-9, atol=1e-10))
     # Each pair is interleaved on its own: JAX's and torch's thread pools disturb each
     # other when alternated on a small machine, and a ratio needs only its two sides.
-    from tqdm import tqdm
-
     timings = {}
-    with tqdm(total=len(pairs) * 2 * (settings.rounds + 1), desc="foundation", leave=False) as bar:
+    bar = Progress(len(pairs) * 2 * (settings.rounds + 1))
+    bar.describe("foundation")
+    try:
         for name, (mine, native) in pairs.items():
             got = measure(
                 {"anydiff": mine, "native": native},
@@ -116,6 +117,8 @@ def main() -> int:
                 bar.update,
             )
             timings[f"{name}/anydiff"], timings[f"{name}/native"] = got["anydiff"], got["native"]
+    finally:
+        bar.close()
 
     figures = {}
     print(f"{'figure':<62} {'anydiff':>10} {'native':>10} {'value':>9} {'target':>8}  met  check")

@@ -10,6 +10,10 @@ __version__: str
 class ShapeError(ValueError):
     """An array had the wrong shape: the message says what was expected and what came."""
 
+class InternalError(RuntimeError):
+    """A bug in anydiff's Rust code (a panic), reported instead of crashing: the process
+    stays usable. Every function of this module raises it rather than ``PanicException``."""
+
 def assemble(
     oracle: Callable[[int, int], npt.NDArray[np.floating]],
     n: int,
@@ -17,7 +21,7 @@ def assemble(
     mode: Literal["forward", "reverse"],
     dtype: Literal["float32", "float64"],
     batch_size: Optional[int] = None,
-    memory_cap: int = ...,
+    memory_cap: Optional[int] = None,
     symmetrize: bool = False,
 ) -> npt.NDArray[np.floating]:
     """Assemble a dense m x n Jacobian from blocks of products.
@@ -25,9 +29,13 @@ def assemble(
     ``oracle(start, k)`` returns the products against basis vectors ``start..start+k``: a
     ``(k, m)`` array of JVPs (``mode="forward"``) or a ``(k, n)`` array of VJPs
     (``mode="reverse"``) of ``dtype``. With ``symmetrize=True`` the square result is
-    replaced by ``(J + J^T) / 2``. The GIL is released between calls.
+    replaced by ``(J + J^T) / 2``. The GIL is released between calls; after each call
+    pending signals are handled, so Ctrl-C stops the assembly between blocks. The result
+    is allocated before the first call.
 
     Raises:
+        MemoryError: the ``(m, n)`` result cannot be allocated (the message names its size).
+        ValueError: a negative size, or a result past the address space.
         ShapeError: a block of the wrong shape, or ``symmetrize`` with ``n != m``.
         TypeError: a block that is not a 2-d array of ``dtype``.
         Exception: whatever ``oracle`` raises, unchanged.
@@ -38,9 +46,18 @@ def block_ranges(
     length: int,
     itemsize: int,
     batch_size: Optional[int] = None,
-    memory_cap: int = ...,
+    memory_cap: Optional[int] = None,
 ) -> list[tuple[int, int]]:
-    """The ``(start, stop)`` blocks the batching policy splits ``seeds`` products into."""
+    """The ``(start, stop)`` blocks the batching policy splits ``seeds`` products into.
+
+    The whole ``seeds x length`` result of ``itemsize``-byte numbers must be allocatable
+    (every backend's dense Jacobian is sized here): ``MemoryError`` naming its size when
+    it is not, ``ValueError`` past the address space or for a negative argument."""
+
+def ensure_allocatable(what: str, shape: tuple[int, ...], itemsize: int) -> None:
+    """``MemoryError`` (``ValueError`` past the address space) naming ``what`` and its size
+    unless an array of ``shape`` can be allocated now: for results a framework allocates
+    itself (a batch of Jacobians), where the failure would abort the process."""
 
 def pick_mode(n: int, m: int) -> Literal["forward", "reverse"]:
     """``"forward"`` when n inputs need no more JVPs than m outputs need VJPs."""

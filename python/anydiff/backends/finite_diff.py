@@ -27,8 +27,10 @@ class FiniteDifferences(AbstractFiniteDifference):
             batch-leading outputs, so all stencil points are evaluated in one call.
 
     ``f`` is called with numpy arrays. All stencil points of a batch of tangents are
-    evaluated together; the perturbation of a tangent ``v`` is scaled to
-    ``step * max(1, |x|_inf)``.
+    evaluated together; steps are per coordinate: along ``e_j`` the perturbation is
+    ``step * max(1, |x_j|)``, and no coordinate of a tangent ``v`` moves by more than its
+    own such step. ``step`` must lie in ``[eps, 1]`` for the dtype (``ValueError`` at the
+    call otherwise).
     """
 
     def __init__(

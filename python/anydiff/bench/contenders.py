@@ -56,6 +56,9 @@ class Contender:
         exact: False for finite differences (checked with a looser tolerance).
         build: ``(f, x) -> call``; does all preparation and returns the timed call.
         max_inputs: largest input size it is timed on (None: any).
+        traces: True for DualBackend: it gets the version of the function it can trace
+            (numpy or JAX code, ``Problem.traceable``) and a numpy point.
+        sparse: True for contenders that return sparse matrices (run on sparse Jacobians).
     """
 
     name: str
@@ -65,9 +68,13 @@ class Contender:
     exact: bool
     build: Callable[[Callable[[Any], Any], Any], Call]
     max_inputs: Optional[int] = None
+    traces: bool = False
+    sparse: bool = False
 
     def setup(self, problem: Problem) -> Call:
         """The prepared zero-argument call of this contender on ``problem``."""
+        if self.traces and problem.traceable is not None:
+            return self.build(problem.function(problem.traceable), problem.point("numpy"))
         return self.build(problem.function(self.framework), problem.point(self.framework))
 
 
@@ -85,12 +92,14 @@ def _anydiff(
     backend: Callable[[], anydiff.AbstractBackend],
     exact: bool = True,
     max_inputs: Optional[int] = None,
+    traces: bool = False,
+    sparse: bool = False,
 ) -> Contender:
     def build(f: Callable[[Any], Any], x: Any) -> Call:
         plan = _PREPARE[operator](backend(), f, x)
         return lambda: plan(x)
 
-    return Contender(label, operator, False, framework, exact, build, max_inputs)
+    return Contender(label, operator, False, framework, exact, build, max_inputs, traces, sparse)
 
 
 def _jax_native(operator: str, transform: str) -> Contender:
@@ -143,7 +152,10 @@ def _catalogue() -> list[Contender]:
 
     out: list[Contender] = []
     for op, limit in _DUAL_MAX_INPUTS.items():
-        out.append(_anydiff("DualBackend()", op, "numpy", DualBackend, max_inputs=limit))
+        out.append(
+            _anydiff("DualBackend()", op, "numpy", DualBackend, max_inputs=limit, traces=True)
+        )
+    out += _sparse_catalogue()
     for op in ("jacobian", "gradient"):
         if installed("jax"):
             out += [
@@ -219,14 +231,68 @@ def _catalogue() -> list[Contender]:
     return out
 
 
-def contenders_for(problem: Problem, operator: str) -> list[Contender]:
+def _sparse_catalogue() -> list[Contender]:
+    """Sparse Jacobians (run when the problem's Jacobian is mostly zeros)."""
+    from anydiff import DualBackend, FiniteDifferences, JaxBackend, SparseBackend, TracerDetector
+
+    op = "jacobian"
+    out = [
+        _anydiff(
+            "SparseBackend(DualBackend(), TracerDetector())",
+            op,
+            "numpy",
+            lambda: SparseBackend(DualBackend(), detector=TracerDetector()),
+            traces=True,
+            sparse=True,
+        ),
+        _anydiff(
+            "SparseBackend(FiniteDifferences(central))",
+            op,
+            "numpy",
+            lambda: SparseBackend(FiniteDifferences("central")),
+            exact=False,
+            sparse=True,
+        ),
+    ]
+    if installed("jax"):
+        out.append(
+            _anydiff(
+                "SparseBackend(JaxBackend(forward))",
+                op,
+                "jax",
+                lambda: SparseBackend(JaxBackend("forward")),
+                sparse=True,
+            )
+        )
+    if installed("jax") and installed("asdex"):
+
+        def build(f: Callable[[Any], Any], x: Any) -> Call:
+            import asdex
+            import jax
+
+            g = jax.jit(asdex.jacobian(f, x))
+            return lambda: g(x)
+
+        out.append(Contender("jax.jit(asdex.jacobian)", op, True, "jax", True, build, sparse=True))
+    return out
+
+
+SPARSE_DENSITY = 0.2
+"""Jacobians with at most this fraction of nonzeros get the sparse contenders too."""
+
+
+def contenders_for(problem: Problem, operator: str, sparse: bool = False) -> list[Contender]:
     """Every installed contender that can compute ``operator`` on ``problem``: anydiff
-    first, then the native calls."""
+    first, then the native calls; the sparse ones too when ``sparse``."""
     if operator not in OPERATORS:
         raise ValueError(f"unknown operator {operator!r}; expected one of {OPERATORS}")
     chosen = []
     for c in _catalogue():
         if c.operator != operator or c.framework not in problem.frameworks:
+            continue
+        if c.sparse and not sparse:
+            continue
+        if c.traces and problem.traceable is None:
             continue
         if not c.exact and problem.n > _FD_MAX_INPUTS[operator]:
             continue

@@ -28,6 +28,8 @@ __all__ = [
     "get_problem",
     "namespace",
     "to_framework",
+    "UserFunctionError",
+    "detect_framework",
     "to_numpy",
     "user_problem",
 ]
@@ -59,9 +61,13 @@ def to_framework(a: np.ndarray, framework: str) -> Any:
 
 
 def to_numpy(a: Any) -> np.ndarray:
-    """Any array (numpy, JAX, torch; or a tuple of one) as a numpy array."""
+    """Any array (numpy, JAX, torch, scipy.sparse, JAX BCOO; or a tuple of one) as a dense
+    numpy array."""
     if isinstance(a, (tuple, list)) and len(a) == 1:
         a = a[0]
+    for dense in ("toarray", "todense"):  # scipy.sparse, JAX BCOO
+        if hasattr(a, dense) and not isinstance(a, np.ndarray):
+            return np.asarray(getattr(a, dense)())
     detach = getattr(a, "detach", None)
     if detach is not None:
         return detach().cpu().numpy()
@@ -79,6 +85,8 @@ class Problem:
         x0: the point, float64 numpy.
         builder: framework -> the function written with that framework's arrays.
         frameworks: frameworks the function can be built for.
+        traceable: the version DualBackend traces (with numpy points): ``numpy``, ``jax``
+            (its jaxpr), or None for functions it cannot trace (torch code).
     """
 
     name: str
@@ -87,6 +95,7 @@ class Problem:
     x0: np.ndarray
     builder: Callable[[str], Function] = field(repr=False)
     frameworks: tuple[str, ...] = FRAMEWORKS
+    traceable: str | None = "numpy"
 
     def function(self, framework: str) -> Function:
         """The function written for ``framework``."""
@@ -252,45 +261,114 @@ def get_problem(name: str) -> Problem:
 # --- user functions -----------------------------------------------------------------------
 
 
+class UserFunctionError(ValueError):
+    """A ``--fn`` function that cannot be loaded or evaluated; the message says why."""
+
+
 def _load(spec: str) -> Function:
     """``module:function`` or ``path/to/file.py:function`` -> the function."""
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
-        raise ValueError(f"--fn expects module:function or file.py:function; got {spec!r}")
+        raise UserFunctionError(
+            f"--fn expects module:function or path/to/file.py:function; got {spec!r}"
+        )
     if target.endswith(".py") or Path(target).is_file():
         path = Path(target).resolve()
+        if not path.is_file():
+            raise UserFunctionError(f"--fn {spec!r}: no file {path}")
         loader_spec = importlib.util.spec_from_file_location(path.stem, path)
         if loader_spec is None or loader_spec.loader is None:
-            raise ValueError(f"cannot import {path}")
+            raise UserFunctionError(f"--fn {spec!r}: cannot import {path}")
         module = importlib.util.module_from_spec(loader_spec)
         sys.modules.setdefault(path.stem, module)
-        loader_spec.loader.exec_module(module)
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as err:
+            raise UserFunctionError(
+                f"--fn {spec!r}: importing {path} raised {type(err).__name__}: {err}"
+            ) from None
     else:
         if "" not in sys.path:
             sys.path.insert(0, "")
-        module = importlib.import_module(target)
+        try:
+            module = importlib.import_module(target)
+        except ImportError as err:
+            raise UserFunctionError(
+                f"--fn {spec!r}: cannot import module {target!r} ({err})"
+            ) from None
     fn = getattr(module, attr, None)
     if not callable(fn):
-        raise ValueError(f"{spec!r}: {attr!r} is not a callable in {module.__name__}")
+        public = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_"))
+        raise UserFunctionError(
+            f"--fn {spec!r}: {module.__name__} has no function {attr!r}; "
+            f"its functions: {', '.join(public) or 'none'}"
+        )
     return fn
+
+
+def _kind(value: Any) -> str | None:
+    """The framework of an array (or of the first array of a tuple), None if none."""
+    if isinstance(value, (tuple, list)) and value:
+        value = value[0]
+    module = type(value).__module__.split(".")[0]
+    if module in ("jax", "jaxlib"):
+        return "jax"
+    if module == "torch":
+        return "torch"
+    if isinstance(value, (np.ndarray, np.generic, float, int)):
+        return "numpy"
+    return None
+
+
+def detect_framework(fn: Function, x0: np.ndarray) -> str:
+    """The framework ``fn`` is written with: called on a numpy array it returns numpy
+    (numpy code) or a JAX array (jax.numpy code); torch code needs a tensor."""
+    failures: list[str] = []
+    for framework in ("numpy", "torch", "jax"):
+        if framework != "numpy" and importlib.util.find_spec(framework) is None:
+            continue
+        try:
+            kind = _kind(fn(to_framework(x0, framework)))
+        except Exception as err:
+            failures.append(f"{framework}: {type(err).__name__}: {str(err).splitlines()[0]}")
+            continue
+        if kind is not None:
+            return kind
+        failures.append(f"{framework}: returned no array")
+    raise UserFunctionError(
+        f"the function fails at an input of shape {x0.shape} with every array type tried "
+        "(check --shape): " + "; ".join(failures)
+    )
 
 
 def user_problem(
     spec: str,
     shape: tuple[int, ...],
-    framework: str = "jax",
+    framework: str | None = None,
     operators: tuple[str, ...] = ("jacobian",),
     seed: int = 0,
 ) -> Problem:
-    """A problem from a user's function written with ``framework`` arrays.
+    """A problem from a user's function written with ``framework`` arrays (detected from
+    the function when None).
 
     The function is evaluated at a seeded standard-normal float64 point of ``shape``. A
     numpy version (for finite differences and scipy) converts at the boundary.
     """
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
+    if framework is not None and framework not in FRAMEWORKS:
+        raise UserFunctionError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
     fn = _load(spec)
     x0 = np.random.default_rng(seed).normal(size=shape)
+    detected = detect_framework(fn, x0)
+    if framework is not None and framework != detected:
+        try:
+            fn(to_framework(x0, framework))
+        except Exception as err:
+            raise UserFunctionError(
+                f"--framework {framework}: the function fails on a {framework} array "
+                f"({type(err).__name__}: {str(err).splitlines()[0]}); it looks like "
+                f"{detected} code: drop --framework or pass --framework {detected}"
+            ) from None
+    framework = framework or detected
 
     def build(target: str) -> Function:
         if target == framework:
@@ -303,5 +381,11 @@ def user_problem(
 
     frameworks = (framework,) if framework == "numpy" else (framework, "numpy")
     return Problem(
-        spec, f"user function {spec}, x of shape {shape}", operators, x0, build, frameworks
+        spec,
+        f"user function {spec} ({framework}), x of shape {shape}",
+        operators,
+        x0,
+        build,
+        frameworks,
+        traceable=framework if framework in ("numpy", "jax") else None,
     )

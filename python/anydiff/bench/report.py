@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from anydiff.bench.runner import Result
 
-__all__ = ["format_seconds", "format_table", "recommend", "save_json", "save_plot"]
+__all__ = [
+    "Recommendation",
+    "format_seconds",
+    "format_table",
+    "recommend",
+    "save_json",
+    "save_plot",
+]
 
 
 def format_seconds(s: Optional[float]) -> str:
@@ -29,37 +36,94 @@ def _groups(results: Sequence[Result]) -> dict[tuple[str, str], list[Result]]:
     return groups
 
 
-def recommend(results: Sequence[Result]) -> dict[str, Optional[str]]:
-    """For each ``problem operator``, the fastest anydiff backend whose result checked."""
-    best: dict[str, Optional[str]] = {}
+TIE_TOLERANCE = 0.05
+"""Contenders within this fraction of the fastest (or within the rounds' own spread, when
+larger) tie with it."""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The fastest contenders of one problem and operator that passed the check.
+
+    Attributes:
+        fastest: the fastest contender and those tied with it (within noise), fastest
+            first, each labelled ``anydiff ...`` or ``native ...``.
+        best_anydiff: the fastest anydiff backend and its time over the fastest
+            contender's (None when no anydiff backend passed).
+        tolerance: the relative difference under which two contenders tie.
+    """
+
+    fastest: tuple[str, ...]
+    best_anydiff: Optional[tuple[str, float]]
+    tolerance: float
+
+    def __str__(self) -> str:
+        if not self.fastest:
+            return "no contender passed the check"
+        lead, *tied = self.fastest
+        text = lead
+        if tied:
+            text += f" (ties with {', '.join(tied)}: within {self.tolerance:.0%}, this run's noise)"
+        if self.best_anydiff is not None:
+            name, ratio = self.best_anydiff
+            if f"anydiff {name}" not in self.fastest:
+                text += f"; the fastest anydiff backend is {name} at {ratio:.2f}x"
+        return text
+
+
+def _label(r: Result) -> str:
+    return ("native " if r.native else "anydiff ") + r.contender
+
+
+def _spread(r: Result) -> float:
+    """The relative range of a contender's rounds."""
+    if not r.rounds or not r.seconds:
+        return 0.0
+    return (max(r.rounds) - min(r.rounds)) / r.seconds
+
+
+def recommend(results: Sequence[Result]) -> dict[str, Recommendation]:
+    """For each ``problem operator``, the fastest contenders (anydiff or native) whose
+    result checked, with every contender that ties with the fastest; and the fastest
+    anydiff backend."""
+    out: dict[str, Recommendation] = {}
     for (problem, operator), rs in _groups(results).items():
-        ok = [
-            r
-            for r in rs
-            if not r.native and r.seconds is not None and r.check in ("ok", "reference")
-        ]
+        ok = sorted(
+            (r for r in rs if r.seconds is not None and r.check in ("ok", "reference")),
+            key=lambda r: r.seconds or 0.0,
+        )
         key = f"{problem} {operator}"
-        best[key] = min(ok, key=lambda r: r.seconds or 0.0).contender if ok else None
-    return best
+        if not ok:
+            out[key] = Recommendation((), None, TIE_TOLERANCE)
+            continue
+        lead, base = ok[0], ok[0].seconds or 0.0
+        tolerance, tied = TIE_TOLERANCE, []
+        for r in ok[1:]:
+            r_tol = max(TIE_TOLERANCE, (_spread(lead) + _spread(r)) / 2)
+            if (r.seconds or 0.0) <= base * (1.0 + r_tol):
+                tied.append(_label(r))
+                tolerance = max(tolerance, r_tol)
+        anydiff = [r for r in ok if not r.native]
+        best = (anydiff[0].contender, (anydiff[0].seconds or 0.0) / base) if anydiff else None
+        out[key] = Recommendation((_label(lead), *tied), best, tolerance)
+    return out
 
 
 def format_table(results: Sequence[Result]) -> str:
     """The results as a fixed-width table, one block per task, then recommendations."""
     head = ("problem", "operator", "contender", "time/call", "vs native", "check")
     rows: list[tuple[str, ...]] = []
+    errors: list[str] = []
     for rs in _groups(results).values():
         for r in sorted(rs, key=lambda r: (r.native, r.seconds is None, r.seconds or 0.0)):
             ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
             kind = "native " if r.native else "anydiff "
+            check = r.check
+            if r.error is not None:
+                errors.append(f"  [{len(errors) + 1}] {kind}{r.contender}: {r.error}")
+                check = f"error [{len(errors)}]"
             rows.append(
-                (
-                    r.problem,
-                    r.operator,
-                    kind + r.contender,
-                    format_seconds(r.seconds),
-                    ratio,
-                    r.check,
-                )
+                (r.problem, r.operator, kind + r.contender, format_seconds(r.seconds), ratio, check)
             )
         rows.append(("",) * len(head))
     if rows:
@@ -69,21 +133,42 @@ def format_table(results: Sequence[Result]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.append("")
-    lines.append("vs native: time per call / fastest native call of the same problem and operator.")
-    for key, name in recommend(results).items():
-        lines.append(f"recommended for {key}: {name or 'no anydiff backend passed the check'}")
+    lines.append(
+        "time/call: median over interleaved rounds. vs native: time / fastest native call of "
+        "the same problem and operator."
+    )
+    lines.append(
+        "check: every result is compared with the 'reference' (an exact native call where "
+        "there is one); finite differences to 1e-4, the others to 1e-9."
+    )
+    if errors:
+        lines.append("errors (the contender could not run):")
+        lines += [_shorten(e, 400) for e in errors]
+    lines.append("")
+    for key, rec in recommend(results).items():
+        lines.append(f"fastest for {key}: {rec}")
     return "\n".join(lines)
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def save_json(path: str | Path, results: Sequence[Result], **extra: Any) -> None:
     """Write results, recommendations and ``extra`` fields (machine info, settings)."""
-    doc = {**extra, "results": [asdict(r) for r in results], "recommendations": recommend(results)}
+    recs = {
+        key: {"fastest": list(rec.fastest), "best_anydiff": rec.best_anydiff, "text": str(rec)}
+        for key, rec in recommend(results).items()
+    }
+    doc = {**extra, "results": [asdict(r) for r in results], "recommendations": recs}
     Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
 def save_plot(path: str | Path, results: Sequence[Result], title: str = "anydiff bench") -> None:
     """A grouped bar chart (log scale) of time per call: one group per problem and
-    operator, one bar per contender; native calls hatched."""
+    operator, one bar per contender, labelled with its time; native calls hatched;
+    contenders that failed or mismatched are marked at the foot of their group."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,37 +176,46 @@ def save_plot(path: str | Path, results: Sequence[Result], title: str = "anydiff
 
     groups = _groups(results)
     names: list[str] = []
-    native: dict[str, bool] = {}
-    for r in results:
-        if r.seconds is not None and r.contender not in names:
-            names.append(r.contender)
-            native[r.contender] = r.native
-    names.sort(key=lambda n: native[n])
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(groups) + 3), 5))
+    for r in sorted(results, key=lambda r: r.native):
+        if _label(r) not in names:
+            names.append(_label(r))
+    timed = [r.seconds for r in results if r.seconds]
+    floor = min(timed) / 10 if timed else 1e-6
+    fig, ax = plt.subplots(figsize=(max(7.0, 2.2 * len(groups) + 4), 5.5))
     cmap = plt.get_cmap("tab20")
     colors = {name: cmap(i % 20) for i, name in enumerate(names)}
     labelled: set[str] = set()
     for g, rs in enumerate(groups.values()):
-        present = [n for n in names if any(r.contender == n and r.seconds for r in rs)]
+        present = [n for n in names if any(_label(r) == n for r in rs)]
         width = 0.8 / max(1, len(present))
         for i, name in enumerate(present):
-            t = next(r.seconds for r in rs if r.contender == name)
-            label = ("native " if native[name] else "anydiff ") + name
+            r = next(r for r in rs if _label(r) == name)
+            x = g - 0.4 + (i + 0.5) * width
+            if r.seconds is None or r.check not in ("ok", "reference"):
+                mark = "error" if r.seconds is None else "mismatch"
+                ax.text(x, floor * 1.3, mark, rotation=90, ha="center", va="bottom", fontsize=6)
+                continue
             ax.bar(
-                g - 0.4 + (i + 0.5) * width,
-                t,
+                x,
+                r.seconds - floor,
                 width,
+                bottom=floor,
                 color=colors[name],
-                label=None if name in labelled else label,
-                hatch="//" if native[name] else None,
+                label=None if name in labelled else name,
+                hatch="//" if r.native else None,
                 edgecolor="black",
                 linewidth=0.4,
             )
+            ax.text(
+                x, r.seconds * 1.1, format_seconds(r.seconds), rotation=90, ha="center",
+                va="bottom", fontsize=6,
+            )  # fmt: skip
             labelled.add(name)
     ax.set_yscale("log")
+    ax.set_ylim(bottom=floor, top=(max(timed) * 8) if timed else 1.0)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([f"{p}\n{o}" for p, o in groups])
-    ax.set_ylabel("seconds per call (log)")
+    ax.set_ylabel("seconds per call (log; lower is faster)")
     ax.set_title(title)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()

@@ -8,11 +8,12 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from anydiff.bench.contenders import Contender, contenders_for
+from anydiff.bench.contenders import SPARSE_DENSITY, Contender, contenders_for
 from anydiff.bench.problems import Problem, to_numpy
+from anydiff.bench.progress import Progress
 from anydiff.bench.timing import block, measure
 
-__all__ = ["Result", "Settings", "Task", "check", "run", "run_task"]
+__all__ = ["Result", "Settings", "Task", "check", "mostly_zeros", "run", "run_task"]
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,25 @@ class Task:
 
     @classmethod
     def of(cls, problem: Problem, operator: str) -> Task:
-        """A task with every installed contender that fits."""
-        return cls(problem, operator, tuple(contenders_for(problem, operator)))
+        """A task with every installed contender that fits (the sparse ones too for a
+        Jacobian that is mostly zeros)."""
+        sparse = operator == "jacobian" and mostly_zeros(problem)
+        return cls(problem, operator, tuple(contenders_for(problem, operator, sparse)))
+
+
+def mostly_zeros(problem: Problem, min_inputs: int = 32) -> bool:
+    """Whether the Jacobian of ``problem`` has at most ``SPARSE_DENSITY`` nonzeros, by
+    tracing (False for functions that do not trace, and for fewer than ``min_inputs``)."""
+    if problem.traceable is None or problem.n < min_inputs:
+        return False
+    from anydiff import jacobian_sparsity
+
+    try:
+        pattern = jacobian_sparsity(problem.function(problem.traceable), problem.point("numpy"))
+    except Exception:  # a function the tracer refuses gets the dense contenders only
+        return False
+    rows, cols = pattern.shape
+    return pattern.nnz <= SPARSE_DENSITY * rows * cols
 
 
 @dataclass
@@ -53,7 +71,8 @@ class Result:
 
     ``seconds`` is the median time per call (None when preparation failed); ``ratio`` is
     it divided by the fastest native call of the task; ``check`` is ``ok``,
-    ``reference``, ``MISMATCH ...`` or ``error: ...``.
+    ``reference`` (the result the others were compared with), ``MISMATCH ...`` or
+    ``error`` (the contender could not run; ``error`` holds the whole message).
     """
 
     problem: str
@@ -68,6 +87,7 @@ class Result:
     prepare_seconds: Optional[float] = None
     calls_per_round: int = 0
     rounds: list[float] = field(default_factory=list)
+    error: Optional[str] = None
 
 
 def check(value: np.ndarray, reference: np.ndarray, exact: bool) -> tuple[bool, float]:
@@ -101,7 +121,8 @@ def run_task(
         try:
             calls[c.name], values[c.name], r.prepare_seconds = _prepare(c, problem)
         except Exception as err:  # a contender that cannot run is reported, not fatal
-            r.check = f"error: {type(err).__name__}: {str(err).splitlines()[0][:120]}"
+            r.check = "error"
+            r.error = f"{type(err).__name__}: {err}"
         if progress is not None:
             progress(1)
     ref_name = _reference(task.contenders, values)
@@ -139,21 +160,15 @@ def _reference(contenders: Sequence[Contender], values: dict[str, np.ndarray]) -
 def run(
     tasks: Sequence[Task], settings: Optional[Settings] = None, show_progress: bool = True
 ) -> list[Result]:
-    """Run ``tasks`` in order, with a tqdm progress bar over all contenders and rounds."""
+    """Run ``tasks`` in order, with a progress line over all contenders and rounds."""
     settings = settings or Settings()
     steps = sum(len(t.contenders) * (settings.rounds + 2) for t in tasks)
-    bar: Any = None
-    if show_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=steps, desc="bench", unit="step", leave=False)
+    bar = Progress(steps, enabled=show_progress)
     results: list[Result] = []
     try:
         for task in tasks:
-            if bar is not None:
-                bar.set_description(f"{task.problem.name} {task.operator}")
-            results += run_task(task, settings, bar.update if bar is not None else None)
+            bar.describe(f"{task.problem.name} {task.operator}")
+            results += run_task(task, settings, bar.update)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return results

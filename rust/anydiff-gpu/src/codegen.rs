@@ -7,6 +7,15 @@
 //! Bindings: `points` (`P x n`), `params` (the program's parameters, then its
 //! constants), `seeds` (`L x n`, for [`Seeds::Given`]), `values` (`P x m`),
 //! `tangents` (`P x m x L`) and a uniform with the number of points.
+//!
+//! Straight-line code grows with elements x lanes, and drivers compile it in
+//! time that grows faster than its length (lavapipe took 148 s for a 64-input
+//! Jacobian). Past [`TARGET_STATEMENTS`] statements the lanes go into a loop
+//! instead: the values are computed once, then a loop runs over blocks of a
+//! few lanes with the lane code written once for a block (the seeds of a
+//! block are read at run time, so known-zero tangents are no longer dropped).
+//! A kernel that needs more than [`MAX_STATEMENTS`] statements even with one
+//! lane per pass is refused at once ([`GpuError::TooLarge`]).
 
 use std::fmt::Write;
 
@@ -14,12 +23,26 @@ use anydiff::ir::{BinaryFn, CompareFn, Op, Program, ReduceFn, UnaryFn};
 
 use crate::error::GpuError;
 
-/// Most scalar elements a per-point program may have (the kernel is straight-line code).
-pub const MAX_ELEMENTS: usize = 20_000;
+/// Most scalar elements a per-point program may have (the kernel is
+/// straight-line code, a few statements per element within
+/// [`MAX_STATEMENTS`]); larger programs run as array programs.
+pub const MAX_ELEMENTS: usize = 1600;
 /// Most tangent lanes of one kernel.
 pub const MAX_LANES: usize = 64;
 /// Invocations per workgroup.
 pub const WORKGROUP: u32 = 64;
+/// Statements a kernel aims at: lanes are written out when they fit, else
+/// they loop over the widest block of lanes that fits (lavapipe compiles
+/// this many in about a second).
+pub const TARGET_STATEMENTS: usize = 1500;
+/// Most statements of any kernel (values plus one lane per loop pass): past
+/// this the driver's compile time runs to minutes, so the kernel is refused.
+pub const MAX_STATEMENTS: usize = 4000;
+/// Most terms of one sum expression.
+const SUM_TERMS: usize = 16;
+/// Lanes per loop pass tried within [`TARGET_STATEMENTS`], widest first
+/// (one lane per pass is tried last, within [`MAX_STATEMENTS`]).
+const LOOP_BLOCKS: [usize; 4] = [16, 8, 4, 2];
 
 /// The number type of a kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -82,17 +105,32 @@ struct Scalar {
 
 struct Gen {
     body: String,
+    /// The lane code of a looped kernel (in `body` when the lanes are unrolled).
+    lane_body: String,
+    looped: bool,
     next: usize,
     ty: &'static str,
     lanes: usize,
 }
 
 impl Gen {
+    /// A value or a factor shared by the lanes.
     fn bind(&mut self, expr: String) -> String {
         let name = format!("v{}", self.next);
         self.next += 1;
         // writing to a String cannot fail
         let _ = writeln!(self.body, "    let {name}: {} = {expr};", self.ty);
+        name
+    }
+
+    /// A tangent lane: in the loop over lane blocks when there is one.
+    fn bind_lane(&mut self, expr: String) -> String {
+        if !self.looped {
+            return self.bind(expr);
+        }
+        let name = format!("v{}", self.next);
+        self.next += 1;
+        let _ = writeln!(self.lane_body, "        let {name}: {} = {expr};", self.ty);
         name
     }
 
@@ -129,7 +167,7 @@ impl Gen {
         let parts: Vec<String> = terms.iter().filter_map(|(d, t)| self.term(d, t)).collect();
         match parts.len() {
             0 => Lane::Zero,
-            _ => Lane::Var(self.bind(parts.join(" + "))),
+            _ => Lane::Var(self.bind_lane(parts.join(" + "))),
         }
     }
 
@@ -141,7 +179,7 @@ impl Gen {
                 x.d.iter()
                     .map(|t| match t {
                         Lane::Zero => Lane::Zero,
-                        t => Lane::Var(self.bind(format!("-{}", self.lane_expr(t)))),
+                        t => Lane::Var(self.bind_lane(format!("-{}", self.lane_expr(t)))),
                     })
                     .collect();
             return Ok(Scalar { v, d });
@@ -175,7 +213,7 @@ impl Gen {
                         (Lane::Zero, b, BinaryFn::Add) => b.clone(),
                         (a, b, _) => {
                             let e = format!("{} {op} {}", self.lane_expr(a), self.lane_expr(b));
-                            Lane::Var(self.bind(e))
+                            Lane::Var(self.bind_lane(e))
                         }
                     });
                 }
@@ -223,7 +261,7 @@ impl Gen {
                             self.lane_expr(a),
                             self.lane_expr(b)
                         );
-                        Lane::Var(self.bind(e))
+                        Lane::Var(self.bind_lane(e))
                     }
                 })
                 .collect();
@@ -250,7 +288,7 @@ impl Gen {
                             self.lane_expr(b),
                             self.lane_expr(a)
                         );
-                        Lane::Var(self.bind(e))
+                        Lane::Var(self.bind_lane(e))
                     }
                 })
                 .collect();
@@ -261,13 +299,8 @@ impl Gen {
         if items.is_empty() {
             return self.zero_scalar();
         }
-        let v = self.bind(
-            items
-                .iter()
-                .map(|s| s.v.as_str())
-                .collect::<Vec<_>>()
-                .join(" + "),
-        );
+        let values = items.iter().map(|s| s.v.clone()).collect();
+        let v = self.sum_of(values, false);
         let d = (0..self.lanes)
             .map(|l| {
                 let parts: Vec<String> = items
@@ -277,11 +310,37 @@ impl Gen {
                     .collect();
                 match parts.len() {
                     0 => Lane::Zero,
-                    _ => Lane::Var(self.bind(parts.join(" + "))),
+                    _ => Lane::Var(self.sum_of(parts, true)),
                 }
             })
             .collect();
         Scalar { v, d }
+    }
+
+    /// The bound sum of `parts` (a lane's or a value's), in partial sums of at
+    /// most [`SUM_TERMS`] terms: one long `a + b + ...` nests as deep as it is
+    /// long in the shader compiler, whose recursion overflowed the stack at a
+    /// few hundred terms.
+    fn sum_of(&mut self, mut parts: Vec<String>, lane: bool) -> String {
+        while parts.len() > SUM_TERMS {
+            parts = parts
+                .chunks(SUM_TERMS)
+                .map(|c| {
+                    let e = c.join(" + ");
+                    if lane {
+                        self.bind_lane(e)
+                    } else {
+                        self.bind(e)
+                    }
+                })
+                .collect();
+        }
+        let e = parts.join(" + ");
+        if lane {
+            self.bind_lane(e)
+        } else {
+            self.bind(e)
+        }
     }
 }
 
@@ -468,13 +527,17 @@ pub(crate) fn check_lanes(lanes: usize) -> Result<(), GpuError> {
     Ok(())
 }
 
-/// The per-point kernel of `program` for the given seeds and precision.
+/// The per-point kernel of `program` for the given seeds and precision: the
+/// lanes written out when that takes at most [`TARGET_STATEMENTS`]
+/// statements, else in a loop over the widest block of lanes that keeps the
+/// kernel within it, else one lane per pass within [`MAX_STATEMENTS`], else
+/// [`GpuError::TooLarge`].
 pub fn per_point(
     program: &Program,
     seeds: Seeds,
     precision: Precision,
 ) -> Result<Kernel, GpuError> {
-    let (n, m) = (program.n_inputs(), program.n_outputs());
+    let n = program.n_inputs();
     let lanes = match seeds {
         Seeds::Identity => n,
         Seeds::Given(l) => l,
@@ -487,10 +550,45 @@ pub fn per_point(
         )));
     }
     check_lanes(lanes)?;
+    if let Some(k) = generate(program, seeds, precision, None, TARGET_STATEMENTS)? {
+        return Ok(k);
+    }
+    for block in LOOP_BLOCKS.into_iter().filter(|&b| b < lanes) {
+        if let Some(k) = generate(program, seeds, precision, Some(block), TARGET_STATEMENTS)? {
+            return Ok(k);
+        }
+    }
+    if let Some(k) = generate(program, seeds, precision, Some(1), MAX_STATEMENTS)? {
+        return Ok(k);
+    }
+    Err(GpuError::TooLarge(format!(
+        "a per-point kernel of this program needs more than {MAX_STATEMENTS} WGSL statements \
+         even with one tangent lane per loop pass ({elements} scalar elements), which drivers \
+         take minutes to compile; use the CPU engine"
+    )))
+}
+
+/// The kernel with its lanes unrolled (`block` None) or in a loop over
+/// blocks of `block` lanes; `None` as soon as it passes `cap` statements.
+fn generate(
+    program: &Program,
+    seeds: Seeds,
+    precision: Precision,
+    block: Option<usize>,
+    cap: usize,
+) -> Result<Option<Kernel>, GpuError> {
+    let (n, m) = (program.n_inputs(), program.n_outputs());
+    let total_lanes = match seeds {
+        Seeds::Identity => n,
+        Seeds::Given(l) => l,
+    };
+    let lanes = block.unwrap_or(total_lanes);
     let ty = precision.wgsl();
     let f64 = precision == Precision::F64;
     let mut g = Gen {
         body: String::new(),
+        lane_body: String::new(),
+        looped: block.is_some(),
         next: 0,
         ty,
         lanes,
@@ -518,10 +616,22 @@ pub fn per_point(
                     let j = input_offsets[*index] + e;
                     let v = g.bind(format!("points[xb + {j}u]"));
                     let d = (0..lanes)
-                        .map(|l| match seeds {
-                            Seeds::Identity if l == j => Lane::One,
-                            Seeds::Identity => Lane::Zero,
-                            Seeds::Given(_) => Lane::Var(g.bind(format!("seeds[{}u]", l * n + j))),
+                        .map(|l| match (seeds, block) {
+                            (Seeds::Identity, None) if l == j => Lane::One,
+                            (Seeds::Identity, None) => Lane::Zero,
+                            (Seeds::Given(_), None) => {
+                                Lane::Var(g.bind(format!("seeds[{}u]", l * n + j)))
+                            }
+                            // lane `base + l` of the loop's block, known only at run time
+                            (Seeds::Identity, Some(_)) => Lane::Var(g.bind_lane(format!(
+                                "select({}, {}, base + {l}u == {j}u)",
+                                g.num(0.0),
+                                g.num(1.0)
+                            ))),
+                            (Seeds::Given(_), Some(_)) => Lane::Var(g.bind_lane(format!(
+                                "select({}, seeds[(base + {l}u) * {n}u + {j}u], base + {l}u < {total_lanes}u)",
+                                g.num(0.0)
+                            ))),
                         })
                         .collect();
                     Scalar { v, d }
@@ -637,6 +747,9 @@ pub fn per_point(
                 let mut out = Vec::with_capacity(batch * rows * cols);
                 for bt in 0..*batch {
                     for i in 0..rows {
+                        if g.next > cap {
+                            return Ok(None);
+                        }
                         for j in 0..cols {
                             let products: Vec<Scalar> = (0..k)
                                 .map(|kk| {
@@ -654,21 +767,38 @@ pub fn per_point(
             }
         };
         nodes.push(node);
+        if g.next > cap {
+            return Ok(None);
+        }
     }
     let mut body = std::mem::take(&mut g.body);
+    let mut lane_body = std::mem::take(&mut g.lane_body);
     let mut r = 0;
     for &o in program.outputs() {
         for s in &nodes[o] {
             let _ = writeln!(body, "    values[p * {m}u + {r}u] = {};", s.v);
             for (l, lane) in s.d.iter().enumerate() {
-                let _ = writeln!(
-                    body,
-                    "    tangents[(p * {m}u + {r}u) * {lanes}u + {l}u] = {};",
-                    g.lane_expr(lane)
-                );
+                let lane = g.lane_expr(lane);
+                let _ = match block {
+                    None => writeln!(
+                        body,
+                        "    tangents[(p * {m}u + {r}u) * {lanes}u + {l}u] = {lane};"
+                    ),
+                    Some(_) => writeln!(
+                        lane_body,
+                        "        if base + {l}u < {total_lanes}u {{ \
+                         tangents[(p * {m}u + {r}u) * {total_lanes}u + base + {l}u] = {lane}; }}"
+                    ),
+                };
             }
             r += 1;
         }
+    }
+    if let Some(b) = block {
+        let _ = write!(
+            body,
+            "    for (var base = 0u; base < {total_lanes}u; base = base + {b}u) {{\n{lane_body}    }}\n"
+        );
     }
     let common = prelude(precision);
     let source = format!(
@@ -695,11 +825,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
 {body}}}
 "
     );
-    Ok(Kernel {
+    Ok(Some(Kernel {
         source,
-        lanes,
+        lanes: total_lanes,
         constants,
-    })
+    }))
 }
 
 /// The functions every kernel may call: the elementary functions of the
@@ -756,8 +886,26 @@ fn powi(g: &mut Gen, x: &Scalar, e: i32) -> Scalar {
             return g.num(1.0);
         }
         let mut acc = xv.clone();
-        for _ in 1..k.unsigned_abs() {
-            acc = g.bind(format!("{acc} * {xv}"));
+        if k.unsigned_abs() <= 16 {
+            for _ in 1..k.unsigned_abs() {
+                acc = g.bind(format!("{acc} * {xv}"));
+            }
+        } else {
+            // by squaring: a few statements for any exponent (2^31 - 1 included)
+            let (mut base, mut e, mut result) = (xv.clone(), k.unsigned_abs(), None::<String>);
+            while e > 0 {
+                if e & 1 == 1 {
+                    result = Some(match result {
+                        None => base.clone(),
+                        Some(r) => g.bind(format!("{r} * {base}")),
+                    });
+                }
+                e >>= 1;
+                if e > 0 {
+                    base = g.bind(format!("{base} * {base}"));
+                }
+            }
+            acc = result.unwrap_or_else(|| g.num(1.0));
         }
         if k < 0 {
             acc = g.bind(format!("{} / {acc}", g.num(1.0)));

@@ -61,9 +61,27 @@ fn rank(t: wgpu::DeviceType) -> u8 {
 }
 
 fn instance() -> wgpu::Instance {
+    quiet_wayland_probe();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = wgpu::Backends::VULKAN;
     wgpu::Instance::new(desc)
+}
+
+/// Without a Wayland session (no usable `XDG_RUNTIME_DIR`), the Vulkan drivers' window
+/// system code still asks libwayland for a display, which prints
+/// "error: XDG_RUNTIME_DIR is invalid or not set" once per probe. Pointing
+/// `WAYLAND_DISPLAY` at an absolute path that does not exist makes that probe fail
+/// quietly; it is set once, only when no session could be reached anyway.
+fn quiet_wayland_probe() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let runtime_dir_ok = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(|d| std::path::Path::new(&d).is_absolute() && std::path::Path::new(&d).is_dir())
+            .unwrap_or(false);
+        if !runtime_dir_ok && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+            std::env::set_var("WAYLAND_DISPLAY", "/nonexistent/anydiff-no-wayland-session");
+        }
+    });
 }
 
 /// Every Vulkan adapter wgpu sees.

@@ -546,3 +546,114 @@ fn array_programs_match_the_cpu_engine() {
         assert_close(&gt, &want, 1e-12, 1e-12, "array tangents");
     }
 }
+
+/// `y = sin(x) x_{i-1} + exp(-x^2)`, then `y * sum(y)`: every output depends
+/// on every input, so a Jacobian's lanes are all live.
+fn dense_coupled(n: usize) -> Program {
+    let last = n as i64 - 1;
+    let roll: Vec<i64> = (0..n as i64)
+        .map(|i| if i == 0 { last } else { i - 1 })
+        .collect();
+    let ops = vec![
+        Op::Input { index: 0, len: n }, // 0
+        un(UnaryFn::Sin, 0),            // 1
+        gather(0, roll),                // 2
+        bin(BinaryFn::Mul, 1, 2),       // 3
+        un(UnaryFn::Square, 0),         // 4
+        un(UnaryFn::Neg, 4),            // 5
+        un(UnaryFn::Exp, 5),            // 6
+        bin(BinaryFn::Add, 3, 6),       // 7
+        Op::Reduce {
+            func: ReduceFn::Sum,
+            a: 7,
+            offsets: vec![0, n],
+            indices: (0..n).collect(),
+        }, // 8
+        gather(8, vec![0; n]),          // 9
+        bin(BinaryFn::Mul, 7, 9),       // 10
+    ];
+    Program::new(ops, &[n], &[], &[10]).unwrap()
+}
+
+#[test]
+fn wide_jacobians_loop_over_lane_blocks_and_compile_quickly() {
+    let Some(gpu) = gpu() else { return };
+    for n in [8, 32, 64] {
+        let prog = dense_coupled(n);
+        let pts = points(50, n, 3, -1.0, 1.0);
+        let (v, j) = cpu_jacobian(&prog, &pts, &[]);
+        let start = std::time::Instant::now();
+        let k = GpuProgram::compile::<f32>(gpu.clone(), &prog, Seeds::Identity).unwrap();
+        let (gv, gj) = gpu_jacobian(&k, &pts, &[], |x| x as f32, f64::from);
+        eprintln!(
+            "{n} inputs: {} bytes of WGSL, looped: {}, compile + first run {:.2} s",
+            k.source().len(),
+            k.source().contains("for (var base"),
+            start.elapsed().as_secs_f64()
+        );
+        assert_close(&gv, v.as_slice().unwrap(), 1e-4, 1e-4, "values");
+        assert_close(&gj, j.as_slice().unwrap(), 1e-4, 1e-4, "Jacobians");
+    }
+}
+
+#[test]
+fn given_seeds_past_the_unrolled_size_loop_and_match_the_cpu_engine() {
+    let Some(gpu) = gpu() else { return };
+    // 65 inputs: the Python backend splits the directions into 64 + 1
+    let (n, lanes) = (65, 64);
+    let prog = dense_coupled(n);
+    let pts = points(20, n, 5, -1.0, 1.0);
+    let seeds = points(lanes, n, 6, -1.0, 1.0);
+    let k = GpuProgram::compile::<f32>(gpu, &prog, Seeds::Given(lanes)).unwrap();
+    assert!(k.source().contains("for (var base"));
+    let x: Vec<f32> = pts.iter().map(|&v| v as f32).collect();
+    let s: Vec<f32> = seeds.iter().map(|&v| v as f32).collect();
+    let mut v = vec![0f32; 20 * n];
+    let mut t = vec![0f32; 20 * n * lanes];
+    k.run(&x, &[], &s, &mut v, &mut t).unwrap();
+    let mut cv = Array2::zeros((20, n));
+    let mut ct = Array3::zeros((20, lanes, n));
+    prog.jvp_points(pts.view(), &[], seeds.view(), cv.view_mut(), ct.view_mut())
+        .unwrap();
+    // the GPU's tangents are P x m x L, the CPU's P x L x m
+    let ct = ct.permuted_axes([0, 2, 1]);
+    let ct: Vec<f64> = ct.iter().copied().collect();
+    let t: Vec<f64> = t.into_iter().map(f64::from).collect();
+    assert_close(&t, &ct, 1e-3, 1e-3, "JVPs");
+}
+
+#[test]
+fn kernels_past_the_statement_limit_are_refused_and_powers_stay_short() {
+    let Some(gpu) = gpu() else { return };
+    // a 20 x 40 by 40 x 20 product: 1200 elements, 16000 products
+    let ops = vec![
+        Op::Input { index: 0, len: 800 },
+        Op::Dot {
+            a: 0,
+            b: 0,
+            batch: 1,
+            m: 20,
+            k: 40,
+            n: 20,
+        },
+    ];
+    let big = Program::new(ops, &[800], &[], &[1]).unwrap();
+    let err = GpuProgram::compile::<f32>(gpu.clone(), &big, Seeds::Given(2)).err();
+    assert!(
+        matches!(err, Some(GpuError::TooLarge(ref m)) if m.contains("statements")),
+        "{err:?}"
+    );
+    // x^(2^31 - 1) by squaring: a few dozen statements, not two billion
+    let ops = vec![
+        Op::Input { index: 0, len: 1 },
+        Op::Powi { a: 0, n: i32::MAX },
+    ];
+    let prog = Program::new(ops, &[1], &[], &[1]).unwrap();
+    let k = GpuProgram::compile::<f64>(gpu, &prog, Seeds::Identity).unwrap();
+    assert!(k.source().matches("let ").count() < 200);
+    let pts = Array2::from_shape_vec((3, 1), vec![1.0, -1.0, 0.5]).unwrap();
+    let (v, j) = cpu_jacobian(&prog, &pts, &[]);
+    let (gv, gj) = gpu_jacobian(&k, &pts, &[], |x| x, |x| x);
+    assert_close(&gv, v.as_slice().unwrap(), 1e-12, 0.0, "values");
+    assert_close(&gj, j.as_slice().unwrap(), 1e-12, 0.0, "derivatives");
+}

@@ -189,8 +189,10 @@ impl Kernel {
     /// Runs the kernel at the `np` points of `points` (point-major, `n`
     /// numbers each), writing `values` (`m` per point) and
     /// `jacobian` (`m * n` per point, row-major) as the mode asks; chunks of
-    /// points run in parallel. Sizes are checked: a result the mode does not
-    /// write may be empty.
+    /// points run in parallel, and those left when the thread's current
+    /// [`anydiff::StopFlag`] is raised are skipped (under
+    /// [`anydiff::StopFlag::run`], which then reports the interruption).
+    /// Sizes are checked: a result the mode does not write may be empty.
     pub fn run(
         &self,
         np: usize,
@@ -204,12 +206,17 @@ impl Kernel {
         let vw = if self.mode.values() { m } else { 0 };
         let jw = if self.mode.jacobian() { m * n } else { 0 };
         let checks = [
-            ("points", points.len(), np * n),
-            ("params", params.len(), self.n_params),
-            ("values", values.len(), np * vw),
-            ("jacobian", jacobian.len(), np * jw),
+            ("points", points.len(), np.checked_mul(n)),
+            ("params", params.len(), Some(self.n_params)),
+            ("values", values.len(), np.checked_mul(vw)),
+            ("jacobian", jacobian.len(), np.checked_mul(jw)),
         ];
         for (what, got, expected) in checks {
+            let Some(expected) = expected else {
+                return Err(JitError::Shape(format!(
+                    "{what}: {np} points need more numbers than memory holds"
+                )));
+            };
             if got != expected {
                 return Err(JitError::Shape(format!(
                     "{what}: expected {expected} numbers for {np} points, got {got}"
@@ -240,8 +247,11 @@ impl Kernel {
             .zip(chunks_or_empty(values, TASK_POINTS * vw))
             .zip(chunks_or_empty(jacobian, TASK_POINTS * jw))
             .collect();
+        let stop = anydiff::StopFlag::current();
         tasks.into_par_iter().for_each(|(((p, count), vals), jac)| {
-            run(&points[p * n..(p + count) * n], vals, jac, count)
+            if !stop.as_ref().is_some_and(anydiff::StopFlag::is_raised) {
+                run(&points[p * n..(p + count) * n], vals, jac, count)
+            }
         });
         Ok(())
     }

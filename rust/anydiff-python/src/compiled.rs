@@ -117,7 +117,14 @@ impl Compiled {
             }
             Engine::Compiled => true,
         };
-        let kernel = self.kernels[want as usize].get_or_init(|| py.detach(|| compile(prog, want)));
+        // The GIL is released around the whole `get_or_init`, not only inside
+        // the initializer: a thread waiting for another's compile must not hold
+        // it, or the compiling thread (which needs it to return) never can.
+        let cell = &self.kernels[want as usize];
+        let kernel = match cell.get() {
+            Some(k) => k,
+            None => py.detach(|| cell.get_or_init(|| compile(prog, want))),
+        };
         match kernel {
             Ok(k) => Ok(Some(k)),
             Err(why) if forced => Err(PyValueError::new_err(format!("engine='compiled': {why}"))),

@@ -10,8 +10,20 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::error::ShapeError;
+use crate::error::{core_err, guard, ShapeError};
 use crate::ir::PyProgram;
+use anydiff::memory::{checked_len, try_vec};
+
+/// A zeroed buffer for `what` of `dims`, or `MemoryError`/`ValueError` naming it.
+fn buffer<T: Clone + Default>(what: &str, dims: &[usize]) -> PyResult<Vec<T>> {
+    let len = checked_len(what, dims, std::mem::size_of::<T>()).map_err(core_err)?;
+    try_vec(
+        &format!("{what} of shape {}", anydiff::memory::shape_str(dims)),
+        len,
+        T::default(),
+    )
+    .map_err(core_err)
+}
 
 create_exception!(
     anydiff._core,
@@ -30,17 +42,27 @@ fn to_py(e: GpuError) -> PyErr {
 }
 
 /// The process's GPU, chosen on first use (`ANYDIFF_WGPU_ADAPTER` picks one).
-fn gpu() -> PyResult<Arc<Gpu>> {
+/// Opening it takes a while: the GIL is released around the whole
+/// `get_or_init`, so that threads waiting for it do not hold the GIL.
+fn gpu(py: Python<'_>) -> PyResult<Arc<Gpu>> {
     static GPU: OnceLock<Result<Arc<Gpu>, String>> = OnceLock::new();
-    GPU.get_or_init(|| Gpu::new().map(Arc::new).map_err(|e| e.to_string()))
-        .clone()
-        .map_err(GpuUnavailable::new_err)
+    let opened = match GPU.get() {
+        Some(g) => g,
+        None => {
+            py.detach(|| GPU.get_or_init(|| Gpu::new().map(Arc::new).map_err(|e| e.to_string())))
+        }
+    };
+    opened.clone().map_err(GpuUnavailable::new_err)
 }
 
 /// The adapter in use: name, device type, driver, and whether it has f64.
 #[pyfunction]
 fn gpu_adapter(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let g = gpu()?;
+    guard(|| adapter_dict(py))
+}
+
+fn adapter_dict(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let g = gpu(py)?;
     let info = g.info();
     let d = PyDict::new(py);
     d.set_item("name", &info.name)?;
@@ -81,8 +103,8 @@ fn run_typed<T: GpuReal + Element>(
         )));
     }
     let (m, l) = (k.n_outputs(), k.lanes());
-    let mut values = vec![T::default(); np * m];
-    let mut tangents = vec![T::default(); np * m * l];
+    let mut values = buffer::<T>("the values", &[np, m])?;
+    let mut tangents = buffer::<T>("the tangents", &[np, m, l])?;
     let (x, p, s) = (pts.to_owned(), par.to_vec(), sd.to_vec());
     py.detach(|| {
         let x = x.as_slice().unwrap_or(&[]);
@@ -109,32 +131,9 @@ impl PyGpuKernel {
         py: Python<'_>,
         program: &PyProgram,
         dtype: &str,
-        lanes: Option<usize>,
+        lanes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let seeds = match lanes {
-            None => Seeds::Identity,
-            Some(l) => Seeds::Given(l),
-        };
-        let prog = program.inner.clone();
-        let g = gpu()?;
-        let kernel = match dtype {
-            "float32" => py
-                .detach(|| GpuProgram::compile::<f32>(g, &prog, seeds))
-                .map(|k| Kernel::F32(Arc::new(k))),
-            "float64" => py
-                .detach(|| GpuProgram::compile::<f64>(g, &prog, seeds))
-                .map(|k| Kernel::F64(Arc::new(k))),
-            other => {
-                return Err(PyTypeError::new_err(format!(
-                    "dtype must be 'float32' or 'float64'; got {other:?}"
-                )))
-            }
-        }
-        .map_err(to_py)?;
-        let lanes = match &kernel {
-            Kernel::F32(k) | Kernel::F64(k) => k.lanes(),
-        };
-        Ok(PyGpuKernel { kernel, lanes })
+        guard(|| Self::compile(py, program, dtype, crate::args::opt_size(lanes, "lanes")?))
     }
 
     /// Tangent lanes per point.
@@ -161,10 +160,10 @@ impl PyGpuKernel {
         params: &Bound<'_, PyAny>,
         seeds: &Bound<'_, PyAny>,
     ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-        match &self.kernel {
+        guard(|| match &self.kernel {
             Kernel::F32(k) => run_typed::<f32>(py, k, (points, params, seeds)),
             Kernel::F64(k) => run_typed::<f64>(py, k, (points, params, seeds)),
-        }
+        })
     }
 
     /// Uploads `points` once; the returned object evaluates on the GPU without
@@ -175,6 +174,47 @@ impl PyGpuKernel {
         points: &Bound<'_, PyAny>,
         params: &Bound<'_, PyAny>,
         seeds: &Bound<'_, PyAny>,
+    ) -> PyResult<PyResident> {
+        guard(|| self.upload((points, params, seeds)))
+    }
+}
+
+impl PyGpuKernel {
+    fn compile(
+        py: Python<'_>,
+        program: &PyProgram,
+        dtype: &str,
+        lanes: Option<usize>,
+    ) -> PyResult<Self> {
+        let seeds = match lanes {
+            None => Seeds::Identity,
+            Some(l) => Seeds::Given(l),
+        };
+        let prog = program.inner.clone();
+        let g = gpu(py)?;
+        let kernel = match dtype {
+            "float32" => py
+                .detach(|| GpuProgram::compile::<f32>(g, &prog, seeds))
+                .map(|k| Kernel::F32(Arc::new(k))),
+            "float64" => py
+                .detach(|| GpuProgram::compile::<f64>(g, &prog, seeds))
+                .map(|k| Kernel::F64(Arc::new(k))),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "dtype must be 'float32' or 'float64'; got {other:?}"
+                )))
+            }
+        }
+        .map_err(to_py)?;
+        let lanes = match &kernel {
+            Kernel::F32(k) | Kernel::F64(k) => k.lanes(),
+        };
+        Ok(PyGpuKernel { kernel, lanes })
+    }
+
+    fn upload(
+        &self,
+        (points, params, seeds): (&Bound<'_, PyAny>, &Bound<'_, PyAny>, &Bound<'_, PyAny>),
     ) -> PyResult<PyResident> {
         fn up<T: GpuReal + Element>(
             k: &Arc<GpuProgram>,
@@ -220,7 +260,7 @@ pub struct PyResident {
 impl PyResident {
     /// Evaluates at every point and waits for the GPU; nothing crosses to the host.
     fn run(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.inner.run()).map_err(to_py)
+        guard(|| py.detach(|| self.inner.run()).map_err(to_py))
     }
 
     /// `(values (P, m), tangents (P, m, L))` of the last `run`.
@@ -230,8 +270,8 @@ impl PyResident {
             r: &PyResident,
         ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
             let (np, m, l) = (r.inner.len(), r.m, r.lanes);
-            let mut v = vec![T::default(); np * m];
-            let mut t = vec![T::default(); np * m * l];
+            let mut v = buffer::<T>("the values", &[np, m])?;
+            let mut t = buffer::<T>("the tangents", &[np, m, l])?;
             py.detach(|| r.inner.read(&mut v, &mut t)).map_err(to_py)?;
             let v = ndarray::Array2::from_shape_vec((np, m), v)
                 .map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -242,11 +282,13 @@ impl PyResident {
                 t.into_pyarray(py).into_any().unbind(),
             ))
         }
-        if self.f64 {
-            typed::<f64>(py, self)
-        } else {
-            typed::<f32>(py, self)
-        }
+        guard(|| {
+            if self.f64 {
+                typed::<f64>(py, self)
+            } else {
+                typed::<f32>(py, self)
+            }
+        })
     }
 }
 
@@ -285,8 +327,8 @@ fn run_array<T: GpuReal + Element>(
             x.len()
         )));
     }
-    let mut values = vec![T::default(); m];
-    let mut tangents = vec![T::default(); m * l];
+    let mut values = buffer::<T>("the values", &[m])?;
+    let mut tangents = buffer::<T>("the tangents", &[m, l])?;
     py.detach(|| k.run(&x, &p, &s, &mut values, &mut tangents))
         .map_err(to_py)?;
     let tangents = ndarray::Array2::from_shape_vec((m, l), tangents)
@@ -304,9 +346,41 @@ fn run_array<T: GpuReal + Element>(
 impl PyGpuArrayKernel {
     /// Compiles `program` for one point, `lanes` directions, `dtype` "float32"/"float64".
     #[new]
-    fn new(py: Python<'_>, program: &PyProgram, dtype: &str, lanes: usize) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        program: &PyProgram,
+        dtype: &str,
+        lanes: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        guard(|| Self::compile(py, program, dtype, crate::args::size(lanes, "lanes")?))
+    }
+
+    /// Tangent lanes.
+    #[getter]
+    fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// `(values (m,), tangents (m, L))` at `x` `(n,)` along `seeds` `(L * n,)`.
+    fn run(
+        &self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        params: &Bound<'_, PyAny>,
+        seeds: &Bound<'_, PyAny>,
+    ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let dims = (self.n, self.m, self.lanes);
+        guard(|| match &self.kernel {
+            ArrayKernel::F32(k) => run_array::<f32>(py, k, dims, (x, params, seeds)),
+            ArrayKernel::F64(k) => run_array::<f64>(py, k, dims, (x, params, seeds)),
+        })
+    }
+}
+
+impl PyGpuArrayKernel {
+    fn compile(py: Python<'_>, program: &PyProgram, dtype: &str, lanes: usize) -> PyResult<Self> {
         let prog = program.inner.clone();
-        let g = gpu()?;
+        let g = gpu(py)?;
         let kernel = match dtype {
             "float32" => py
                 .detach(|| GpuArrayProgram::compile::<f32>(g, &prog, lanes))
@@ -327,27 +401,6 @@ impl PyGpuArrayKernel {
             m: prog.n_outputs(),
             lanes,
         })
-    }
-
-    /// Tangent lanes.
-    #[getter]
-    fn lanes(&self) -> usize {
-        self.lanes
-    }
-
-    /// `(values (m,), tangents (m, L))` at `x` `(n,)` along `seeds` `(L * n,)`.
-    fn run(
-        &self,
-        py: Python<'_>,
-        x: &Bound<'_, PyAny>,
-        params: &Bound<'_, PyAny>,
-        seeds: &Bound<'_, PyAny>,
-    ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-        let dims = (self.n, self.m, self.lanes);
-        match &self.kernel {
-            ArrayKernel::F32(k) => run_array::<f32>(py, k, dims, (x, params, seeds)),
-            ArrayKernel::F64(k) => run_array::<f64>(py, k, dims, (x, params, seeds)),
-        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anydiff::ir::{IrReal, Op, Program, SparseJacobian};
 use anydiff::sparse::Pattern;
 use anydiff::{Elementary, Error};
-use ndarray::{Array1, Array2, Array3};
+use ndarray::{Array1, Array2};
 use numpy::{
     AllowTypeChange, Element, IntoPyArray, PyArray1, PyArrayDescrMethods, PyArrayLike2,
     PyArrayLikeDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray,
@@ -19,13 +19,12 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+use crate::args;
+use crate::arrays;
 use crate::compiled::{Compiled, Engine, Want};
-use crate::error::{to_py, ShapeError};
+use crate::error::{core_err, guard, ShapeError};
+use crate::runner;
 use crate::sparse::PyPattern;
-
-fn core_err(e: Error<std::convert::Infallible>) -> PyErr {
-    to_py(e.widen())
-}
 
 /// `ValueError` naming instruction `i`.
 fn bad(i: usize, op: &str, msg: impl std::fmt::Display) -> PyErr {
@@ -102,7 +101,7 @@ fn attr_usizes(attrs: &Bound<'_, PyDict>, key: &str, i: usize, op: &str) -> PyRe
         .collect()
 }
 
-fn parse_fn<F: std::str::FromStr<Err = Error<std::convert::Infallible>>>(
+fn parse_fn<F: std::str::FromStr<Err = Error>>(
     attrs: &Bound<'_, PyDict>,
     i: usize,
     op: &str,
@@ -313,6 +312,14 @@ pub struct PyProgram {
 type CompiledOut = (Option<Py<PyAny>>, Option<Py<PyAny>>);
 
 impl PyProgram {
+    /// About how many scalar operations `np` points with `lanes` tangent
+    /// lanes take (what decides how the runner runs them).
+    fn cost(&self, np: usize, lanes: usize) -> usize {
+        let elements: usize = self.inner.node_lens().iter().sum();
+        np.saturating_mul(elements.max(1))
+            .saturating_mul(lanes.saturating_add(1))
+    }
+
     /// Runs `want` with a compiled kernel where `engine` and the points allow
     /// one; `None` leaves the call to the interpreter (which also reports
     /// points and parameters of the wrong shape).
@@ -358,8 +365,12 @@ impl PyProgram {
         };
         let with_values = !matches!(want, Want::Jacobian);
         let with_jac = !matches!(want, Want::Values);
-        let vals = with_values.then(|| filled_later::<f64, _>(py, [np, m]));
-        let jac = with_jac.then(|| filled_later::<f64, _>(py, [np, m, n]));
+        let vals = with_values
+            .then(|| filled_later::<f64, _>(py, [np, m], "the values"))
+            .transpose()?;
+        let jac = with_jac
+            .then(|| filled_later::<f64, _>(py, [np, m, n], "the Jacobians"))
+            .transpose()?;
         // SAFETY: both arrays were made just above and nothing else holds them;
         // the kernel writes every element before they reach Python.
         let mut v = vals.as_ref().map(|a| unsafe { a.as_array_mut() });
@@ -377,8 +388,12 @@ impl PyProgram {
                 .ok_or_else(|| PyValueError::new_err("jacobian: not contiguous"))?,
             None => &mut no_j[..],
         };
-        py.detach(|| kernel.run(np, pts, &par, v_slice, j_slice))
-            .map_err(|e| ShapeError::new_err(e.to_string()))?;
+        let cost = self.cost(np, if with_jac { n } else { 0 });
+        runner::run(py, cost, || {
+            kernel
+                .run(np, pts, &par, v_slice, j_slice)
+                .map_err(|e| ShapeError::new_err(e.to_string()))
+        })?;
         Ok(Some((
             vals.map(|a| a.into_any().unbind()),
             jac.map(|a| a.into_any().unbind()),
@@ -414,14 +429,17 @@ macro_rules! dispatch {
 /// A new C-ordered array for a result that the engine writes in full before
 /// anyone reads it (values and Jacobians of the forward engine), so it is not
 /// zeroed first: at 10^5 points the zeroing cost a sixth of the call.
+/// `MemoryError` (or `ValueError` past the address space) naming `what` when it
+/// cannot be allocated.
 fn filled_later<'py, T: Element, D: numpy::ndarray::Dimension>(
     py: Python<'py>,
     dims: impl numpy::ndarray::IntoDimension<Dim = D>,
-) -> Bound<'py, numpy::PyArray<T, D>> {
+    what: &str,
+) -> PyResult<Bound<'py, numpy::PyArray<T, D>>> {
     // SAFETY: the elements are plain floats; every caller hands the array to an
     // engine routine that writes each element before the array reaches Python,
     // and drops it unread if that routine fails.
-    unsafe { numpy::PyArray::<T, D>::new(py, dims, false) }
+    unsafe { arrays::uninit::<T, D>(py, dims, what) }
 }
 
 fn check_cols(what: &str, got: &[usize], n: usize) -> PyResult<()> {
@@ -491,21 +509,26 @@ impl PyProgram {
     fn new(
         py: Python<'_>,
         instructions: &Bound<'_, PyList>,
-        input_lens: Vec<usize>,
-        param_lens: Vec<usize>,
-        outputs: Vec<usize>,
+        input_lens: &Bound<'_, PyAny>,
+        param_lens: &Bound<'_, PyAny>,
+        outputs: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let ops: Vec<Op> = instructions
-            .iter()
-            .enumerate()
-            .map(|(i, item)| parse_instruction(i, &item))
-            .collect::<PyResult<_>>()?;
-        let prog = py
-            .detach(|| Program::new(ops, &input_lens, &param_lens, &outputs))
-            .map_err(core_err)?;
-        Ok(Self {
-            inner: Arc::new(prog),
-            compiled: Compiled::default(),
+        guard(|| {
+            let input_lens = args::sizes(input_lens, "input_lens")?;
+            let param_lens = args::sizes(param_lens, "param_lens")?;
+            let outputs = args::sizes(outputs, "outputs")?;
+            let ops: Vec<Op> = instructions
+                .iter()
+                .enumerate()
+                .map(|(i, item)| parse_instruction(i, &item))
+                .collect::<PyResult<_>>()?;
+            let prog = py
+                .detach(|| Program::new(ops, &input_lens, &param_lens, &outputs))
+                .map_err(core_err)?;
+            Ok(Self {
+                inner: Arc::new(prog),
+                compiled: Compiled::default(),
+            })
         })
     }
 
@@ -544,18 +567,24 @@ impl PyProgram {
         params: Option<&Bound<'_, PyAny>>,
         engine: &str,
     ) -> PyResult<Py<PyAny>> {
-        let none = py.None().into_bound(py);
-        let params = params.unwrap_or(&none);
-        let engine = Engine::parse(engine)?;
-        if let Some((Some(v), _)) = self.run_compiled(py, (points, params), engine, Want::Values)? {
-            return Ok(v);
-        }
-        let prog = self.inner.clone();
-        dispatch!(self, py, points, params, |T, x, par| {
-            let mut out = Array2::<T>::zeros((x.nrows(), prog.n_outputs()));
-            py.detach(|| prog.eval_points(x.view(), &par, out.view_mut()))
-                .map_err(core_err)?;
-            Ok(out.into_pyarray(py).into_any().unbind())
+        guard(|| {
+            let none = py.None().into_bound(py);
+            let params = params.unwrap_or(&none);
+            let engine = Engine::parse(engine)?;
+            let compiled = self.run_compiled(py, (points, params), engine, Want::Values)?;
+            if let Some((Some(v), _)) = compiled {
+                return Ok(v);
+            }
+            let prog = self.inner.clone();
+            dispatch!(self, py, points, params, |T, x, par| {
+                let out = filled_later::<T, _>(py, [x.nrows(), prog.n_outputs()], "the values")?;
+                // SAFETY: made just above and held by nothing else
+                let o = unsafe { out.as_array_mut() };
+                runner::run(py, self.cost(x.nrows(), 0), || {
+                    prog.eval_points(x.view(), &par, o).map_err(core_err)
+                })?;
+                Ok(out.into_any().unbind())
+            })
         })
     }
 
@@ -568,18 +597,23 @@ impl PyProgram {
         params: &Bound<'_, PyAny>,
         seeds: &Bound<'_, PyAny>,
     ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-        let prog = self.inner.clone();
-        let (n, m) = (prog.n_inputs(), prog.n_outputs());
-        dispatch!(self, py, points, params, |T, x, par| {
-            let s_rows = directions::<T>(seeds, n, "seeds")?;
-            let s = s_rows.view();
-            let vals = filled_later::<T, _>(py, [x.nrows(), m]);
-            let tan = filled_later::<T, _>(py, [x.nrows(), s.nrows(), m]);
-            // SAFETY: both arrays were made just above and nothing else holds them
-            let (v, t) = unsafe { (vals.as_array_mut(), tan.as_array_mut()) };
-            py.detach(|| prog.jvp_points(x.view(), &par, s.view(), v, t))
-                .map_err(core_err)?;
-            Ok((vals.into_any().unbind(), tan.into_any().unbind()))
+        guard(|| {
+            let prog = self.inner.clone();
+            let (n, m) = (prog.n_inputs(), prog.n_outputs());
+            dispatch!(self, py, points, params, |T, x, par| {
+                let s_rows = directions::<T>(seeds, n, "seeds")?;
+                let s = s_rows.view();
+                let np = x.nrows();
+                let vals = filled_later::<T, _>(py, [np, m], "the values")?;
+                let tan = filled_later::<T, _>(py, [np, s.nrows(), m], "the tangents")?;
+                // SAFETY: both arrays were made just above and nothing else holds them
+                let (v, t) = unsafe { (vals.as_array_mut(), tan.as_array_mut()) };
+                runner::run(py, self.cost(np, s.nrows()), || {
+                    prog.jvp_points(x.view(), &par, s.view(), v, t)
+                        .map_err(core_err)
+                })?;
+                Ok((vals.into_any().unbind(), tan.into_any().unbind()))
+            })
         })
     }
 
@@ -594,35 +628,42 @@ impl PyProgram {
         values: bool,
         engine: &str,
     ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-        let none = py.None().into_bound(py);
-        let params = params.unwrap_or(&none);
-        let engine = Engine::parse(engine)?;
-        let want = if values {
-            Want::ValuesAndJacobian
-        } else {
-            Want::Jacobian
-        };
-        if let Some((v, Some(j))) = self.run_compiled(py, (points, params), engine, want)? {
-            return Ok((v.unwrap_or_else(|| py.None()), j));
-        }
-        let prog = self.inner.clone();
-        let (n, m) = (prog.n_inputs(), prog.n_outputs());
-        dispatch!(self, py, points, params, |T, x, par| {
-            let jac = filled_later::<T, _>(py, [x.nrows(), m, n]);
-            if !values {
-                // SAFETY: made just above and held by nothing else
-                let j = unsafe { jac.as_array_mut() };
-                py.detach(|| prog.jacobian_points(x.view(), &par, j))
-                    .map_err(core_err)?;
-                return Ok((py.None(), jac.into_any().unbind()));
+        guard(|| {
+            let none = py.None().into_bound(py);
+            let params = params.unwrap_or(&none);
+            let engine = Engine::parse(engine)?;
+            let want = if values {
+                Want::ValuesAndJacobian
+            } else {
+                Want::Jacobian
+            };
+            if let Some((v, Some(j))) = self.run_compiled(py, (points, params), engine, want)? {
+                return Ok((v.unwrap_or_else(|| py.None()), j));
             }
-            let vals = filled_later::<T, _>(py, [x.nrows(), m]);
-            // SAFETY: both arrays were made just above and nothing else holds them
-            // (no borrow bookkeeping needed, which costs a small call a tenth).
-            let (v, j) = unsafe { (vals.as_array_mut(), jac.as_array_mut()) };
-            py.detach(|| prog.value_and_jacobian_points(x.view(), &par, v, j))
-                .map_err(core_err)?;
-            Ok((vals.into_any().unbind(), jac.into_any().unbind()))
+            let prog = self.inner.clone();
+            let (n, m) = (prog.n_inputs(), prog.n_outputs());
+            dispatch!(self, py, points, params, |T, x, par| {
+                let np = x.nrows();
+                let cost = self.cost(np, n);
+                let jac = filled_later::<T, _>(py, [np, m, n], "the Jacobians")?;
+                if !values {
+                    // SAFETY: made just above and held by nothing else
+                    let j = unsafe { jac.as_array_mut() };
+                    runner::run(py, cost, || {
+                        prog.jacobian_points(x.view(), &par, j).map_err(core_err)
+                    })?;
+                    return Ok((py.None(), jac.into_any().unbind()));
+                }
+                let vals = filled_later::<T, _>(py, [np, m], "the values")?;
+                // SAFETY: both arrays were made just above and nothing else holds them
+                // (no borrow bookkeeping needed, which costs a small call a tenth).
+                let (v, j) = unsafe { (vals.as_array_mut(), jac.as_array_mut()) };
+                runner::run(py, cost, || {
+                    prog.value_and_jacobian_points(x.view(), &par, v, j)
+                        .map_err(core_err)
+                })?;
+                Ok((vals.into_any().unbind(), jac.into_any().unbind()))
+            })
         })
     }
 
@@ -634,30 +675,35 @@ impl PyProgram {
         points: &Bound<'_, PyAny>,
         params: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<(Py<PyAny>, Py<PyAny>, Py<PyAny>)> {
-        let none = py.None().into_bound(py);
-        let params = params.unwrap_or(&none);
-        let prog = self.inner.clone();
-        let n = prog.n_inputs();
-        dispatch!(self, py, points, params, |T, x, par| {
-            let np = x.nrows();
-            let mut vals = Array1::<T>::zeros(np);
-            let mut grad = Array2::<T>::zeros((np, n));
-            let mut hess = Array3::<T>::zeros((np, n, n));
-            py.detach(|| {
-                prog.value_grad_hessian_points(
-                    x.view(),
-                    &par,
-                    vals.view_mut(),
-                    grad.view_mut(),
-                    hess.view_mut(),
-                )
+        guard(|| {
+            let none = py.None().into_bound(py);
+            let params = params.unwrap_or(&none);
+            let prog = self.inner.clone();
+            let n = prog.n_inputs();
+            dispatch!(self, py, points, params, |T, x, par| {
+                let np = x.nrows();
+                let vals = arrays::zeros::<T, _>(py, [np], "the values")?;
+                let grad = arrays::zeros::<T, _>(py, [np, n], "the gradients")?;
+                let hess = arrays::zeros::<T, _>(py, [np, n, n], "the Hessians")?;
+                // SAFETY: the arrays were made just above and nothing else holds them
+                let (v, g, h) = unsafe {
+                    (
+                        vals.as_array_mut(),
+                        grad.as_array_mut(),
+                        hess.as_array_mut(),
+                    )
+                };
+                let cost = self.cost(np, n.saturating_mul(n).saturating_add(n));
+                runner::run(py, cost, || {
+                    prog.value_grad_hessian_points(x.view(), &par, v, g, h)
+                        .map_err(core_err)
+                })?;
+                Ok((
+                    vals.into_any().unbind(),
+                    grad.into_any().unbind(),
+                    hess.into_any().unbind(),
+                ))
             })
-            .map_err(core_err)?;
-            Ok((
-                vals.into_pyarray(py).into_any().unbind(),
-                grad.into_pyarray(py).into_any().unbind(),
-                hess.into_pyarray(py).into_any().unbind(),
-            ))
         })
     }
 
@@ -670,15 +716,22 @@ impl PyProgram {
         params: &Bound<'_, PyAny>,
         v: &Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
-        let prog = self.inner.clone();
-        let n = prog.n_inputs();
-        dispatch!(self, py, points, params, |T, x, par| {
-            let v_rows = directions::<T>(v, n, "v")?;
-            let v = v_rows.view();
-            let mut out = Array3::<T>::zeros((x.nrows(), v.nrows(), n));
-            py.detach(|| prog.hvp_points(x.view(), &par, v.view(), out.view_mut()))
-                .map_err(core_err)?;
-            Ok(out.into_pyarray(py).into_any().unbind())
+        guard(|| {
+            let prog = self.inner.clone();
+            let n = prog.n_inputs();
+            dispatch!(self, py, points, params, |T, x, par| {
+                let v_rows = directions::<T>(v, n, "v")?;
+                let v = v_rows.view();
+                let np = x.nrows();
+                let out = arrays::zeros::<T, _>(py, [np, v.nrows(), n], "the HVPs")?;
+                // SAFETY: made just above and held by nothing else
+                let o = unsafe { out.as_array_mut() };
+                runner::run(py, self.cost(np, 2 * v.nrows()), || {
+                    prog.hvp_points(x.view(), &par, v.view(), o)
+                        .map_err(core_err)
+                })?;
+                Ok(out.into_any().unbind())
+            })
         })
     }
 
@@ -692,23 +745,25 @@ impl PyProgram {
         params: Option<&Bound<'_, PyAny>>,
         cotangents: &Bound<'_, PyAny>,
     ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-        let none = py.None().into_bound(py);
-        let params = params.unwrap_or(&none);
-        let prog = self.inner.clone();
-        let (n, m) = (prog.n_inputs(), prog.n_outputs());
-        dispatch!(self, py, points, params, |T, x, par| {
-            let w_rows = directions::<T>(cotangents, m, "cotangents")?;
-            let w = w_rows.view();
-            let mut vals = Array2::<T>::zeros((x.nrows(), m));
-            let mut out = Array3::<T>::zeros((x.nrows(), w.nrows(), n));
-            py.detach(|| {
-                prog.vjp_points(x.view(), &par, w.view(), vals.view_mut(), out.view_mut())
+        guard(|| {
+            let none = py.None().into_bound(py);
+            let params = params.unwrap_or(&none);
+            let prog = self.inner.clone();
+            let (n, m) = (prog.n_inputs(), prog.n_outputs());
+            dispatch!(self, py, points, params, |T, x, par| {
+                let w_rows = directions::<T>(cotangents, m, "cotangents")?;
+                let w = w_rows.view();
+                let np = x.nrows();
+                let vals = arrays::zeros::<T, _>(py, [np, m], "the values")?;
+                let out = arrays::zeros::<T, _>(py, [np, w.nrows(), n], "the VJPs")?;
+                // SAFETY: both arrays were made just above and nothing else holds them
+                let (v, o) = unsafe { (vals.as_array_mut(), out.as_array_mut()) };
+                runner::run(py, self.cost(np, 2 * w.nrows()), || {
+                    prog.vjp_points(x.view(), &par, w.view(), v, o)
+                        .map_err(core_err)
+                })?;
+                Ok((vals.into_any().unbind(), out.into_any().unbind()))
             })
-            .map_err(core_err)?;
-            Ok((
-                vals.into_pyarray(py).into_any().unbind(),
-                out.into_pyarray(py).into_any().unbind(),
-            ))
         })
     }
 
@@ -720,44 +775,50 @@ impl PyProgram {
         points: &Bound<'_, PyAny>,
         params: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-        let none = py.None().into_bound(py);
-        let params = params.unwrap_or(&none);
-        let prog = self.inner.clone();
-        let n = prog.n_inputs();
-        dispatch!(self, py, points, params, |T, x, par| {
-            let vals = filled_later::<T, _>(py, [x.nrows()]);
-            // zeroed: an input the program never reads has no adjoint to write
-            let grad = numpy::PyArray2::<T>::zeros(py, [x.nrows(), n], false);
-            // SAFETY: both arrays were made just above and nothing else holds them
-            let (v, g) = unsafe { (vals.as_array_mut(), grad.as_array_mut()) };
-            let run = || prog.gradient_points(x.view(), &par, v, g);
-            // one point is a sub-microsecond sweep: releasing the GIL would cost more
-            let done = if x.nrows() > 1 { py.detach(run) } else { run() };
-            done.map_err(core_err)?;
-            Ok((vals.into_any().unbind(), grad.into_any().unbind()))
+        guard(|| {
+            let none = py.None().into_bound(py);
+            let params = params.unwrap_or(&none);
+            let prog = self.inner.clone();
+            let n = prog.n_inputs();
+            dispatch!(self, py, points, params, |T, x, par| {
+                let np = x.nrows();
+                let vals = filled_later::<T, _>(py, [np], "the values")?;
+                // zeroed: an input the program never reads has no adjoint to write
+                let grad = arrays::zeros::<T, _>(py, [np, n], "the gradients")?;
+                // SAFETY: both arrays were made just above and nothing else holds them
+                let (v, g) = unsafe { (vals.as_array_mut(), grad.as_array_mut()) };
+                // one point is a sub-microsecond sweep: the runner keeps the GIL for it
+                runner::run(py, self.cost(np, 2), || {
+                    prog.gradient_points(x.view(), &par, v, g).map_err(core_err)
+                })?;
+                Ok((vals.into_any().unbind(), grad.into_any().unbind()))
+            })
         })
     }
 
     /// The gradient `(n,)` of a scalar program without parameters at one float64 point
     /// `x` `(n,)`: the hot path of a prepared gradient (no batch axis, no values).
     fn gradient1(&self, py: Python<'_>, x: PyReadonlyArray1<'_, f64>) -> PyResult<Py<PyAny>> {
-        let n = self.inner.n_inputs();
-        let x = x.as_array();
-        let point = x
-            .into_shape_with_order((1, n))
-            .map_err(|_| ShapeError::new_err(format!("x: expected ({n},), got {:?}", x.shape())))?;
-        let grad = numpy::PyArray1::<f64>::zeros(py, [n], false);
-        let mut value = [0.0];
-        // SAFETY: the array was made just above and nothing else holds it
-        let g = unsafe { grad.as_array_mut() };
-        let g = g
-            .into_shape_with_order((1, n))
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let v = ndarray::ArrayViewMut1::from(&mut value[..]);
-        self.inner
-            .gradient_points(point, &[], v, g)
-            .map_err(core_err)?;
-        Ok(grad.into_any().unbind())
+        guard(|| {
+            let n = self.inner.n_inputs();
+            let x = x.as_array();
+            let point = x.into_shape_with_order((1, n)).map_err(|_| {
+                ShapeError::new_err(format!("x: expected ({n},), got {:?}", x.shape()))
+            })?;
+            let grad = arrays::zeros::<f64, _>(py, [n], "the gradient")?;
+            let mut value = [0.0];
+            // SAFETY: the array was made just above and nothing else holds it
+            let g = unsafe { grad.as_array_mut() };
+            let g = g
+                .into_shape_with_order((1, n))
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            let v = ndarray::ArrayViewMut1::from(&mut value[..]);
+            let prog = &self.inner;
+            runner::run(py, self.cost(1, 2), || {
+                prog.gradient_points(point, &[], v, g).map_err(core_err)
+            })?;
+            Ok(grad.into_any().unbind())
+        })
     }
 
     /// `(gradients (P, n), hvps (P, L, n))` of a scalar program for `v` `(L, n)`,
@@ -770,31 +831,35 @@ impl PyProgram {
         params: Option<&Bound<'_, PyAny>>,
         v: &Bound<'_, PyAny>,
     ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-        let none = py.None().into_bound(py);
-        let params = params.unwrap_or(&none);
-        let prog = self.inner.clone();
-        let n = prog.n_inputs();
-        dispatch!(self, py, points, params, |T, x, par| {
-            let v_rows = directions::<T>(v, n, "v")?;
-            let v = v_rows.view();
-            let mut grad = Array2::<T>::zeros((x.nrows(), n));
-            let mut out = Array3::<T>::zeros((x.nrows(), v.nrows(), n));
-            py.detach(|| {
-                prog.hvp_reverse_points(x.view(), &par, v.view(), grad.view_mut(), out.view_mut())
+        guard(|| {
+            let none = py.None().into_bound(py);
+            let params = params.unwrap_or(&none);
+            let prog = self.inner.clone();
+            let n = prog.n_inputs();
+            dispatch!(self, py, points, params, |T, x, par| {
+                let v_rows = directions::<T>(v, n, "v")?;
+                let v = v_rows.view();
+                let np = x.nrows();
+                let grad = arrays::zeros::<T, _>(py, [np, n], "the gradients")?;
+                let out = arrays::zeros::<T, _>(py, [np, v.nrows(), n], "the HVPs")?;
+                // SAFETY: both arrays were made just above and nothing else holds them
+                let (g, o) = unsafe { (grad.as_array_mut(), out.as_array_mut()) };
+                runner::run(py, self.cost(np, 4 * v.nrows()), || {
+                    prog.hvp_reverse_points(x.view(), &par, v.view(), g, o)
+                        .map_err(core_err)
+                })?;
+                Ok((grad.into_any().unbind(), out.into_any().unbind()))
             })
-            .map_err(core_err)?;
-            Ok((
-                grad.into_pyarray(py).into_any().unbind(),
-                out.into_pyarray(py).into_any().unbind(),
-            ))
         })
     }
 
     /// The global Jacobian pattern as `(m, n, indptr, indices)` (CSR, int64).
-    fn jacobian_sparsity(&self, py: Python<'_>) -> CsrOut {
-        let prog = self.inner.clone();
-        let p = py.detach(|| prog.jacobian_sparsity());
-        pattern_out(py, &p)
+    fn jacobian_sparsity(&self, py: Python<'_>) -> PyResult<CsrOut> {
+        guard(|| {
+            let prog = self.inner.clone();
+            let p = py.detach(|| prog.jacobian_sparsity());
+            Ok(pattern_out(py, &p))
+        })
     }
 
     /// The sparse Jacobian at one point compiled entry by entry for `pattern`
@@ -803,37 +868,45 @@ impl PyProgram {
     /// ValueError for programs it does not support (max/min reductions, matrix
     /// products).
     fn sparse_jacobian(&self, py: Python<'_>, pattern: &PyPattern) -> PyResult<PySparseJacobian> {
-        let (prog, pat) = (self.inner.clone(), pattern.inner.clone());
-        let inner = py
-            .detach(|| SparseJacobian::new(prog, &pat))
-            .map_err(core_err)?;
-        Ok(PySparseJacobian {
-            inner,
-            nnz: pattern.inner.nnz(),
-            param_lens: self.inner.param_lens().to_vec(),
+        guard(|| {
+            let (prog, pat) = (self.inner.clone(), pattern.inner.clone());
+            let inner = py
+                .detach(|| SparseJacobian::new(prog, &pat))
+                .map_err(core_err)?;
+            Ok(PySparseJacobian {
+                inner,
+                nnz: pattern.inner.nnz(),
+                param_lens: self.inner.param_lens().to_vec(),
+            })
         })
     }
 
     /// The global Jacobian pattern as a `Pattern` (no copy through index arrays).
-    fn jacobian_pattern(&self, py: Python<'_>) -> PyPattern {
-        let prog = self.inner.clone();
-        PyPattern {
-            inner: Arc::new(py.detach(|| prog.jacobian_sparsity())),
-        }
+    fn jacobian_pattern(&self, py: Python<'_>) -> PyResult<PyPattern> {
+        guard(|| {
+            let prog = self.inner.clone();
+            Ok(PyPattern {
+                inner: Arc::new(py.detach(|| prog.jacobian_sparsity())),
+            })
+        })
     }
 
     /// The global Hessian pattern of the sum of the outputs as a `Pattern`.
     fn hessian_pattern(&self, py: Python<'_>) -> PyResult<PyPattern> {
-        let prog = self.inner.clone();
-        let p = py.detach(|| prog.hessian_sparsity()).map_err(core_err)?;
-        Ok(PyPattern { inner: Arc::new(p) })
+        guard(|| {
+            let prog = self.inner.clone();
+            let p = py.detach(|| prog.hessian_sparsity()).map_err(core_err)?;
+            Ok(PyPattern { inner: Arc::new(p) })
+        })
     }
 
     /// The global Hessian pattern of the sum of the outputs as `(n, n, indptr, indices)`.
     fn hessian_sparsity(&self, py: Python<'_>) -> PyResult<CsrOut> {
-        let prog = self.inner.clone();
-        let p = py.detach(|| prog.hessian_sparsity()).map_err(core_err)?;
-        Ok(pattern_out(py, &p))
+        guard(|| {
+            let prog = self.inner.clone();
+            let p = py.detach(|| prog.hessian_sparsity()).map_err(core_err)?;
+            Ok(pattern_out(py, &p))
+        })
     }
 }
 
@@ -856,23 +929,27 @@ impl PySparseJacobian {
         x: PyReadonlyArray1<'_, f64>,
         params: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let par = match params {
-            Some(p) => params_as::<f64>(p, &self.param_lens)?,
-            None => params_as::<f64>(&py.None().into_bound(py), &self.param_lens)?,
-        };
-        let x = x.as_array();
-        let x = x.as_standard_layout();
-        let x = x
-            .as_slice()
-            .ok_or_else(|| PyValueError::new_err("x: not contiguous"))?;
-        let data = filled_later::<f64, _>(py, [self.nnz]);
-        // SAFETY: made just above and held by nothing else; `run` writes every element
-        let mut d = unsafe { data.as_array_mut() };
-        let d = d
-            .as_slice_mut()
-            .ok_or_else(|| PyValueError::new_err("data: not contiguous"))?;
-        py.detach(|| self.inner.run(x, &par, d)).map_err(core_err)?;
-        Ok(data.into_any().unbind())
+        guard(|| {
+            let par = match params {
+                Some(p) => params_as::<f64>(p, &self.param_lens)?,
+                None => params_as::<f64>(&py.None().into_bound(py), &self.param_lens)?,
+            };
+            let x = x.as_array();
+            let x = x.as_standard_layout();
+            let x = x
+                .as_slice()
+                .ok_or_else(|| PyValueError::new_err("x: not contiguous"))?;
+            let data = filled_later::<f64, _>(py, [self.nnz], "the Jacobian's nonzeros")?;
+            // SAFETY: made just above and held by nothing else; `run` writes every element
+            let mut d = unsafe { data.as_array_mut() };
+            let d = d
+                .as_slice_mut()
+                .ok_or_else(|| PyValueError::new_err("data: not contiguous"))?;
+            let inner = &self.inner;
+            let cost = self.nnz.saturating_mul(self.inner.n_steps().max(1));
+            runner::run(py, cost, || inner.run(x, &par, d).map_err(core_err))?;
+            Ok(data.into_any().unbind())
+        })
     }
 
     /// Number of runtime passes per call (the entries not known in advance).

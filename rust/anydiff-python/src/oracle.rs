@@ -4,6 +4,11 @@
 //! basis vectors `e_start .. e_{start+k}` as a `(k, width)` numpy array; primal oracles
 //! are called with a `(p, n)` array of points and return `(p, m)` values. Results are
 //! copied once, straight into the core's output (which may be a transposed view).
+//!
+//! Callbacks run on the calling thread; after each one, pending signals are handled
+//! (`PyErr_CheckSignals`), so that Ctrl-C stops an assembly between blocks even when the
+//! callable is compiled code that runs no bytecode (its `KeyboardInterrupt` comes back
+//! as the oracle's error).
 
 use anydiff::{Hvp, Jvp, Primal, Scalar, Vjp};
 use ndarray::{ArrayView2, ArrayViewMut2};
@@ -31,6 +36,8 @@ impl BlockOracle {
     ) -> PyResult<()> {
         Python::attach(|py| {
             let result = self.callable.bind(py).call1((start, out.nrows()))?;
+            // a callable that runs no bytecode (a jitted function) leaves a Ctrl-C pending
+            py.check_signals()?;
             copy_result(&result, &mut out, self.name)
         })
     }
@@ -128,6 +135,7 @@ impl<T: Scalar + Element> Primal<T> for PrimalOracle {
         Python::attach(|py| {
             let points = points.to_owned().into_pyarray(py);
             let result = self.callable.bind(py).call1((points,))?;
+            py.check_signals()?;
             copy_result(&result, &mut out, "primal")
         })
     }

@@ -5,7 +5,6 @@
 //! compressed products (one row per color, as the oracles return them) into CSR values.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anydiff::sparse::{
     bicolor, color_acyclic, color_columns, color_columns_best, color_hessian, color_rows,
@@ -13,34 +12,27 @@ use anydiff::sparse::{
     decompression_gather_indices, improve, is_valid, Bicoloring, Coloring, ColoringKind,
     ImproveOptions, Order, Pattern, DEFAULT_WORK,
 };
-use anydiff::{Error, Scalar, StopFlag};
+use anydiff::{Scalar, StopFlag};
 use ndarray::{Array1, ArrayView2};
 use numpy::{Element, IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray};
 use numpy::{PyArrayDescrMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::error::{to_py, ShapeError};
-
-fn core_err(e: Error<std::convert::Infallible>) -> PyErr {
-    to_py(e.widen())
-}
-
-fn indices(array: PyReadonlyArray1<'_, i64>, name: &str) -> PyResult<Vec<usize>> {
-    array
-        .as_array()
-        .iter()
-        .map(|&i| {
-            usize::try_from(i).map_err(|_| {
-                PyValueError::new_err(format!("{name} must hold non-negative indices; got {i}"))
-            })
-        })
-        .collect()
-}
+use crate::args::{self, IndexArray};
+use crate::error::{core_err, guard, ShapeError};
+use crate::runner;
 
 fn to_numpy<'py>(py: Python<'py>, v: &[usize]) -> Bound<'py, PyArray1<i64>> {
     // Indices of in-memory arrays always fit in i64.
     Array1::from_iter(v.iter().map(|&i| i as i64)).into_pyarray(py)
+}
+
+/// The indices of `array` as `usize`, converted with the GIL released.
+fn indices(py: Python<'_>, array: &IndexArray<'_>, name: &str) -> PyResult<Vec<usize>> {
+    let view = array.view();
+    py.detach(|| view.to_indices(name))
+        .map_err(PyValueError::new_err)
 }
 
 /// Structural nonzeros of an m x n matrix (CSR, with a CSC view).
@@ -51,40 +43,61 @@ pub struct PyPattern {
 
 #[pymethods]
 impl PyPattern {
-    /// A pattern from CSR arrays (int64 `indptr` of length m + 1 and `indices`).
+    /// A pattern from CSR arrays (integer `indptr` of length m + 1 and `indices`).
     #[new]
     fn new(
-        m: usize,
-        n: usize,
-        indptr: PyReadonlyArray1<'_, i64>,
-        indices_: PyReadonlyArray1<'_, i64>,
+        py: Python<'_>,
+        m: &Bound<'_, PyAny>,
+        n: &Bound<'_, PyAny>,
+        indptr: &Bound<'_, PyAny>,
+        indices_: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let (indptr, idx) = (indices(indptr, "indptr")?, indices(indices_, "indices")?);
-        let inner = Pattern::from_csr(m, n, &indptr, &idx).map_err(core_err)?;
-        Ok(Self {
-            inner: Arc::new(inner),
+        guard(|| {
+            let (m, n) = (args::size(m, "m")?, args::size(n, "n")?);
+            let indptr = args::index_array(indptr, "indptr")?;
+            let idx = args::index_array(indices_, "indices")?;
+            let (indptr, idx) = (
+                indices(py, &indptr, "indptr")?,
+                indices(py, &idx, "indices")?,
+            );
+            let inner = py
+                .detach(|| Pattern::from_csr(m, n, &indptr, &idx))
+                .map_err(core_err)?;
+            Ok(Self {
+                inner: Arc::new(inner),
+            })
         })
     }
 
     /// A pattern from coordinate arrays (duplicates merged).
     #[staticmethod]
     fn from_coo(
-        m: usize,
-        n: usize,
-        rows: PyReadonlyArray1<'_, i64>,
-        cols: PyReadonlyArray1<'_, i64>,
+        py: Python<'_>,
+        m: &Bound<'_, PyAny>,
+        n: &Bound<'_, PyAny>,
+        rows: &Bound<'_, PyAny>,
+        cols: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let (rows, cols) = (indices(rows, "rows")?, indices(cols, "cols")?);
-        if rows.len() != cols.len() {
-            return Err(ShapeError::new_err(format!(
-                "rows and cols must have the same length; got {} and {}",
-                rows.len(),
-                cols.len()
-            )));
-        }
-        let inner = Pattern::from_coo(m, n, &rows, &cols).map_err(core_err)?;
-        Ok(Self {
-            inner: Arc::new(inner),
+        guard(|| {
+            let (m, n) = (args::size(m, "m")?, args::size(n, "n")?);
+            let (rows, cols) = (
+                args::index_array(rows, "rows")?,
+                args::index_array(cols, "cols")?,
+            );
+            if rows.len() != cols.len() {
+                return Err(ShapeError::new_err(format!(
+                    "rows and cols must have the same length; got {} and {}",
+                    rows.len(),
+                    cols.len()
+                )));
+            }
+            let (rows, cols) = (indices(py, &rows, "rows")?, indices(py, &cols, "cols")?);
+            let inner = py
+                .detach(|| Pattern::from_coo(m, n, &rows, &cols))
+                .map_err(core_err)?;
+            Ok(Self {
+                inner: Arc::new(inner),
+            })
         })
     }
 
@@ -113,15 +126,21 @@ impl PyPattern {
     }
 
     /// The transposed pattern.
-    fn transpose(&self) -> Self {
-        Self {
-            inner: Arc::new(self.inner.transpose()),
-        }
+    fn transpose(&self, py: Python<'_>) -> PyResult<Self> {
+        guard(|| {
+            let p = &self.inner;
+            Ok(Self {
+                inner: Arc::new(py.detach(|| p.transpose())),
+            })
+        })
     }
 
     /// Whether the pattern equals its transpose.
-    fn is_symmetric(&self) -> bool {
-        self.inner.is_symmetric()
+    fn is_symmetric(&self, py: Python<'_>) -> PyResult<bool> {
+        guard(|| {
+            let p = &self.inner;
+            Ok(py.detach(|| p.is_symmetric()))
+        })
     }
 }
 
@@ -138,12 +157,13 @@ fn parse_kind(kind: &str) -> PyResult<ColoringKind> {
 }
 
 fn coloring_of(
+    py: Python<'_>,
     pattern: &Pattern,
-    colors: PyReadonlyArray1<'_, i64>,
+    colors: &IndexArray<'_>,
     kind: &str,
 ) -> PyResult<Coloring> {
     let kind = parse_kind(kind)?;
-    let colors = indices(colors, "colors")?;
+    let colors = indices(py, colors, "colors")?;
     let expected = match kind {
         ColoringKind::Row => pattern.nrows(),
         _ => pattern.ncols(),
@@ -161,26 +181,24 @@ fn coloring_of(
 
 /// The search settings from the Python arguments: `work_budget` work units (the default
 /// budget when neither limit is given), `time_budget` seconds of wall clock (then no work
-/// limit unless one is given too).
+/// limit unless one is given too), `seed` (0 when None).
 fn improve_options(
     time_budget: Option<f64>,
-    work_budget: Option<u64>,
-    seed: u64,
+    work_budget: Option<&Bound<'_, PyAny>>,
+    seed: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<ImproveOptions> {
-    let time_limit = match time_budget {
-        None => None,
-        Some(t) => Some(
-            Duration::try_from_secs_f64(t)
-                .ok()
-                .filter(|_| t.is_finite())
-                .ok_or_else(|| {
-                    PyValueError::new_err(format!(
-                        "time_budget must be a finite, non-negative number of seconds; got {t}"
-                    ))
-                })?,
-        ),
+    let time_limit = time_budget
+        .map(|t| args::seconds(t, "time_budget"))
+        .transpose()?;
+    let work = match work_budget {
+        Some(w) if !w.is_none() => Some(args::seed(w, "work_budget")?),
+        _ => None,
     };
-    let work = match (work_budget, time_limit) {
+    let seed = match seed {
+        Some(s) if !s.is_none() => args::seed(s, "seed")?,
+        _ => 0,
+    };
+    let work = match (work, time_limit) {
         (Some(w), _) => w,
         (None, Some(_)) => u64::MAX,
         (None, None) => DEFAULT_WORK,
@@ -192,107 +210,129 @@ fn improve_options(
     })
 }
 
+/// Runs a coloring search watched for Ctrl-C: the search polls the runner's stop flag.
+fn search<R: Send>(
+    py: Python<'_>,
+    work: impl FnOnce(&StopFlag) -> Result<R, anydiff::Error> + Send,
+) -> PyResult<R> {
+    runner::run(py, usize::MAX, move || {
+        let stop = StopFlag::current().unwrap_or_default();
+        work(&stop).map_err(core_err)
+    })
+}
+
 /// Color a pattern.
 ///
 /// `kind` is `column`, `row`, `star` or `acyclic`; `order` one of the orderings or
 /// `"best"` (all strong orderings, then an improvement pass). The search is bounded by
 /// `work_budget` work units (a deterministic default) and, optionally, by `time_budget`
 /// seconds. With a single ordering the improvement runs only when a budget is given.
+/// Ctrl-C stops it.
 #[pyfunction]
-#[pyo3(signature = (pattern, kind, order="natural", time_budget=None, seed=0, work_budget=None))]
+#[pyo3(signature = (pattern, kind, order="natural", time_budget=None, seed=None, work_budget=None))]
 fn color(
     py: Python<'_>,
     pattern: &PyPattern,
     kind: &str,
     order: &str,
     time_budget: Option<f64>,
-    seed: u64,
-    work_budget: Option<u64>,
+    seed: Option<&Bound<'_, PyAny>>,
+    work_budget: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyArray1<i64>>> {
-    let kind = parse_kind(kind)?;
-    let opts = improve_options(time_budget, work_budget, seed)?;
-    let search = time_budget.is_some() || work_budget.is_some();
-    let order = if order == "best" {
-        None
-    } else {
-        Some(match order {
-            "random" => Order::Random(seed),
-            name => name.parse::<Order>().map_err(core_err)?,
-        })
-    };
-    let p = pattern.inner.clone();
-    // a fresh flag per call; the bindings' Ctrl-C runner is to raise it
-    let stop = StopFlag::new();
-    let coloring = py
-        .detach(
-            move || -> Result<Coloring, Error<std::convert::Infallible>> {
-                let first = match (kind, order) {
-                    (ColoringKind::Column, None) => {
-                        return color_columns_best(&p, &[], &opts, &stop)
-                    }
-                    (ColoringKind::Row, None) => return color_rows_best(&p, &[], &opts, &stop),
-                    (k, None) => return color_symmetric_best(&p, k, &[], &opts, &stop),
-                    (ColoringKind::Column, Some(o)) => color_columns(&p, o),
-                    (ColoringKind::Row, Some(o)) => color_rows(&p, o),
-                    (ColoringKind::Star, Some(o)) => color_star(&p, o)?,
-                    (ColoringKind::Acyclic, Some(o)) => color_acyclic(&p, o)?,
-                };
-                if !search {
-                    return Ok(first);
+    guard(|| {
+        let kind = parse_kind(kind)?;
+        let improve_after = time_budget.is_some() || work_budget.is_some_and(|w| !w.is_none());
+        let opts = improve_options(time_budget, work_budget, seed)?;
+        let order = if order == "best" {
+            None
+        } else {
+            Some(match order {
+                "random" => Order::Random(opts.seed),
+                name => name.parse::<Order>().map_err(core_err)?,
+            })
+        };
+        let p = pattern.inner.clone();
+        let greedy_only = order.is_some() && !improve_after;
+        let run = move |stop: &StopFlag| -> Result<Coloring, anydiff::Error> {
+            let first = match (kind, order) {
+                (ColoringKind::Column, None) => return color_columns_best(&p, &[], &opts, stop),
+                (ColoringKind::Row, None) => return color_rows_best(&p, &[], &opts, stop),
+                (k, None) => return color_symmetric_best(&p, k, &[], &opts, stop),
+                (ColoringKind::Column, Some(o)) => color_columns(&p, o),
+                (ColoringKind::Row, Some(o)) => color_rows(&p, o),
+                (ColoringKind::Star, Some(o)) => color_star(&p, o)?,
+                (ColoringKind::Acyclic, Some(o)) => color_acyclic(&p, o)?,
+                (k, Some(_)) => {
+                    return Err(anydiff::Error::invalid(format!("unsupported coloring {k}")))
                 }
-                improve(&p, &first, &opts, &stop)
-            },
-        )
-        .map_err(core_err)?;
-    Ok(to_numpy(py, &coloring.colors).unbind())
+            };
+            if !improve_after {
+                return Ok(first);
+            }
+            improve(&p, &first, &opts, stop)
+        };
+        let coloring = if greedy_only {
+            // one greedy pass: short, not watched
+            let cost = pattern.inner.nnz().saturating_mul(16);
+            runner::run(py, cost, move || run(&StopFlag::new()).map_err(core_err))?
+        } else {
+            search(py, run)?
+        };
+        Ok(to_numpy(py, &coloring.colors).unbind())
+    })
 }
 
 /// The Hessian coloring with the fewest products among `schemes` (names of `star`,
 /// `column`, `acyclic`; all when empty): returns the colors and the scheme's name.
 #[pyfunction]
-#[pyo3(signature = (pattern, schemes, time_budget=None, seed=0, work_budget=None))]
+#[pyo3(signature = (pattern, schemes, time_budget=None, seed=None, work_budget=None))]
 fn color_hessian_cheapest(
     py: Python<'_>,
     pattern: &PyPattern,
     schemes: Vec<String>,
     time_budget: Option<f64>,
-    seed: u64,
-    work_budget: Option<u64>,
+    seed: Option<&Bound<'_, PyAny>>,
+    work_budget: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<(Py<PyArray1<i64>>, String)> {
-    let kinds = schemes
-        .iter()
-        .map(|s| match parse_kind(s)? {
-            ColoringKind::Row => Err(PyValueError::new_err(
-                "a Hessian scheme is 'star', 'column' or 'acyclic'; got 'row'",
-            )),
-            k => Ok(k),
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    let opts = improve_options(time_budget, work_budget, seed)?;
-    let p = pattern.inner.clone();
-    let stop = StopFlag::new();
-    let c = py
-        .detach(move || color_hessian(&p, &kinds, &opts, &stop))
-        .map_err(core_err)?;
-    Ok((to_numpy(py, &c.colors).unbind(), c.kind.to_string()))
+    guard(|| {
+        let kinds = schemes
+            .iter()
+            .map(|s| match parse_kind(s)? {
+                ColoringKind::Row => Err(PyValueError::new_err(
+                    "a Hessian scheme is 'star', 'column' or 'acyclic'; got 'row'",
+                )),
+                k => Ok(k),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let opts = improve_options(time_budget, work_budget, seed)?;
+        let p = pattern.inner.clone();
+        let c = search(py, move |stop| color_hessian(&p, &kinds, &opts, stop))?;
+        Ok((to_numpy(py, &c.colors).unbind(), c.kind.to_string()))
+    })
 }
 
-/// Whether `colors` is a valid coloring of `kind` for `pattern` (false for a wrong length).
+/// Whether `colors` is a valid coloring of `kind` for `pattern` (false for a wrong
+/// length or more colors than vertices).
 #[pyfunction(name = "is_valid")]
 fn is_valid_py(
+    py: Python<'_>,
     pattern: &PyPattern,
-    colors: PyReadonlyArray1<'_, i64>,
+    colors: &Bound<'_, PyAny>,
     kind: &str,
 ) -> PyResult<bool> {
-    let p = &pattern.inner;
-    let expected = match parse_kind(kind)? {
-        ColoringKind::Row => p.nrows(),
-        _ => p.ncols(),
-    };
-    if colors.len() != expected {
-        return Ok(false);
-    }
-    Ok(is_valid(p, &coloring_of(p, colors, kind)?))
+    guard(|| {
+        let p = &pattern.inner;
+        let expected = match parse_kind(kind)? {
+            ColoringKind::Row => p.nrows(),
+            _ => p.ncols(),
+        };
+        let colors = args::index_array(colors, "colors")?;
+        if colors.len() != expected {
+            return Ok(false);
+        }
+        let coloring = coloring_of(py, p, &colors, kind)?;
+        Ok(py.detach(|| is_valid(p, &coloring)))
+    })
 }
 
 /// Recovers the nonzeros (CSR order) from blocks of compressed products.
@@ -311,34 +351,45 @@ pub struct Decompressor {
 #[pymethods]
 impl Decompressor {
     #[new]
-    fn new(pattern: &PyPattern, colors: PyReadonlyArray1<'_, i64>, kind: &str) -> PyResult<Self> {
-        let p = pattern.inner.clone();
-        let coloring = coloring_of(&p, colors, kind)?;
-        let gather = match coloring.kind {
-            ColoringKind::Acyclic => {
-                if !p.is_symmetric() || !is_valid(&p, &coloring) {
-                    return Err(PyValueError::new_err(
-                        "the acyclic coloring is not valid for this pattern (which must be symmetric)",
-                    ));
+    fn new(
+        py: Python<'_>,
+        pattern: &PyPattern,
+        colors: &Bound<'_, PyAny>,
+        kind: &str,
+    ) -> PyResult<Self> {
+        guard(|| {
+            let p = pattern.inner.clone();
+            let colors = args::index_array(colors, "colors")?;
+            let coloring = coloring_of(py, &p, &colors, kind)?;
+            let gather = py.detach(|| -> PyResult<Option<Vec<usize>>> {
+                match coloring.kind {
+                    ColoringKind::Acyclic => {
+                        if !p.is_symmetric() || !is_valid(&p, &coloring) {
+                            return Err(PyValueError::new_err(
+                                "the acyclic coloring is not valid for this pattern (which must be symmetric)",
+                            ));
+                        }
+                        Ok(None) // recovery by substitution needs no index table
+                    }
+                    kind => {
+                        let nc = coloring.ncolors;
+                        let rows = p.nrows();
+                        let idx = decompression_gather_indices(&p, &coloring).map_err(core_err)?;
+                        // The core indexes B = J S (rows x nc) for column and star; the block
+                        // is its transpose, so (r, c) moves to c * rows + r. Row blocks are
+                        // already S^T J.
+                        Ok(Some(match kind {
+                            ColoringKind::Row => idx,
+                            _ => idx.into_iter().map(|k| (k % nc) * rows + k / nc).collect(),
+                        }))
+                    }
                 }
-                None // recovery by substitution needs no index table
-            }
-            kind => {
-                let nc = coloring.ncolors;
-                let rows = p.nrows();
-                let idx = decompression_gather_indices(&p, &coloring).map_err(core_err)?;
-                // The core indexes B = J S (rows x nc) for column and star; the block is its
-                // transpose, so (r, c) moves to c * rows + r. Row blocks are already S^T J.
-                Some(match kind {
-                    ColoringKind::Row => idx,
-                    _ => idx.into_iter().map(|k| (k % nc) * rows + k / nc).collect(),
-                })
-            }
-        };
-        Ok(Self {
-            pattern: p,
-            coloring,
-            gather,
+            })?;
+            Ok(Self {
+                pattern: p,
+                coloring,
+                gather,
+            })
         })
     }
 
@@ -356,6 +407,12 @@ impl Decompressor {
 
     /// The nonzeros in CSR order from a `(ncolors, m or n)` block of products.
     fn __call__(&self, py: Python<'_>, block: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        guard(|| self.call(py, block))
+    }
+}
+
+impl Decompressor {
+    fn call(&self, py: Python<'_>, block: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let dtype = block
             .cast::<PyUntypedArray>()
             .map_err(|_| PyTypeError::new_err("the compressed block must be a numpy array"))?
@@ -370,9 +427,7 @@ impl Decompressor {
             )))
         }
     }
-}
 
-impl Decompressor {
     fn run<T: Scalar + Element>(
         &self,
         py: Python<'_>,
@@ -390,16 +445,18 @@ impl Decompressor {
                 b.shape()
             )));
         }
-        let values: Vec<T> = match &self.gather {
-            Some(gather) => match b.as_slice() {
-                Some(flat) => gather.iter().map(|&k| flat[k]).collect(),
-                None => {
-                    let flat: Vec<T> = b.iter().copied().collect();
-                    gather.iter().map(|&k| flat[k]).collect()
-                }
-            },
-            None => decompress_acyclic(&self.pattern, &self.coloring, b.t()).map_err(core_err)?,
-        };
+        let values: Vec<T> = py
+            .detach(|| match &self.gather {
+                Some(gather) => Ok(match b.as_slice() {
+                    Some(flat) => gather.iter().map(|&k| flat[k]).collect(),
+                    None => {
+                        let flat: Vec<T> = b.iter().copied().collect();
+                        gather.iter().map(|&k| flat[k]).collect()
+                    }
+                }),
+                None => decompress_acyclic(&self.pattern, &self.coloring, b.t()),
+            })
+            .map_err(core_err)?;
         Ok(Array1::from_vec(values)
             .into_pyarray(py)
             .into_any()
@@ -444,10 +501,12 @@ impl PyBicoloring {
         column_colors: PyReadonlyArray1<'_, i64>,
         row_colors: PyReadonlyArray1<'_, i64>,
     ) -> PyResult<Self> {
-        let cols = parse_optional(column_colors, "column_colors")?;
-        let rows = parse_optional(row_colors, "row_colors")?;
-        let inner = Bicoloring::new(&pattern.inner, cols, rows).map_err(core_err)?;
-        Ok(Self { inner })
+        guard(|| {
+            let cols = parse_optional(column_colors, "column_colors")?;
+            let rows = parse_optional(row_colors, "row_colors")?;
+            let inner = Bicoloring::new(&pattern.inner, cols, rows).map_err(core_err)?;
+            Ok(Self { inner })
+        })
     }
 
     /// Column colors (int64, -1 where a column is in no JVP).
@@ -482,6 +541,12 @@ impl PyBicoloring {
 
     /// The nonzeros (CSR order) from the flat products (length p m + q n).
     fn __call__(&self, py: Python<'_>, block: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        guard(|| self.call(py, block))
+    }
+}
+
+impl PyBicoloring {
+    fn call(&self, py: Python<'_>, block: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let dtype = block
             .cast::<PyUntypedArray>()
             .map_err(|_| PyTypeError::new_err("the products must be a numpy array"))?
@@ -496,9 +561,6 @@ impl PyBicoloring {
             )))
         }
     }
-}
-
-impl PyBicoloring {
     fn run<T: Scalar + Element>(
         &self,
         py: Python<'_>,
@@ -527,23 +589,22 @@ impl PyBicoloring {
     }
 }
 
-/// A bicoloring with few products (see the Rust `bicolor`).
+/// A bicoloring with few products (see the Rust `bicolor`); Ctrl-C stops the search.
 #[pyfunction(name = "bicolor")]
-#[pyo3(signature = (pattern, time_budget=None, seed=0, work_budget=None))]
+#[pyo3(signature = (pattern, time_budget=None, seed=None, work_budget=None))]
 fn bicolor_py(
     py: Python<'_>,
     pattern: &PyPattern,
     time_budget: Option<f64>,
-    seed: u64,
-    work_budget: Option<u64>,
+    seed: Option<&Bound<'_, PyAny>>,
+    work_budget: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyBicoloring> {
-    let opts = improve_options(time_budget, work_budget, seed)?;
-    let p = pattern.inner.clone();
-    let stop = StopFlag::new();
-    let inner = py
-        .detach(move || bicolor(&p, &opts, &stop))
-        .map_err(core_err)?;
-    Ok(PyBicoloring { inner })
+    guard(|| {
+        let opts = improve_options(time_budget, work_budget, seed)?;
+        let p = pattern.inner.clone();
+        let inner = search(py, move |stop| bicolor(&p, &opts, stop))?;
+        Ok(PyBicoloring { inner })
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

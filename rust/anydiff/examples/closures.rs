@@ -44,8 +44,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let mode = pick_mode(n, m);
     let j = match mode {
-        Mode::Forward => jacobian_forward(&mut jvp, n, m, &policy)?,
         Mode::Reverse => jacobian_reverse(&mut vjp, n, m, &policy)?,
+        _ => jacobian_forward(&mut jvp, n, m, &policy)?,
     };
     check(
         &format!("Jacobian ({mode} mode, closures)"),

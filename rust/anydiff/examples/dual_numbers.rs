@@ -91,7 +91,7 @@ fn main() -> Result<(), String> {
     let start = Instant::now();
     for (p, jac) in points.iter().zip(jacs.iter_mut()) {
         let p = std::hint::black_box(p);
-        let duals: [Dual<f64, 6>; 6] = std::array::from_fn(|i| Dual::variable(p[i], i));
+        let duals: [Dual<f64, 6>; 6] = Dual::variables(*p);
         let out = lotka_volterra(&duals);
         *jac = [out[0].eps, out[1].eps];
     }

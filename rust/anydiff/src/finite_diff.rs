@@ -3,7 +3,6 @@
 //! Every stencil point of every requested product is evaluated in a single
 //! [`Primal::eval`] call, so a vectorised or compiled primal sees one batch.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
@@ -12,7 +11,9 @@ use num_traits::Float;
 
 use crate::assemble::{BatchPolicy, Jvp, Primal};
 use crate::error::{shape2, Error};
+use crate::memory::try_zeros;
 use crate::scalar::{cast, Scalar};
+use crate::stop::StopFlag;
 
 const FORWARD: &[(f64, f64)] = &[(0.0, -1.0), (1.0, 1.0)];
 const CENTRAL: &[(f64, f64)] = &[(-1.0, -0.5), (1.0, 0.5)];
@@ -25,6 +26,7 @@ const CENTRAL5: &[(f64, f64)] = &[
 
 /// Finite-difference stencil.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Scheme {
     /// One-sided `(f(x + h) - f(x)) / h`, order 1.
     Forward,
@@ -101,7 +103,7 @@ impl fmt::Display for Scheme {
 }
 
 impl FromStr for Scheme {
-    type Err = Error<Infallible>;
+    type Err = Error;
 
     /// Parses `"forward"`, `"central"` or `"central5"` (ASCII case-insensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -121,7 +123,11 @@ impl FromStr for Scheme {
 pub struct FiniteDiff<T> {
     /// The stencil.
     pub scheme: Scheme,
-    /// Relative step override (default: [`Scheme::default_relative_step`]).
+    /// Relative step override (default: [`Scheme::default_relative_step`]);
+    /// it must lie in `[eps, 1]` (`eps` the machine epsilon of `T`), or every
+    /// routine returns [`Error::InvalidArgument`]: below `eps` the displaced
+    /// points round back onto `x`, above 1 the displacement is larger than
+    /// the point.
     pub step: Option<T>,
 }
 
@@ -140,11 +146,15 @@ impl<T: Scalar> FiniteDiff<T> {
     /// JVPs by finite differences: `out[i, :] ≈ J(x) @ tangents[i, :]`.
     ///
     /// `fx` is `f(x)` if known; it is used only by [`Scheme::Forward`], which
-    /// otherwise evaluates `f(x)` in the same batch. For tangent `v` the step
-    /// is `h = rel * max(1, |x|_inf) / |v|_inf`, so the perturbation `h v`
-    /// has size `rel * max(1, |x|_inf)`. Zero tangent rows give zero output
-    /// rows without evaluation. All stencil points of all tangents go to one
-    /// [`Primal::eval`] call (none when nothing needs evaluating).
+    /// otherwise evaluates `f(x)` in the same batch. Steps are per
+    /// coordinate, as in [`FiniteDiff::jvp_basis`]: for tangent `v` the step is
+    /// `h = rel * min_j max(1, |x_j|) / |v_j|` over the coordinates `v` moves,
+    /// so no coordinate moves by more than `rel * max(1, |x_j|)` (a unit
+    /// tangent `e_j` gets exactly the basis step, and a large or infinite
+    /// coordinate elsewhere in `x` does not change it). Zero tangent rows
+    /// give zero output rows without evaluation. All stencil points of all
+    /// tangents go to one [`Primal::eval`] call (none when nothing needs
+    /// evaluating).
     ///
     /// ```
     /// use anydiff::{oracle_fn, FiniteDiff, Scheme};
@@ -207,7 +217,9 @@ impl<T: Scalar> FiniteDiff<T> {
 
     /// The dense `m x n` Jacobian at `x` (`n = x.len()`), column blocks sized
     /// by `policy` (accounting for all stencil points). `f(x)` is evaluated at
-    /// most once (only for [`Scheme::Forward`] when `fx` is `None`).
+    /// most once (only for [`Scheme::Forward`] when `fx` is `None`). The
+    /// thread's current [`StopFlag`] is checked before each block; a
+    /// Jacobian that cannot be allocated is [`Error::OutOfMemory`].
     ///
     /// ```
     /// use anydiff::{oracle_fn, BatchPolicy, FiniteDiff, Scheme};
@@ -245,7 +257,7 @@ impl<T: Scalar> FiniteDiff<T> {
                 ));
             }
         }
-        let mut out = Array2::zeros((m, n));
+        let mut out = try_zeros("the Jacobian", (m, n))?;
         if m == 0 || n == 0 {
             return Ok(out);
         }
@@ -258,6 +270,7 @@ impl<T: Scalar> FiniteDiff<T> {
         );
         let mut oracle = FdJvp::new(*self, primal, x, fx);
         for block in blocks {
+            StopFlag::check_current()?;
             let start = block.start;
             let cols = out.slice_mut(s![.., block]).reversed_axes();
             oracle.jvp_basis(n, start, cols)?;
@@ -290,18 +303,22 @@ impl<T: Scalar> FiniteDiff<T> {
             ));
         }
         let rel = self.checked_step()?;
-        let scale = x.iter().fold(T::one(), |acc, v| acc.max(v.abs()));
         let mut active = Vec::with_capacity(tangents.nrows());
         for (i, v) in tangents.rows().into_iter().enumerate() {
-            // dominant coordinate of the tangent
+            // dominant coordinate of the tangent, and the step that moves no
+            // coordinate by more than its own scale rel * max(1, |x_j|)
             let mut dom: Option<(usize, T)> = None;
-            for (j, &vj) in v.iter().enumerate() {
-                if vj != T::zero() && dom.map_or(true, |(_, best)| vj.abs() > best.abs()) {
+            let mut h_nominal = T::infinity();
+            for ((j, &vj), &xj) in v.iter().enumerate().zip(x.iter()) {
+                if vj == T::zero() {
+                    continue;
+                }
+                if dom.map_or(true, |(_, best)| vj.abs() > best.abs()) {
                     dom = Some((j, vj));
                 }
+                h_nominal = h_nominal.min(rel * T::one().max(xj.abs()) / vj.abs());
             }
             let Some((j, vj)) = dom else { continue };
-            let h_nominal = rel * scale / vj.abs();
             // exact-step trick on the dominant coordinate
             let h = match x.get(j) {
                 Some(&xj) => {
@@ -362,16 +379,22 @@ impl<T: Scalar> FiniteDiff<T> {
         })
     }
 
-    /// The relative step, validated to be finite and positive.
+    /// The relative step, validated to lie in `[eps, 1]`.
     fn checked_step<E>(&self) -> Result<T, Error<E>> {
         let rel = self.relative_step();
-        if rel.is_finite() && rel > T::zero() {
-            Ok(rel)
-        } else {
-            Err(Error::invalid(
-                "finite-difference step must be finite and positive",
-            ))
+        if rel >= T::epsilon() && rel <= T::one() {
+            return Ok(rel);
         }
+        let (got, eps) = (
+            rel.to_f64().unwrap_or(f64::NAN),
+            T::epsilon().to_f64().unwrap_or(0.0),
+        );
+        let bits = 8 * std::mem::size_of::<T>();
+        Err(Error::invalid(format!(
+            "finite-difference step must be a relative step in [eps, 1] = [{eps:e}, 1] for \
+             float{bits} (below eps the displaced points round back onto x, above 1 the \
+             displacement exceeds the point); got {got:e}"
+        )))
     }
 
     /// Evaluates the stencil for the `active` output rows `(row, h)` in one
@@ -423,7 +446,7 @@ impl<T: Scalar> FiniteDiff<T> {
         let per = moving.len();
         let rows = active.len() * per + usize::from(eval_fx);
 
-        let mut points = Array2::zeros((rows, x.len()));
+        let mut points: Array2<T> = try_zeros("the finite-difference points", (rows, x.len()))?;
         for mut p in points.rows_mut() {
             p.assign(&x);
         }
@@ -432,7 +455,8 @@ impl<T: Scalar> FiniteDiff<T> {
                 displace(i, c * h, points.row_mut(a * per + q));
             }
         }
-        let mut values = Array2::zeros((rows, m));
+        let mut values: Array2<T> =
+            try_zeros("the values at the finite-difference points", (rows, m))?;
         primal
             .eval(points.view(), values.view_mut())
             .map_err(Error::Oracle)?;

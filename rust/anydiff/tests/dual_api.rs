@@ -3,9 +3,9 @@
 
 use anydiff::dual::{
     derivative, gradient, gradient_n, hessian, hessian_n, jacobian, jacobian_n, second_derivative,
-    Dual, DualNum, DualVec, Elementary,
+    Dual, Dual2Vec, DualNum, DualVec, Elementary,
 };
-use ndarray::Array2;
+use ndarray::{Array1, Array2};
 use num_traits::Float;
 use proptest::prelude::*;
 
@@ -81,10 +81,10 @@ fn rosenbrock_gradient_and_hessian() {
     assert!(max_diff(&ha, &h) < 1e-10);
 }
 
-fn lotka_volterra<D: DualNum<f64>>(p: &[D]) -> Vec<D> {
+fn lotka_volterra<D: DualNum<f64>>(p: &[D]) -> [D; 2] {
     let [x, y, a, b, c, d] = [0, 1, 2, 3, 4, 5].map(|i| p[i].clone());
     let xy = x.clone() * y.clone();
-    vec![a * x - b * xy.clone(), c * xy - d * y]
+    [a * x - b * xy.clone(), c * xy - d * y]
 }
 
 fn lv_exact(p: &[f64]) -> Array2<f64> {
@@ -100,11 +100,12 @@ fn lotka_volterra_jacobian() {
     for s in 0..20 {
         let t = s as f64 * 0.37;
         let p = [1.0 + t, 0.5 - t, 1.1, 0.4 + t, 0.1, 0.4 * t];
-        let (vals, jac) = jacobian(lotka_volterra, &p);
+        let (vals, jac) = jacobian(|v| lotka_volterra(v).to_vec(), &p);
         assert_eq!(vals.len(), 2);
         assert!(max_diff(&jac, &lv_exact(&p)) < 1e-14);
         let (vals_n, jac_n) = jacobian_n(lotka_volterra, p);
-        assert_eq!(vals_n, vals);
+        assert_eq!(Array1::from(vals_n.to_vec()), vals);
+        let jac_n = Array2::from_shape_fn((2, 6), |(i, j)| jac_n[i][j]);
         assert!(max_diff(&jac_n, &jac) == 0.0);
     }
 }
@@ -112,8 +113,8 @@ fn lotka_volterra_jacobian() {
 #[test]
 fn empty_and_degenerate_inputs() {
     let (f, g) = gradient(|_: &[_]| DualVec::constant(2.0), &[]);
-    assert_eq!((f, g), (2.0, vec![]));
-    let (f, g, h) = hessian(|_: &[Dual<DualVec<f64>, 1>]| Elementary::from_f64(3.0), &[]);
+    assert_eq!((f, g.len()), (2.0, 0));
+    let (f, g, h) = hessian(|_: &[Dual2Vec<f64>]| Elementary::from_f64(3.0), &[]);
     assert_eq!((f, g.len(), h.dim()), (3.0, 0, (0, 0)));
     let (v, j) = jacobian(|_: &[DualVec<f64>]| vec![], &[1.0, 2.0]);
     assert!(v.is_empty() && j.dim() == (0, 2));
@@ -167,6 +168,155 @@ fn f32_helpers() {
     assert!((h[(0, 0)] - 0.5f32.exp() * 4.0).abs() < 1e-5);
     assert!((h[(0, 1)] - 0.5f32.exp()).abs() < 1e-6 && (h[(1, 0)] - 0.5f32.exp()).abs() < 1e-6);
     assert!((h[(1, 1)] - 0.25 / 8.0).abs() < 1e-6);
+}
+
+#[test]
+fn variable_lanes_out_of_range_are_errors() {
+    assert!(Dual::<f64, 2>::variable(1.0, 2).is_err());
+    let e = Dual::<f64, 3>::variable(1.0, 7).unwrap_err().to_string();
+    assert!(e.contains("lane 7") && e.contains("3 lanes"), "{e}");
+    assert!(DualVec::variable(1.0f64, 2, 2).is_err());
+    assert!(Dual2Vec::variable(1.0f64, 5, 5).is_err());
+    assert_eq!(Dual::<f64, 2>::variable(1.0, 1).unwrap().eps, [0.0, 1.0]);
+}
+
+#[test]
+fn display_and_default() {
+    let d: Dual<f64, 2> = Dual::default();
+    assert_eq!((d.re, d.eps), (0.0, [0.0, 0.0]));
+    assert_eq!(DualVec::<f64>::default().eps.len(), 0);
+    assert_eq!(Dual2Vec::<f64>::default().n_vars(), 0);
+    assert_eq!(Dual::new(1.0f64, [2.0]).to_string(), "1 + [2]ε");
+    let nested = Dual::new(Dual::new(1.0f64, [2.0]), [Dual::new(3.0, [4.0])]);
+    assert_eq!(nested.to_string(), "1 + [2]ε + [3 + [4]ε]ε");
+    assert_eq!(format!("{:.1}", Dual::new(1.0f64, [0.25])), "1.0 + [0.2]ε");
+}
+
+/// `x^n` against closed forms, through every dual type: the small powers
+/// take the product path, the others `powi` of the value.
+#[test]
+fn powi_matches_closed_forms_at_edge_points() {
+    for n in -3i32..=5 {
+        for x in [
+            0.0f64,
+            -0.0,
+            1.5,
+            -2.0,
+            1e-3,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            let (v, d, dd) = second_derivative(|t| t.powi(n), x);
+            let nf = f64::from(n);
+            let want_d = if n == 0 { 0.0 } else { nf * x.powi(n - 1) };
+            let want_dd = if n == 0 || n == 1 {
+                0.0
+            } else {
+                nf * (nf - 1.0) * x.powi(n - 2)
+            };
+            let same = |a: f64, b: f64| {
+                a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-12 * b.abs()
+            };
+            assert!(same(v, x.powi(n)), "value x^{n} at {x}: {v}");
+            assert!(same(d, want_d), "d/dx x^{n} at {x}: {d} vs {want_d}");
+            // (at a pole or at infinity the product rule of nested duals
+            // meets 0 * inf: NaN, as for every function there)
+            let pole = !want_dd.is_finite() || !x.is_finite();
+            assert!(
+                pole || same(dd, want_dd),
+                "d2/dx2 x^{n} at {x}: {dd} vs {want_dd}"
+            );
+            let (_, g, h) = hessian(|v: &[Dual2Vec<f64>]| v[0].powi(n), &[x]);
+            assert!(same(g[0], want_d), "Dual2Vec d/dx x^{n} at {x}: {}", g[0]);
+            assert!(
+                pole || same(h[(0, 0)], want_dd),
+                "Dual2Vec d2 x^{n} at {x}: {}",
+                h[(0, 0)]
+            );
+        }
+    }
+    // a zero tangent stays zero where the factor is infinite
+    let y = Dual::<f64, 2>::new(f64::INFINITY, [0.0, 1.0]).powi(2);
+    assert_eq!(y.eps[0], 0.0);
+    assert!(y.eps[1].is_infinite());
+}
+
+/// One-pass Hessians (`Dual2Vec`) against the nested const-size duals and
+/// closed forms, at ordinary and edge points (0, ties of min/max, a NaN in
+/// the branch not taken).
+#[test]
+fn dual2vec_hessians_match_nested_duals_and_closed_forms() {
+    fn f<D: DualNum<f64>>(v: &[D]) -> D {
+        let (x, y, z) = (v[0].clone(), v[1].clone(), v[2].clone());
+        let a = (x.clone() * y.clone()).sin() / (z.powi(2) + 1.0);
+        let b = x.clone().pow(&(y.clone() * 0.5 + 2.0)) + y.atan2(&(z.clone() + 3.0));
+        let c = x.hypot(&z).exp() - (y.clone() * z.clone()).tanh() * x.cbrt();
+        let d = x.max(&y) * z.min(&y) + x.abs() * y.recip() + z.erf() * x.ln_1p();
+        a + b + c + d * (z / y).sqrt()
+    }
+    for point in [
+        [0.7f64, 1.3, 0.4],
+        [1.1, 0.9, 2.5],
+        [0.5, 0.5, 0.5],
+        [2.0, 3.0, 1.0],
+    ] {
+        let (v, g, h) = hessian(f, &point);
+        let (vn, gn, hn) = hessian_n(f, point);
+        assert!((v - vn).abs() <= 1e-14 * (1.0 + v.abs()));
+        for i in 0..3 {
+            assert!(
+                (g[i] - gn[i]).abs() <= 1e-13 * (1.0 + gn[i].abs()),
+                "g[{i}] at {point:?}"
+            );
+            for j in 0..3 {
+                let (a, b) = (h[(i, j)], hn[i][j]);
+                assert!(
+                    (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                    "H[{i},{j}] at {point:?}: {a} vs {b}"
+                );
+            }
+        }
+    }
+    // closed forms: x y / z at (2, 3, 4)
+    let (v, g, h) = hessian(
+        |v: &[Dual2Vec<f64>]| v[0].clone() * v[1].clone() / v[2].clone(),
+        &[2.0, 3.0, 4.0],
+    );
+    assert_eq!(v, 1.5);
+    assert_eq!(g, Array1::from(vec![0.75, 0.5, -0.375]));
+    let want = ndarray::array![
+        [0.0, 0.25, -0.1875],
+        [0.25, 0.0, -0.125],
+        [-0.1875, -0.125, 0.1875]
+    ];
+    assert!(max_diff(&h, &want) < 1e-15);
+    // sqrt(x) + y at x = 0: the y derivatives stay exact although sqrt'(0) = inf
+    let (_, g, h) = hessian(
+        |v: &[Dual2Vec<f64>]| v[0].sqrt() + v[1].powi(2),
+        &[0.0, 3.0],
+    );
+    assert!(g[0].is_infinite() && g[1] == 6.0);
+    assert_eq!((h[(1, 1)], h[(0, 1)], h[(1, 0)]), (2.0, 0.0, 0.0));
+    // a NaN in the branch not taken (min picks the finite side) leaves no trace
+    let (_, g, h) = hessian(
+        |v: &[Dual2Vec<f64>]| v[0].powi(3).min(&(v[1].clone() - 1.0).ln()),
+        &[0.5, 0.5],
+    );
+    assert_eq!((g[0], g[1]), (0.75, 0.0));
+    assert_eq!((h[(0, 0)], h[(0, 1)], h[(1, 1)]), (3.0, 0.0, 0.0));
+    // ties: max selects the first argument, its derivatives included
+    let (_, g, _) = hessian(|v: &[Dual2Vec<f64>]| v[0].max(&v[1]), &[1.0, 1.0]);
+    assert_eq!((g[0], g[1]), (1.0, 0.0));
+    // constants mixed with variables of different widths
+    let x = Dual2Vec::variable(2.0f64, 0, 1).unwrap();
+    let y = Dual2Vec::variable(3.0f64, 1, 2).unwrap();
+    let p = x.clone() * y.clone() + 1.0;
+    assert_eq!(
+        (p.value(), p.grad(0), p.grad(1), p.hessian(0, 1)),
+        (7.0, 3.0, 2.0, 1.0)
+    );
+    let q = 1.0 / (x - 1.0);
+    assert_eq!((q.value(), q.grad(0), q.hessian(0, 0)), (1.0, -1.0, 2.0));
 }
 
 /// A random composition of elementary functions of three inputs.

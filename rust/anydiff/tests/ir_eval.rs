@@ -424,7 +424,9 @@ fn generic_number_types() {
     let prog = lotka_volterra();
     let z = [1.2, 0.7, 1.1, 0.4, 0.9, 1.3];
     // DualVec with a run-time number of lanes
-    let x: Vec<DualVec<f64>> = (0..6).map(|j| DualVec::variable(z[j], j, 6)).collect();
+    let x: Vec<DualVec<f64>> = (0..6)
+        .map(|j| DualVec::variable(z[j], j, 6).unwrap())
+        .collect();
     let out = prog.eval_one(&x, &[]).unwrap();
     let j = lv_jacobian(&z);
     for i in 0..2 {
@@ -437,7 +439,7 @@ fn generic_number_types() {
     let x: Vec<D2> = (0..6)
         .map(|j| {
             Dual::new(
-                Dual::variable(z[j], j),
+                Dual::variable(z[j], j).unwrap(),
                 std::array::from_fn(|k| Dual::constant(if k == j { 1.0 } else { 0.0 })),
             )
         })

@@ -47,10 +47,14 @@ fn check_vjp(prog: &Program, pts: &Array2<f64>, params: &[f64], lanes: usize, to
         for l in 0..lanes {
             for j in 0..n {
                 let want: f64 = (0..m).map(|r| w[[l, r]] * jac[[p, r, j]]).sum();
+                // The rounding of both sides scales with the terms summed, not
+                // with the result, which cancellation can make arbitrarily small:
+                // the tolerance is relative to the condition sum |w_r J_rj|.
+                let cond: f64 = (0..m).map(|r| (w[[l, r]] * jac[[p, r, j]]).abs()).sum();
                 let got = out[[p, l, j]];
                 assert!(
-                    close(got, want, tol),
-                    "point {p} lane {l} input {j}: {got} vs {want}"
+                    (got - want).abs() <= tol * (1.0 + cond.max(want.abs())),
+                    "point {p} lane {l} input {j}: {got} vs {want} (condition {cond:e})"
                 );
             }
         }
@@ -586,6 +590,9 @@ proptest! {
     ) {
         let prog = random_program(seed, n_ops, n);
         let pts = points(np, n, seed ^ 1, -1.5, 1.5);
+        // 1e-12 relative to the condition: about 4500 eps, 13 times the worst
+        // error seen in 200,000 random cases (349 eps). Relative to the result
+        // instead, a small result failed once in about 32 runs (1.1e-12).
         check_vjp(&prog, &pts, &[], 2, 1e-12);
         let scalar = scalarised(&prog);
         check_hvp(&scalar, &pts, &[], 3, 1e-10);

@@ -1,6 +1,5 @@
 //! Batching policy (block sizes) and the forward/reverse mode choice.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
@@ -99,6 +98,7 @@ impl BatchPolicy {
 
 /// Which products assemble a Jacobian.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Mode {
     /// Column blocks from JVPs (`n` seeds).
     Forward,
@@ -139,7 +139,7 @@ impl fmt::Display for Mode {
 }
 
 impl FromStr for Mode {
-    type Err = Error<Infallible>;
+    type Err = Error;
 
     /// Parses `"forward"` or `"reverse"` (ASCII case-insensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -1,13 +1,13 @@
 //! Dense Hessian assembly from HVP oracles, and in-place symmetrisation.
 
-use std::convert::Infallible;
-
 use ndarray::{s, Array2, ArrayViewMut2};
 
 use crate::assemble::batch::BatchPolicy;
 use crate::assemble::oracle::Hvp;
 use crate::error::{shape2, Error};
+use crate::memory::try_zeros;
 use crate::scalar::Scalar;
+use crate::stop::StopFlag;
 
 /// Replaces a square matrix by `(H + H^T) / 2` in place (no allocation).
 ///
@@ -19,9 +19,7 @@ use crate::scalar::Scalar;
 /// anydiff::symmetrize_in_place(h.view_mut()).unwrap();
 /// assert_eq!(h, array![[1.0, 3.0], [3.0, 3.0]]);
 /// ```
-pub fn symmetrize_in_place<T: Scalar>(
-    mut out: ArrayViewMut2<'_, T>,
-) -> Result<(), Error<Infallible>> {
+pub fn symmetrize_in_place<T: Scalar>(mut out: ArrayViewMut2<'_, T>) -> Result<(), Error> {
     let (rows, cols) = out.dim();
     if rows != cols {
         return Err(Error::shape(
@@ -51,7 +49,8 @@ pub fn symmetrize_in_place<T: Scalar>(
 
 /// Fills `out` (`n x n`) with the Hessian from column blocks of HVPs
 /// ([`Hvp::hvp_basis`] writing rows `start..stop`, the transposed columns), then
-/// symmetrises it. Nothing is called when `n == 0`.
+/// symmetrises it. Nothing is called when `n == 0`; the current [`StopFlag`]
+/// is checked before each block.
 ///
 /// ```
 /// use anydiff::{hessian_from_hvp_into, oracle_fn, BatchPolicy};
@@ -87,6 +86,7 @@ pub fn hessian_from_hvp_into<T: Scalar, O: Hvp<T>>(
     // H e_j is column j of H; it is written as row j (contiguous) because the
     // symmetrisation below makes the two placements equal.
     for block in policy.blocks(n, n, n, std::mem::size_of::<T>()) {
+        StopFlag::check_current()?;
         let start = block.start;
         let rows = out.slice_mut(s![block, ..]);
         oracle.hvp_basis(n, start, rows).map_err(Error::Oracle)?;
@@ -100,7 +100,7 @@ pub fn hessian_from_hvp<T: Scalar, O: Hvp<T>>(
     n: usize,
     policy: &BatchPolicy,
 ) -> Result<Array2<T>, Error<O::Error>> {
-    let mut out = Array2::zeros((n, n));
+    let mut out = try_zeros("the Hessian", (n, n))?;
     hessian_from_hvp_into(oracle, policy, out.view_mut())?;
     Ok(out)
 }

@@ -5,14 +5,17 @@ use ndarray::{s, Array2, ArrayViewMut2};
 use crate::assemble::batch::BatchPolicy;
 use crate::assemble::oracle::{Jvp, Vjp};
 use crate::error::Error;
+use crate::memory::try_zeros;
 use crate::scalar::Scalar;
+use crate::stop::StopFlag;
 
 /// Fills `out` (`m x n`) with the Jacobian, one column block per
 /// [`Jvp::jvp_basis`] call.
 ///
 /// The oracle writes straight into the transposed column block
 /// `out[:, start..stop].t()` (a `k x m`, generally strided view). Nothing is
-/// called when `m == 0` or `n == 0`.
+/// called when `m == 0` or `n == 0`. Before each block the thread's current
+/// [`StopFlag`] is checked ([`StopFlag::run`]).
 ///
 /// ```
 /// use anydiff::{jacobian_forward_into, oracle_fn, BatchPolicy};
@@ -39,6 +42,7 @@ pub fn jacobian_forward_into<T: Scalar, O: Jvp<T>>(
         return Ok(());
     }
     for block in policy.blocks(n, n, m, std::mem::size_of::<T>()) {
+        StopFlag::check_current()?;
         let start = block.start;
         let cols = out.slice_mut(s![.., block]).reversed_axes();
         oracle.jvp_basis(n, start, cols).map_err(Error::Oracle)?;
@@ -48,7 +52,8 @@ pub fn jacobian_forward_into<T: Scalar, O: Jvp<T>>(
 
 /// Fills `out` (`m x n`) with the Jacobian, one row block per
 /// [`Vjp::vjp_basis`] call writing straight into `out[start..stop, :]`.
-/// Nothing is called when `m == 0` or `n == 0`.
+/// Nothing is called when `m == 0` or `n == 0`; the current [`StopFlag`] is
+/// checked before each block.
 ///
 /// ```
 /// use anydiff::{jacobian_reverse_into, oracle_fn, BatchPolicy};
@@ -75,6 +80,7 @@ pub fn jacobian_reverse_into<T: Scalar, O: Vjp<T>>(
         return Ok(());
     }
     for block in policy.blocks(m, m, n, std::mem::size_of::<T>()) {
+        StopFlag::check_current()?;
         let start = block.start;
         let rows = out.slice_mut(s![block, ..]);
         oracle.vjp_basis(m, start, rows).map_err(Error::Oracle)?;
@@ -83,27 +89,27 @@ pub fn jacobian_reverse_into<T: Scalar, O: Vjp<T>>(
 }
 
 /// Allocating [`jacobian_forward_into`]: the `m x n` Jacobian of
-/// `f: R^n -> R^m` from JVPs.
+/// `f: R^n -> R^m` from JVPs ([`Error::OutOfMemory`] when it cannot be had).
 pub fn jacobian_forward<T: Scalar, O: Jvp<T>>(
     oracle: &mut O,
     n: usize,
     m: usize,
     policy: &BatchPolicy,
 ) -> Result<Array2<T>, Error<O::Error>> {
-    let mut out = Array2::zeros((m, n));
+    let mut out = try_zeros("the Jacobian", (m, n))?;
     jacobian_forward_into(oracle, policy, out.view_mut())?;
     Ok(out)
 }
 
 /// Allocating [`jacobian_reverse_into`]: the `m x n` Jacobian of
-/// `f: R^n -> R^m` from VJPs.
+/// `f: R^n -> R^m` from VJPs ([`Error::OutOfMemory`] when it cannot be had).
 pub fn jacobian_reverse<T: Scalar, O: Vjp<T>>(
     oracle: &mut O,
     n: usize,
     m: usize,
     policy: &BatchPolicy,
 ) -> Result<Array2<T>, Error<O::Error>> {
-    let mut out = Array2::zeros((m, n));
+    let mut out = try_zeros("the Jacobian", (m, n))?;
     jacobian_reverse_into(oracle, policy, out.view_mut())?;
     Ok(out)
 }

@@ -4,10 +4,10 @@
 //! length `n` form a `k x n` view, row `i` = seed `i`); a Jacobian is `m x n`
 //! (`m` outputs, `n` inputs).
 
-pub mod batch;
-pub mod hessian;
-pub mod jacobian;
-pub mod oracle;
+mod batch;
+mod hessian;
+mod jacobian;
+mod oracle;
 
 pub use batch::{pick_mode, BatchPolicy, Mode, DEFAULT_MEMORY_CAP_BYTES};
 pub use hessian::{hessian_from_hvp, hessian_from_hvp_into, symmetrize_in_place};

@@ -1,13 +1,19 @@
 //! Derivatives of plain functions: gradients, Jacobians and Hessians by
-//! evaluating the function once (or once per column) on dual numbers.
+//! evaluating the function once on dual numbers.
 //!
 //! Functions are written once, generic over the number type, e.g.
 //! `fn f<D: DualNum<f64>>(x: &[D]) -> D`, and passed by name; each helper
 //! instantiates them with the dual type it needs.
+//!
+//! One return convention: the value comes first, then the derivatives in
+//! increasing order. Sizes known at run time give `ndarray` arrays
+//! (`Array1` vectors, `Array2` matrices, `m x n` for a Jacobian); sizes
+//! fixed at compile time (the `_n` helpers) give plain arrays (`[T; N]`,
+//! `[[T; N]; M]`) and allocate nothing.
 
-use ndarray::Array2;
+use ndarray::{Array1, Array2};
 
-use super::{Dual, DualVec, Elementary};
+use super::{Dual, Dual2Vec, DualVec, Elementary};
 use crate::scalar::Scalar;
 
 /// Value and first derivative of a scalar function: one evaluation on
@@ -30,7 +36,7 @@ where
     T: Scalar + Elementary<Real = T>,
     F: FnOnce(Dual<T, 1>) -> Dual<T, 1>,
 {
-    let r = f(Dual::variable(x, 0));
+    let r = f(Dual::seeded(x, 0));
     let [d] = r.eps;
     (r.re, d)
 }
@@ -56,7 +62,7 @@ where
     T: Scalar + Elementary<Real = T>,
     F: FnOnce(Dual<Dual<T, 1>, 1>) -> Dual<Dual<T, 1>, 1>,
 {
-    let r = f(Dual::variable(Dual::variable(x, 0), 0));
+    let r = f(Dual::seeded(Dual::seeded(x, 0), 0));
     let [inner] = r.re.eps;
     let [outer] = r.eps;
     let [dd] = outer.eps;
@@ -79,20 +85,14 @@ where
 /// assert!((f - 24.2).abs() < 1e-12);
 /// assert!((g[0] + 215.6).abs() < 1e-12 && (g[1] + 88.0).abs() < 1e-12);
 /// ```
-pub fn gradient<T, F>(f: F, x: &[T]) -> (T, Vec<T>)
+pub fn gradient<T, F>(f: F, x: &[T]) -> (T, Array1<T>)
 where
     T: Scalar + Elementary<Real = T>,
     F: FnOnce(&[DualVec<T>]) -> DualVec<T>,
 {
     let n = x.len();
-    let xs: Vec<DualVec<T>> = x
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| DualVec::variable(v, i, n))
-        .collect();
-    let r = f(&xs);
-    let g = (0..n).map(|i| r.lane(i)).collect();
-    (r.re, g)
+    let r = f(&DualVec::variables(x));
+    (r.re, Array1::from_shape_fn(n, |i| r.lane(i)))
 }
 
 /// Value and gradient of `f: R^N -> R` for a size fixed at compile time:
@@ -115,8 +115,7 @@ where
     T: Scalar + Elementary<Real = T>,
     F: FnOnce(&[Dual<T, N>]) -> Dual<T, N>,
 {
-    let xs: [Dual<T, N>; N] = std::array::from_fn(|i| Dual::variable(x[i], i));
-    let r = f(&xs);
+    let r = f(&Dual::variables(x));
     (r.re, r.eps)
 }
 
@@ -135,64 +134,58 @@ where
 /// }
 /// let (x, y, a, b, c, d) = (1.5f64, 0.5, 1.1, 0.4, 0.1, 0.4);
 /// let (vals, jac) = jacobian(lv, &[x, y, a, b, c, d]);
-/// assert_eq!(vals, vec![a * x - b * x * y, c * x * y - d * y]);
+/// assert_eq!(vals, array![a * x - b * x * y, c * x * y - d * y]);
 /// let exact = array![
 ///     [a - b * y, -b * x, x, -x * y, 0.0, 0.0],
 ///     [c * y, c * x - d, 0.0, 0.0, x * y, -y],
 /// ];
 /// assert!((&jac - &exact).iter().all(|e| e.abs() < 1e-15));
 /// ```
-pub fn jacobian<T, F>(f: F, x: &[T]) -> (Vec<T>, Array2<T>)
+pub fn jacobian<T, F>(f: F, x: &[T]) -> (Array1<T>, Array2<T>)
 where
     T: Scalar + Elementary<Real = T>,
     F: FnOnce(&[DualVec<T>]) -> Vec<DualVec<T>>,
 {
     let n = x.len();
-    let xs: Vec<DualVec<T>> = x
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| DualVec::variable(v, i, n))
-        .collect();
-    let ys = f(&xs);
+    let ys = f(&DualVec::variables(x));
     let jac = Array2::from_shape_fn((ys.len(), n), |(i, j)| ys[i].lane(j));
     (ys.into_iter().map(|y| y.re).collect(), jac)
 }
 
-/// Values and the `m x N` Jacobian of `f: R^N -> R^m` for a size fixed at
-/// compile time: one evaluation on `Dual<T, N>`.
+/// Values and the `M x N` Jacobian of `f: R^N -> R^M` for sizes fixed at
+/// compile time: one evaluation on `Dual<T, N>`, no allocation.
 ///
 /// ```
 /// use anydiff::dual::{jacobian_n, DualNum};
-/// use ndarray::array;
 ///
 /// // polar to Cartesian: (r cos t, r sin t)
-/// fn polar<D: DualNum<f64> + Copy>(p: &[D]) -> Vec<D> {
+/// fn polar<D: DualNum<f64> + Copy>(p: &[D]) -> [D; 2] {
 ///     let (s, c) = p[1].sin_cos();
-///     vec![p[0] * c, p[0] * s]
+///     [p[0] * c, p[0] * s]
 /// }
 /// let (r, t) = (2.0f64, 0.3f64);
-/// let (_, jac) = jacobian_n(polar, [r, t]);
-/// let exact = array![[t.cos(), -r * t.sin()], [t.sin(), r * t.cos()]];
-/// assert!((&jac - &exact).iter().all(|e| e.abs() < 1e-15));
+/// let (xy, jac) = jacobian_n(polar, [r, t]);
+/// assert_eq!(xy, [r * t.cos(), r * t.sin()]);
+/// let exact = [[t.cos(), -r * t.sin()], [t.sin(), r * t.cos()]];
+/// for i in 0..2 {
+///     for j in 0..2 {
+///         assert!((jac[i][j] - exact[i][j]).abs() < 1e-15);
+///     }
+/// }
 /// ```
-pub fn jacobian_n<T, const N: usize, F>(f: F, x: [T; N]) -> (Vec<T>, Array2<T>)
+pub fn jacobian_n<T, const N: usize, const M: usize, F>(f: F, x: [T; N]) -> ([T; M], [[T; N]; M])
 where
     T: Scalar + Elementary<Real = T>,
-    F: FnOnce(&[Dual<T, N>]) -> Vec<Dual<T, N>>,
+    F: FnOnce(&[Dual<T, N>]) -> [Dual<T, N>; M],
 {
-    let xs: [Dual<T, N>; N] = std::array::from_fn(|i| Dual::variable(x[i], i));
-    let ys = f(&xs);
-    let jac = Array2::from_shape_fn((ys.len(), N), |(i, j)| ys[i].eps[j]);
-    (ys.into_iter().map(|y| y.re).collect(), jac)
+    let ys = f(&Dual::variables(x));
+    (ys.map(|y| y.re), ys.map(|y| y.eps))
 }
 
-/// Value, gradient and `n x n` Hessian of `f: R^n -> R` by forward over
-/// forward mode: `f` is evaluated `n` times (once per Hessian column `j`) on
-/// `Dual<DualVec<T>, 1>`, the inner `DualVec` carrying all `n` gradient
-/// lanes and the outer lane the direction `e_j`. Each evaluation costs about
-/// `2 (n + 1)` evaluations of `f` in floating point, so the total is
-/// `O(n^2)` times the cost of `f`, with `O(n)` memory per intermediate.
-/// (For `n = 0`, `f` is evaluated once for the value.)
+/// Value, gradient and `n x n` Hessian of `f: R^n -> R`: one evaluation on
+/// [`Dual2Vec`], which carries the value, the gradient and the Hessian's
+/// lower triangle together (each operation costs about `n^2 / 2`
+/// multiply-adds and one allocation).
 ///
 /// ```
 /// use anydiff::dual::{hessian, DualNum};
@@ -212,34 +205,16 @@ where
 ///     }
 /// }
 /// ```
-pub fn hessian<T, F>(mut f: F, x: &[T]) -> (T, Vec<T>, Array2<T>)
+pub fn hessian<T, F>(f: F, x: &[T]) -> (T, Array1<T>, Array2<T>)
 where
     T: Scalar + Elementary<Real = T>,
-    F: FnMut(&[Dual<DualVec<T>, 1>]) -> Dual<DualVec<T>, 1>,
+    F: FnOnce(&[Dual2Vec<T>]) -> Dual2Vec<T>,
 {
     let n = x.len();
-    let mut value = T::zero();
-    let mut grad = vec![T::zero(); n];
-    let mut hess = Array2::zeros((n, n));
-    for j in 0..n.max(1) {
-        let xs: Vec<Dual<DualVec<T>, 1>> = x
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| Dual::variable(DualVec::variable(v, i, n), if i == j { 0 } else { 1 }))
-            .collect();
-        let r = f(&xs);
-        if j == 0 {
-            value = r.re.re;
-            for (i, g) in grad.iter_mut().enumerate() {
-                *g = r.re.lane(i);
-            }
-        }
-        let [col] = &r.eps;
-        for i in 0..n {
-            hess[(i, j)] = col.lane(i);
-        }
-    }
-    (value, grad, hess)
+    let r = f(&Dual2Vec::variables(x));
+    let grad = Array1::from_shape_fn(n, |i| r.grad(i));
+    let hess = Array2::from_shape_fn((n, n), |(i, j)| r.hessian(i, j));
+    (r.value(), grad, hess)
 }
 
 /// Value, gradient and Hessian of `f: R^N -> R` for a size fixed at compile
@@ -263,8 +238,12 @@ where
     T: Scalar + Elementary<Real = T>,
     F: FnOnce(&[Dual<Dual<T, N>, N>]) -> Dual<Dual<T, N>, N>,
 {
-    let xs: [Dual<Dual<T, N>, N>; N] =
-        std::array::from_fn(|i| Dual::variable(Dual::variable(x[i], i), i));
+    let mut i = 0;
+    let xs = x.map(|v| {
+        let d = Dual::seeded(Dual::seeded(v, i), i);
+        i += 1;
+        d
+    });
     let r = f(&xs);
     let hess = std::array::from_fn(|i| std::array::from_fn(|j| r.eps[j].eps[i]));
     (r.re.re, r.re.eps, hess)

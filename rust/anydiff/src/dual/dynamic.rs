@@ -2,13 +2,15 @@
 //! run time.
 
 use std::cmp::Ordering;
+use std::fmt;
 use std::iter::{Product, Sum};
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, Sub, SubAssign};
 
 use num_traits::{One, Zero};
 
 use super::functions::{elementary_via_rules, rules, Chain, Elementary};
-use super::number::{binary_from_assign, scalar_ops};
+use super::number::{binary_from_assign, scalar_ops, write_dual};
+use crate::error::Error;
 
 /// A dual number with a run-time number of tangent lanes: value `re` and
 /// lanes `eps`.
@@ -23,9 +25,8 @@ use super::number::{binary_from_assign, scalar_ops};
 /// use anydiff::dual::{DualVec, Elementary};
 ///
 /// // f = exp(x) * y at (0, 3): df/dx = 3, df/dy = 1
-/// let x = DualVec::variable(0.0f64, 0, 2);
-/// let y = DualVec::variable(3.0f64, 1, 2);
-/// let f = x.exp() * y;
+/// let v = DualVec::variables(&[0.0f64, 3.0]);
+/// let f = v[0].exp() * v[1].clone();
 /// assert_eq!(f.re, 3.0);
 /// assert_eq!(f.eps, vec![3.0, 1.0]);
 /// ```
@@ -51,9 +52,43 @@ impl<T: Elementary> DualVec<T> {
         }
     }
 
-    /// An independent variable with `width` lanes, seeded in `lane`
-    /// (a `lane >= width` seeds nothing).
-    pub fn variable(re: T, lane: usize, width: usize) -> Self {
+    /// An independent variable with `width` lanes, seeded in `lane`; a
+    /// `lane >= width` is an error.
+    ///
+    /// ```
+    /// use anydiff::dual::DualVec;
+    ///
+    /// assert_eq!(DualVec::variable(2.0f64, 1, 3).unwrap().eps, vec![0.0, 1.0, 0.0]);
+    /// assert!(DualVec::variable(2.0f64, 3, 3).is_err());
+    /// ```
+    pub fn variable(re: T, lane: usize, width: usize) -> Result<Self, Error> {
+        if lane >= width {
+            return Err(Error::invalid(format!(
+                "lane {lane} of a dual number with {width} lanes (expected a lane below {width})"
+            )));
+        }
+        Ok(Self::seeded(re, lane, width))
+    }
+
+    /// One variable per value, variable `i` seeded in lane `i` of `x.len()`.
+    ///
+    /// ```
+    /// use anydiff::dual::DualVec;
+    ///
+    /// let v = DualVec::variables(&[2.0f64, 3.0]);
+    /// let f = v[0].clone() * v[1].clone();
+    /// assert_eq!((f.re, f.eps), (6.0, vec![3.0, 2.0]));
+    /// ```
+    pub fn variables(x: &[T]) -> Vec<Self> {
+        let n = x.len();
+        x.iter()
+            .enumerate()
+            .map(|(i, v)| Self::seeded(v.clone(), i, n))
+            .collect()
+    }
+
+    /// Value `re`, `width` lanes, tangent 1 in `lane` (none when out of range).
+    pub(crate) fn seeded(re: T, lane: usize, width: usize) -> Self {
         let mut eps = vec![T::zero(); width];
         if let Some(e) = eps.get_mut(lane) {
             *e = T::one();
@@ -75,6 +110,26 @@ impl<T: Elementary> DualVec<T> {
         if self.eps.len() < n {
             self.eps.resize(n, T::zero());
         }
+    }
+}
+
+impl<T: Elementary> Default for DualVec<T> {
+    /// The constant zero.
+    fn default() -> Self {
+        Self::constant(T::zero())
+    }
+}
+
+/// `re + [e0, e1, ...]ε` (the stored lanes), with the formatter's options.
+///
+/// ```
+/// use anydiff::dual::DualVec;
+///
+/// assert_eq!(DualVec::new(2.0f64, vec![1.0, 0.0]).to_string(), "2 + [1, 0]ε");
+/// ```
+impl<T: fmt::Display> fmt::Display for DualVec<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_dual(f, &self.re, &self.eps)
     }
 }
 
@@ -182,6 +237,13 @@ impl<T: Elementary> Chain for DualVec<T> {
 
     fn tangent_is_zero(&self) -> bool {
         self.eps.iter().all(Elementary::is_exact_zero)
+    }
+
+    fn scaled(value: T, x: &Self, d: T) -> Self {
+        DualVec {
+            re: value,
+            eps: x.eps.iter().map(|e| e.clone() * d.clone()).collect(),
+        }
     }
 
     fn linear(value: T, terms: &[(&Self, T)]) -> Self {

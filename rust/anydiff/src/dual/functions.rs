@@ -428,6 +428,16 @@ pub(crate) trait Chain: Sized {
     /// A number with value `value` and lanes `sum_k terms[k].0.eps * terms[k].1`
     /// (a lane that is exactly zero in an operand contributes zero).
     fn linear(value: Self::Inner, terms: &[(&Self, Self::Inner)]) -> Self;
+    /// A number with value `value` and lanes `x.eps * d`, for a finite `d`
+    /// (so a zero lane stays zero without a test per lane).
+    fn scaled(value: Self::Inner, x: &Self, d: Self::Inner) -> Self;
+}
+
+/// Whether every part of `d` (value and tangents, at every nesting level)
+/// is finite: `d - d` is exactly zero only then.
+#[inline]
+pub(crate) fn is_finite<T: Elementary>(d: &T) -> bool {
+    (d.clone() - d.clone()).is_exact_zero()
 }
 
 /// The derivative rules, each written once for every [`Chain`] type.
@@ -448,19 +458,37 @@ pub(crate) mod rules {
             let nan = value.clone();
             return D::linear(value, &[(x, nan)]);
         }
+        if super::is_finite(&d) {
+            return D::scaled(value, x, d);
+        }
         D::linear(value, &[(x, d)])
     }
 
+    #[inline]
     pub(crate) fn recip<D: Chain>(x: &D) -> D {
         let r = x.value().recip();
         let d = -(r.clone() * r.clone());
         unary(x, r, d)
     }
 
-    pub(crate) fn powi<D: Chain>(x: &D, n: i32) -> D {
+    /// `x^n`; the small powers by products (bit for bit what `powi` gives
+    /// on the value), the others through `powi` of the value.
+    #[inline]
+    pub(crate) fn powi<D: Chain + Clone>(x: &D, n: i32) -> D {
         let v = x.value();
-        if n == 0 {
-            return D::linear(v.powi(0), &[]);
+        match n {
+            0 => return D::linear(v.powi(0), &[]),
+            1 => return x.clone(),
+            2 => {
+                let d = v.clone() + v.clone();
+                return unary(x, v.clone() * v.clone(), d);
+            }
+            3 => {
+                let v2 = v.clone() * v.clone();
+                let d = v2.clone() * c(3.0);
+                return unary(x, v2 * v.clone(), d);
+            }
+            _ => {}
         }
         let lower = match n.checked_sub(1) {
             Some(m) => v.powi(m),
@@ -469,6 +497,7 @@ pub(crate) mod rules {
         unary(x, v.powi(n), lower * c(f64::from(n)))
     }
 
+    #[inline]
     pub(crate) fn powf<D: Chain>(x: &D, n: <D::Inner as Elementary>::Real) -> D {
         let v = x.value();
         if n.is_zero() {
@@ -478,6 +507,7 @@ pub(crate) mod rules {
         unary(x, v.powf(n), d)
     }
 
+    #[inline]
     pub(crate) fn pow<D: Chain>(x: &D, y: &D) -> D {
         let (v, w) = (x.value(), y.value());
         if y.tangent_is_zero() {
@@ -499,66 +529,78 @@ pub(crate) mod rules {
         unary(x, v.pow(w), dx)
     }
 
+    #[inline]
     pub(crate) fn sqrt<D: Chain>(x: &D) -> D {
         let s = x.value().sqrt();
         let d = (s.clone() * c(2.0)).recip();
         unary(x, s, d)
     }
 
+    #[inline]
     pub(crate) fn cbrt<D: Chain>(x: &D) -> D {
         let r = x.value().cbrt();
         let d = (r.clone() * r.clone() * c(3.0)).recip();
         unary(x, r, d)
     }
 
+    #[inline]
     pub(crate) fn exp<D: Chain>(x: &D) -> D {
         let e = x.value().exp();
         unary(x, e.clone(), e)
     }
 
+    #[inline]
     pub(crate) fn exp2<D: Chain>(x: &D) -> D {
         let e = x.value().exp2();
         let d = e.clone() * c(std::f64::consts::LN_2);
         unary(x, e, d)
     }
 
+    #[inline]
     pub(crate) fn exp_m1<D: Chain>(x: &D) -> D {
         let v = x.value();
         unary(x, v.exp_m1(), v.exp())
     }
 
+    #[inline]
     pub(crate) fn ln<D: Chain>(x: &D) -> D {
         let v = x.value();
         unary(x, v.ln(), v.recip())
     }
 
+    #[inline]
     pub(crate) fn ln_1p<D: Chain>(x: &D) -> D {
         let v = x.value();
         unary(x, v.ln_1p(), (v.clone() + D::Inner::one()).recip())
     }
 
+    #[inline]
     pub(crate) fn log2<D: Chain>(x: &D) -> D {
         let v = x.value();
         let d = (v.clone() * c(std::f64::consts::LN_2)).recip();
         unary(x, v.log2(), d)
     }
 
+    #[inline]
     pub(crate) fn log10<D: Chain>(x: &D) -> D {
         let v = x.value();
         let d = (v.clone() * c(std::f64::consts::LN_10)).recip();
         unary(x, v.log10(), d)
     }
 
+    #[inline]
     pub(crate) fn sin<D: Chain>(x: &D) -> D {
         let (s, co) = x.value().sin_cos();
         unary(x, s, co)
     }
 
+    #[inline]
     pub(crate) fn cos<D: Chain>(x: &D) -> D {
         let (s, co) = x.value().sin_cos();
         unary(x, co, -s)
     }
 
+    #[inline]
     pub(crate) fn sin_cos<D: Chain>(x: &D) -> (D, D) {
         let (s, co) = x.value().sin_cos();
         let ds = co.clone();
@@ -566,30 +608,35 @@ pub(crate) mod rules {
         (unary(x, s, ds), unary(x, co, dc))
     }
 
+    #[inline]
     pub(crate) fn tan<D: Chain>(x: &D) -> D {
         let t = x.value().tan();
         let d = t.clone() * t.clone() + D::Inner::one();
         unary(x, t, d)
     }
 
+    #[inline]
     pub(crate) fn asin<D: Chain>(x: &D) -> D {
         let v = x.value();
         let d = (D::Inner::one() - v.clone() * v.clone()).sqrt().recip();
         unary(x, v.asin(), d)
     }
 
+    #[inline]
     pub(crate) fn acos<D: Chain>(x: &D) -> D {
         let v = x.value();
         let d = -(D::Inner::one() - v.clone() * v.clone()).sqrt().recip();
         unary(x, v.acos(), d)
     }
 
+    #[inline]
     pub(crate) fn atan<D: Chain>(x: &D) -> D {
         let v = x.value();
         let d = (v.clone() * v.clone() + D::Inner::one()).recip();
         unary(x, v.atan(), d)
     }
 
+    #[inline]
     pub(crate) fn atan2<D: Chain>(y: &D, x: &D) -> D {
         let (b, a) = (y.value(), x.value());
         let r2 = (a.clone() * a.clone() + b.clone() * b.clone()).recip();
@@ -598,40 +645,47 @@ pub(crate) mod rules {
         D::linear(b.atan2(a), &[(y, dy), (x, dx)])
     }
 
+    #[inline]
     pub(crate) fn sinh<D: Chain>(x: &D) -> D {
         let v = x.value();
         unary(x, v.sinh(), v.cosh())
     }
 
+    #[inline]
     pub(crate) fn cosh<D: Chain>(x: &D) -> D {
         let v = x.value();
         unary(x, v.cosh(), v.sinh())
     }
 
+    #[inline]
     pub(crate) fn tanh<D: Chain>(x: &D) -> D {
         let t = x.value().tanh();
         let d = D::Inner::one() - t.clone() * t.clone();
         unary(x, t, d)
     }
 
+    #[inline]
     pub(crate) fn asinh<D: Chain>(x: &D) -> D {
         let v = x.value();
         let d = (v.clone() * v.clone() + D::Inner::one()).sqrt().recip();
         unary(x, v.asinh(), d)
     }
 
+    #[inline]
     pub(crate) fn acosh<D: Chain>(x: &D) -> D {
         let v = x.value();
         let d = (v.clone() * v.clone() - D::Inner::one()).sqrt().recip();
         unary(x, v.acosh(), d)
     }
 
+    #[inline]
     pub(crate) fn atanh<D: Chain>(x: &D) -> D {
         let v = x.value();
         let d = (D::Inner::one() - v.clone() * v.clone()).recip();
         unary(x, v.atanh(), d)
     }
 
+    #[inline]
     pub(crate) fn abs<D: Chain>(x: &D) -> D {
         let v = x.value();
         let zero = D::Inner::zero();
@@ -647,22 +701,27 @@ pub(crate) mod rules {
         unary(x, v.abs(), d)
     }
 
+    #[inline]
     pub(crate) fn signum<D: Chain>(x: &D) -> D {
         D::linear(x.value().signum(), &[])
     }
 
+    #[inline]
     pub(crate) fn floor<D: Chain>(x: &D) -> D {
         D::linear(x.value().floor(), &[])
     }
 
+    #[inline]
     pub(crate) fn ceil<D: Chain>(x: &D) -> D {
         D::linear(x.value().ceil(), &[])
     }
 
+    #[inline]
     pub(crate) fn round<D: Chain>(x: &D) -> D {
         D::linear(x.value().round(), &[])
     }
 
+    #[inline]
     pub(crate) fn trunc<D: Chain>(x: &D) -> D {
         D::linear(x.value().trunc(), &[])
     }
@@ -670,6 +729,7 @@ pub(crate) mod rules {
     /// Selects `other` when it is strictly smaller or `x` is NaN
     /// (`a != a` is the NaN test, as `PartialEq` sees only the value).
     #[allow(clippy::eq_op)]
+    #[inline]
     pub(crate) fn min<D: Chain + Clone>(x: &D, other: &D) -> D {
         let (a, b) = (x.value(), other.value());
         if b < a || a != a {
@@ -681,6 +741,7 @@ pub(crate) mod rules {
 
     /// Selects `other` when it is strictly larger or `x` is NaN.
     #[allow(clippy::eq_op)]
+    #[inline]
     pub(crate) fn max<D: Chain + Clone>(x: &D, other: &D) -> D {
         let (a, b) = (x.value(), other.value());
         if b > a || a != a {
@@ -690,6 +751,7 @@ pub(crate) mod rules {
         }
     }
 
+    #[inline]
     pub(crate) fn hypot<D: Chain>(x: &D, y: &D) -> D {
         let (a, b) = (x.value(), y.value());
         let h = a.hypot(b);
@@ -699,6 +761,7 @@ pub(crate) mod rules {
         D::linear(h, &[(x, dx), (y, dy)])
     }
 
+    #[inline]
     pub(crate) fn mul_add<D: Chain>(x: &D, a: &D, b: &D) -> D {
         let (v, p, q) = (x.value(), a.value(), b.value());
         let value = v.mul_add(p, q);
@@ -708,6 +771,7 @@ pub(crate) mod rules {
         )
     }
 
+    #[inline]
     pub(crate) fn erf<D: Chain>(x: &D) -> D {
         let v = x.value();
         let d = (-(v.clone() * v.clone())).exp() * c(std::f64::consts::FRAC_2_SQRT_PI);
@@ -719,117 +783,155 @@ pub(crate) mod rules {
 /// `rules` (used inside an `impl Elementary for ...` block).
 macro_rules! elementary_via_rules {
     () => {
+        #[inline]
         fn recip(&self) -> Self {
             rules::recip(self)
         }
+        #[inline]
         fn powi(&self, n: i32) -> Self {
             rules::powi(self, n)
         }
+        #[inline]
         fn powf(&self, n: Self::Real) -> Self {
             rules::powf(self, n)
         }
+        #[inline]
         fn pow(&self, y: &Self) -> Self {
             rules::pow(self, y)
         }
+        #[inline]
         fn sqrt(&self) -> Self {
             rules::sqrt(self)
         }
+        #[inline]
         fn cbrt(&self) -> Self {
             rules::cbrt(self)
         }
+        #[inline]
         fn exp(&self) -> Self {
             rules::exp(self)
         }
+        #[inline]
         fn exp2(&self) -> Self {
             rules::exp2(self)
         }
+        #[inline]
         fn exp_m1(&self) -> Self {
             rules::exp_m1(self)
         }
+        #[inline]
         fn ln(&self) -> Self {
             rules::ln(self)
         }
+        #[inline]
         fn ln_1p(&self) -> Self {
             rules::ln_1p(self)
         }
+        #[inline]
         fn log2(&self) -> Self {
             rules::log2(self)
         }
+        #[inline]
         fn log10(&self) -> Self {
             rules::log10(self)
         }
+        #[inline]
         fn sin(&self) -> Self {
             rules::sin(self)
         }
+        #[inline]
         fn cos(&self) -> Self {
             rules::cos(self)
         }
+        #[inline]
         fn tan(&self) -> Self {
             rules::tan(self)
         }
+        #[inline]
         fn sin_cos(&self) -> (Self, Self) {
             rules::sin_cos(self)
         }
+        #[inline]
         fn asin(&self) -> Self {
             rules::asin(self)
         }
+        #[inline]
         fn acos(&self) -> Self {
             rules::acos(self)
         }
+        #[inline]
         fn atan(&self) -> Self {
             rules::atan(self)
         }
+        #[inline]
         fn atan2(&self, x: &Self) -> Self {
             rules::atan2(self, x)
         }
+        #[inline]
         fn sinh(&self) -> Self {
             rules::sinh(self)
         }
+        #[inline]
         fn cosh(&self) -> Self {
             rules::cosh(self)
         }
+        #[inline]
         fn tanh(&self) -> Self {
             rules::tanh(self)
         }
+        #[inline]
         fn asinh(&self) -> Self {
             rules::asinh(self)
         }
+        #[inline]
         fn acosh(&self) -> Self {
             rules::acosh(self)
         }
+        #[inline]
         fn atanh(&self) -> Self {
             rules::atanh(self)
         }
+        #[inline]
         fn abs(&self) -> Self {
             rules::abs(self)
         }
+        #[inline]
         fn signum(&self) -> Self {
             rules::signum(self)
         }
+        #[inline]
         fn floor(&self) -> Self {
             rules::floor(self)
         }
+        #[inline]
         fn ceil(&self) -> Self {
             rules::ceil(self)
         }
+        #[inline]
         fn round(&self) -> Self {
             rules::round(self)
         }
+        #[inline]
         fn trunc(&self) -> Self {
             rules::trunc(self)
         }
+        #[inline]
         fn min(&self, other: &Self) -> Self {
             rules::min(self, other)
         }
+        #[inline]
         fn max(&self, other: &Self) -> Self {
             rules::max(self, other)
         }
+        #[inline]
         fn hypot(&self, y: &Self) -> Self {
             rules::hypot(self, y)
         }
+        #[inline]
         fn mul_add(&self, a: &Self, b: &Self) -> Self {
             rules::mul_add(self, a, b)
         }
+        #[inline]
         fn erf(&self) -> Self {
             rules::erf(self)
         }

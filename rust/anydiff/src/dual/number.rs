@@ -1,6 +1,7 @@
 //! The const-generic dual number [`Dual`] and its arithmetic.
 
 use std::cmp::Ordering;
+use std::fmt;
 use std::iter::{Product, Sum};
 use std::num::FpCategory;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, Sub, SubAssign};
@@ -8,6 +9,7 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, Sub, Su
 use num_traits::{Float, Num, NumCast, One, ToPrimitive, Zero};
 
 use super::functions::{elementary_via_rules, rules, Chain, Elementary};
+use crate::error::Error;
 
 /// A dual number: a value `re` and `N` tangent lanes `eps`
 /// (`re + sum_i eps[i] e_i` with `e_i e_j = 0`).
@@ -26,8 +28,7 @@ use super::functions::{elementary_via_rules, rules, Chain, Elementary};
 /// use anydiff::dual::{Dual, Elementary};
 ///
 /// // d/dx and d/dy of x * sin(y) at (2, 0.5)
-/// let x = Dual::<f64, 2>::variable(2.0, 0);
-/// let y = Dual::<f64, 2>::variable(0.5, 1);
+/// let [x, y] = Dual::<f64, 2>::variables([2.0, 0.5]);
 /// let f = x * y.sin();
 /// assert_eq!(f.re, 2.0 * 0.5f64.sin());
 /// assert_eq!(f.eps, [0.5f64.sin(), 2.0 * 0.5f64.cos()]);
@@ -54,15 +55,91 @@ impl<T: Elementary, const N: usize> Dual<T, N> {
         }
     }
 
-    /// An independent variable seeded in `lane` (tangent 1 there, 0 elsewhere).
-    /// A `lane >= N` seeds nothing (the result is a constant).
-    pub fn variable(re: T, lane: usize) -> Self {
+    /// An independent variable seeded in `lane` (tangent 1 there, 0
+    /// elsewhere); a `lane >= N` is an error.
+    ///
+    /// ```
+    /// use anydiff::dual::Dual;
+    ///
+    /// let y = Dual::<f64, 2>::variable(0.5, 1).unwrap();
+    /// assert_eq!(y.eps, [0.0, 1.0]);
+    /// assert!(Dual::<f64, 2>::variable(0.5, 2).is_err());
+    /// ```
+    pub fn variable(re: T, lane: usize) -> Result<Self, Error> {
+        if lane >= N {
+            return Err(Error::invalid(format!(
+                "lane {lane} of a dual number with {N} lanes (expected a lane below {N})"
+            )));
+        }
+        Ok(Self::seeded(re, lane))
+    }
+
+    /// `N` independent variables, variable `i` seeded in lane `i`.
+    ///
+    /// ```
+    /// use anydiff::dual::Dual;
+    ///
+    /// let [x, y] = Dual::variables([2.0f64, 3.0]);
+    /// let f = x * y;
+    /// assert_eq!((f.re, f.eps), (6.0, [3.0, 2.0]));
+    /// ```
+    pub fn variables(x: [T; N]) -> [Self; N] {
+        let mut i = 0;
+        x.map(|v| {
+            let d = Self::seeded(v, i);
+            i += 1;
+            d
+        })
+    }
+
+    /// Value `re` with tangent 1 in `lane` (none when `lane >= N`).
+    pub(crate) fn seeded(re: T, lane: usize) -> Self {
         let mut d = Self::constant(re);
         if let Some(e) = d.eps.get_mut(lane) {
             *e = T::one();
         }
         d
     }
+}
+
+impl<T: Elementary, const N: usize> Default for Dual<T, N> {
+    /// The constant zero.
+    fn default() -> Self {
+        Self::constant(T::zero())
+    }
+}
+
+/// `re + [e0, e1, ...]ε`, with the formatter's options (precision, ...)
+/// applied to every number.
+///
+/// ```
+/// use anydiff::dual::Dual;
+///
+/// let x = Dual::new(1.5f64, [1.0, 0.25]);
+/// assert_eq!(format!("{x}"), "1.5 + [1, 0.25]ε");
+/// assert_eq!(format!("{x:.2}"), "1.50 + [1.00, 0.25]ε");
+/// ```
+impl<T: fmt::Display, const N: usize> fmt::Display for Dual<T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_dual(f, &self.re, &self.eps)
+    }
+}
+
+/// Writes `re + [e0, e1, ...]ε` with `f`'s options.
+pub(crate) fn write_dual<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    re: &T,
+    eps: &[T],
+) -> fmt::Result {
+    fmt::Display::fmt(re, f)?;
+    f.write_str(" + [")?;
+    for (i, e) in eps.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        fmt::Display::fmt(e, f)?;
+    }
+    f.write_str("]ε")
 }
 
 impl<T: PartialEq, const N: usize> PartialEq for Dual<T, N> {
@@ -321,6 +398,14 @@ impl<T: Elementary, const N: usize> Chain for Dual<T, N> {
 
     fn tangent_is_zero(&self) -> bool {
         self.eps.iter().all(Elementary::is_exact_zero)
+    }
+
+    #[inline]
+    fn scaled(value: T, x: &Self, d: T) -> Self {
+        Dual {
+            re: value,
+            eps: std::array::from_fn(|i| x.eps[i].clone() * d.clone()),
+        }
     }
 
     #[inline]

@@ -25,6 +25,7 @@ use super::program::{BinaryFn, CompareFn, IrError, Op, Program, ReduceFn, UnaryF
 use crate::dual::{Dual, Elementary};
 use crate::error::Error;
 use crate::scalar::Scalar;
+use crate::stop::StopFlag;
 
 /// The real types the engine evaluates in: `f32` and `f64`.
 pub trait IrReal: Scalar + Elementary<Real = Self> {}
@@ -674,6 +675,7 @@ impl Program {
             return;
         }
         // one pass per thread over all points (fewer points than threads)
+        let stop = StopFlag::current();
         let run_pass = |b: usize, vals: Option<&mut [T]>, tan: &mut [T], total: usize| {
             let mut ws = self.lanes::<T>(c, w, params);
             let chunks = chunk_rows(points, np, n, c)
@@ -681,6 +683,9 @@ impl Program {
                 .zip(opt_chunks(vals, np, m, c))
                 .zip(chunk_rows_mut(tan, np, total * m, c));
             for (((count, pts), v), (_, t)) in chunks {
+                if stop.as_ref().is_some_and(StopFlag::is_raised) {
+                    break;
+                }
                 self.seed_values(&mut ws, count, pts);
                 pass(&mut ws, b, count, v, t, (total, 0));
             }
@@ -986,16 +991,22 @@ pub(crate) fn chunk_rows_mut<T>(
 
 /// Runs `body` on every item, in parallel over rayon's threads, each worker making its
 /// state (a workspace) once with `make` and pulling items from a shared counter.
+/// Items left when the thread's current [`StopFlag`] is raised are skipped.
 pub(crate) fn for_each_with_state<S, I: Send>(
     items: Vec<I>,
     make: impl Fn() -> S + Sync,
     body: impl Fn(&mut S, I) + Sync,
     finish: impl Fn(S) + Sync,
 ) {
+    let stop = StopFlag::current();
+    let stopped = || stop.as_ref().is_some_and(StopFlag::is_raised);
     let workers = rayon::current_num_threads().min(items.len());
     if workers <= 1 {
         let mut state = make();
         for item in items {
+            if stopped() {
+                break;
+            }
             body(&mut state, item);
         }
         finish(state);
@@ -1008,6 +1019,9 @@ pub(crate) fn for_each_with_state<S, I: Send>(
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
             let Some(slot) = slots.get(k) else { break };
+            if stopped() {
+                break;
+            }
             let item = match slot.lock() {
                 Ok(mut g) => g.take(),
                 Err(poisoned) => poisoned.into_inner().take(),

@@ -6,6 +6,8 @@
 //! The instruction set mirrors `anydiff.ir._graph` (the Python front ends
 //! trace numpy or JAX functions into it): every node is a flat array of a
 //! static length; data movement is a `Gather` with a static index map.
+//! From Rust, [`trace`] records a generic function into a program; the
+//! [`Op`]s can also be written by hand, as below.
 //!
 //! ```
 //! use anydiff::ir::{BinaryFn, Op, Program, UnaryFn};
@@ -38,9 +40,11 @@ mod rules;
 mod runs;
 mod sparsity;
 mod tiles;
+mod trace;
 mod transpose;
 
 pub use entries::SparseJacobian;
 pub use eval::IrReal;
 pub use program::{BinaryFn, CompareFn, IrError, Op, Program, ReduceFn, UnaryFn};
 pub use rules::{binary_rule, powi_rule, unary_rule};
+pub use trace::{trace, Tracer};

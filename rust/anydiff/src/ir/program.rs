@@ -1,13 +1,12 @@
 //! The instruction set ([`Op`]) and its validated, pruned form ([`Program`]).
 
-use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
 
 /// Errors of this module: only shapes and invalid arguments.
-pub type IrError = Error<Infallible>;
+pub type IrError = Error;
 
 macro_rules! named_enum {
     ($(#[$doc:meta])* $name:ident, $what:literal, { $($(#[$vdoc:meta])* $var:ident => $s:literal),* $(,)? }) => {
@@ -407,6 +406,8 @@ impl Program {
         outputs: &[usize],
     ) -> Result<Program, IrError> {
         let mut lens: Vec<usize> = Vec::with_capacity(ops.len());
+        // numbers in all nodes: bounded like the inputs, so that sizes never overflow
+        let mut total = 0usize;
         let mut seen_input = vec![false; input_lens.len()];
         let mut seen_param = vec![false; param_lens.len()];
         for (i, op) in ops.iter().enumerate() {
@@ -564,14 +565,30 @@ impl Program {
                     prod(*batch, *m, *n).ok_or_else(|| bad(i, op, "result size overflows"))?
                 }
             };
+            total = total.saturating_add(len);
+            if total > u32::MAX as usize {
+                return Err(bad(
+                    i,
+                    op,
+                    format!(
+                        "the program's instructions hold more than {} numbers",
+                        u32::MAX
+                    ),
+                ));
+            }
             lens.push(len);
         }
-        if input_lens.iter().sum::<usize>() > u32::MAX as usize {
+        let inputs = input_lens
+            .iter()
+            .try_fold(0usize, |acc, &l| acc.checked_add(l));
+        if !matches!(inputs, Some(n) if n <= u32::MAX as usize) {
             return Err(Error::invalid(format!(
                 "the inputs hold more than {} numbers",
                 u32::MAX
             )));
         }
+        // one point's workspace must be had before any evaluation allocates it
+        crate::memory::ensure_allocatable("the program's workspace (one point)", &[total], 16)?;
         for (j, &o) in outputs.iter().enumerate() {
             if o >= ops.len() {
                 return Err(Error::invalid(format!(

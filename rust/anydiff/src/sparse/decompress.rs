@@ -4,13 +4,12 @@
 //! validity, `O(nnz)` — `O(nnz + n * ncolors)` for acyclic) and returns the
 //! nonzeros in the pattern's CSR order.
 
-use std::convert::Infallible;
-
 use ndarray::{Array2, ArrayView2};
 
 use super::coloring::{is_valid, require_symmetric, star_recovery, Coloring, ColoringKind};
 use super::pattern::Pattern;
-use crate::error::{shape2, Error};
+use crate::error::{shape2, Error, NoOracle};
+use crate::memory::{checked_len, ensure_allocatable, reserve, try_vec};
 use crate::scalar::Scalar;
 
 /// The seed matrix `S` of a coloring: `len x ncolors` with `S[v, color[v]]
@@ -35,11 +34,7 @@ pub fn seed_matrix<T: Scalar>(coloring: &Coloring) -> Array2<T> {
 }
 
 /// Errors unless `coloring` has `kind` and is valid for `pattern`.
-fn check(
-    pattern: &Pattern,
-    coloring: &Coloring,
-    kind: ColoringKind,
-) -> Result<(), Error<Infallible>> {
+fn check(pattern: &Pattern, coloring: &Coloring, kind: ColoringKind) -> Result<(), Error> {
     if coloring.kind != kind {
         return Err(Error::invalid(format!(
             "expected a {kind} coloring, got a {} coloring",
@@ -59,12 +54,7 @@ fn check(
 }
 
 /// Errors unless `a` has shape `(rows, cols)`.
-fn check_dim<T>(
-    what: &str,
-    a: &ArrayView2<'_, T>,
-    rows: usize,
-    cols: usize,
-) -> Result<(), Error<Infallible>> {
+fn check_dim<T>(what: &str, a: &ArrayView2<'_, T>, rows: usize, cols: usize) -> Result<(), Error> {
     if a.dim() != (rows, cols) {
         return Err(Error::shape(
             what,
@@ -92,7 +82,7 @@ pub fn decompress_columns<T: Scalar>(
     pattern: &Pattern,
     coloring: &Coloring,
     b: ArrayView2<'_, T>,
-) -> Result<Vec<T>, Error<Infallible>> {
+) -> Result<Vec<T>, Error> {
     check(pattern, coloring, ColoringKind::Column)?;
     check_dim(
         "compressed matrix B = J S",
@@ -125,7 +115,7 @@ pub fn decompress_rows<T: Scalar>(
     pattern: &Pattern,
     coloring: &Coloring,
     c: ArrayView2<'_, T>,
-) -> Result<Vec<T>, Error<Infallible>> {
+) -> Result<Vec<T>, Error> {
     check(pattern, coloring, ColoringKind::Row)?;
     check_dim(
         "compressed matrix C = S^T J",
@@ -160,7 +150,7 @@ pub fn decompress_star<T: Scalar>(
     pattern: &Pattern,
     coloring: &Coloring,
     b: ArrayView2<'_, T>,
-) -> Result<Vec<T>, Error<Infallible>> {
+) -> Result<Vec<T>, Error> {
     check(pattern, coloring, ColoringKind::Star)?;
     check_dim(
         "compressed matrix B = H S",
@@ -193,7 +183,7 @@ pub fn decompress_acyclic<T: Scalar>(
     pattern: &Pattern,
     coloring: &Coloring,
     b: ArrayView2<'_, T>,
-) -> Result<Vec<T>, Error<Infallible>> {
+) -> Result<Vec<T>, Error> {
     check(pattern, coloring, ColoringKind::Acyclic)?;
     let n = pattern.nrows();
     let nc = coloring.ncolors;
@@ -205,12 +195,15 @@ pub fn decompress_acyclic<T: Scalar>(
     let mut out = vec![T::zero(); idx.len()];
     // residual[i * nc + c]: B[i, c] minus the edges already recovered;
     // degree and xor of the unrecovered neighbours of i with color c
-    let mut residual: Vec<T> = Vec::with_capacity(n * nc);
+    let what = "the acyclic substitution's table";
+    let cells = checked_len(what, &[n, nc], std::mem::size_of::<usize>())?;
+    let mut residual: Vec<T> = Vec::new();
+    reserve(&mut residual, cells, what)?;
     for i in 0..n {
         residual.extend(b.row(i).iter().copied());
     }
-    let mut degree = vec![0usize; n * nc];
-    let mut xor = vec![0usize; n * nc];
+    let mut degree = try_vec(what, cells, 0usize)?;
+    let mut xor = try_vec(what, cells, 0usize)?;
     for i in 0..n {
         for p in ptr[i]..ptr[i + 1] {
             let j = idx[p];
@@ -277,10 +270,17 @@ pub fn decompress_acyclic<T: Scalar>(
 pub fn decompression_gather_indices(
     pattern: &Pattern,
     coloring: &Coloring,
-) -> Result<Vec<usize>, Error<Infallible>> {
+) -> Result<Vec<usize>, Error> {
     check(pattern, coloring, coloring.kind)?;
     let nc = coloring.ncolors;
     let color = &coloring.colors;
+    let block = match coloring.kind {
+        ColoringKind::Row => [nc, pattern.ncols()],
+        _ => [pattern.nrows(), nc],
+    };
+    // blocks of this shape must exist for the indices to serve (and they bound
+    // every table sized by ncolors below)
+    ensure_allocatable::<NoOracle>("the compressed block", &block, 8)?;
     match coloring.kind {
         ColoringKind::Column => {
             let mut out = Vec::with_capacity(pattern.nnz());

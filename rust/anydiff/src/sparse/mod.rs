@@ -8,6 +8,12 @@
 //! [`color_acyclic`] for Hessians (`B = H S`). [`seed_matrix`] gives `S`;
 //! the `decompress_*` functions give the nonzeros in CSR order.
 //!
+//! [`SparseJacobianPlan`] does all of this once for a
+//! [`VectorFunction`](crate::dual::VectorFunction) (or compiles the
+//! Jacobian of its trace) and then computes the nonzeros at any point
+//! without allocating; the functions below are the pieces, for Jacobians
+//! and Hessians whose products come from elsewhere.
+//!
 //! ```
 //! use anydiff::sparse::{color_columns, decompress_columns, is_valid, seed_matrix, Order, Pattern};
 //! use ndarray::Array2;
@@ -38,6 +44,7 @@ mod decompress;
 mod graph;
 mod order;
 mod pattern;
+mod plan;
 
 pub use coloring::{
     bicolor, color_acyclic, color_columns, color_columns_best, color_hessian, color_rows,
@@ -50,3 +57,4 @@ pub use decompress::{
 };
 pub use order::{order_columns, order_rows, order_symmetric, Order};
 pub use pattern::Pattern;
+pub use plan::{Engine, PlanReal, SparseJacobianPlan, DUAL_LANES};

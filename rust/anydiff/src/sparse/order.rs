@@ -2,7 +2,6 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
-use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
@@ -24,6 +23,7 @@ use crate::error::Error;
 /// assert!("biggest".parse::<Order>().unwrap_err().to_string().contains("largest_first"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Order {
     /// Vertices `0, 1, ..., n - 1`.
     #[default]
@@ -81,7 +81,7 @@ impl fmt::Display for Order {
 }
 
 impl FromStr for Order {
-    type Err = Error<Infallible>;
+    type Err = Error;
 
     /// Parses `"natural"`, `"largest_first"`, `"smallest_last"`,
     /// `"incidence_degree"`, `"dynamic_largest_first"`, `"dsatur"`, `"random"` (seed 0)

@@ -1,11 +1,29 @@
 //! Structural nonzeros of a sparse matrix ([`Pattern`]).
 
-use std::convert::Infallible;
-
 use ndarray::Array2;
 
-use crate::error::{shape2, Error};
+use crate::error::{shape2, Error, NoOracle};
+use crate::memory::{checked_len, try_vec, try_zeros};
 use crate::scalar::Scalar;
+
+type Result<T> = std::result::Result<T, Error>;
+
+/// A zeroed pointer array over `len` rows or columns (`len + 1` entries) of
+/// an `m x n` pattern, or an error naming the shape when it cannot be had.
+fn ptr_array(what: &str, len: usize, (m, n): (usize, usize)) -> Result<Vec<usize>> {
+    let pattern = format!("a {} pattern", shape2(m, n));
+    let too_large = || {
+        Error::invalid(format!(
+            "{pattern} is too large: {what} would need {len} + 1 entries of {} bytes, more \
+             than the largest possible allocation",
+            std::mem::size_of::<usize>()
+        ))
+    };
+    let entries = len.checked_add(1).ok_or_else(too_large)?;
+    checked_len::<NoOracle>("", &[entries], std::mem::size_of::<usize>())
+        .map_err(|_| too_large())?;
+    try_vec(&format!("{what} of {pattern}"), entries, 0)
+}
 
 /// The structural nonzeros of an `m x n` matrix.
 ///
@@ -33,53 +51,67 @@ pub struct Pattern {
 }
 
 /// Counting-sort transpose of a CSR structure with `minor` minor indices.
-fn transpose_csr(minor: usize, ptr: &[usize], idx: &[usize]) -> (Vec<usize>, Vec<usize>) {
-    let mut tptr = vec![0usize; minor + 1];
+fn transpose_csr(minor: usize, ptr: &[usize], idx: &[usize]) -> Result<(Vec<usize>, Vec<usize>)> {
+    let mut tptr = ptr_array(
+        "the transposed pointers",
+        minor,
+        (ptr.len().saturating_sub(1), minor),
+    )?;
     for &j in idx {
         tptr[j + 1] += 1;
     }
     for k in 0..minor {
         tptr[k + 1] += tptr[k];
     }
-    let mut next = tptr.clone();
-    let mut tidx = vec![0usize; idx.len()];
+    let mut next = try_vec("the column pointers", tptr.len(), 0)?;
+    next.copy_from_slice(&tptr);
+    let mut tidx = try_vec("the row indices", idx.len(), 0)?;
     for (i, w) in ptr.windows(2).enumerate() {
         for &j in &idx[w[0]..w[1]] {
             tidx[next[j]] = i;
             next[j] += 1;
         }
     }
-    (tptr, tidx)
+    Ok((tptr, tidx))
 }
 
 impl Pattern {
     /// Builds from trusted, sorted and deduplicated CSR arrays.
-    fn from_parts(nrows: usize, ncols: usize, row_ptr: Vec<usize>, col_idx: Vec<usize>) -> Self {
-        let (col_ptr, row_idx) = transpose_csr(ncols, &row_ptr, &col_idx);
-        Pattern {
+    fn from_parts(
+        nrows: usize,
+        ncols: usize,
+        row_ptr: Vec<usize>,
+        col_idx: Vec<usize>,
+    ) -> Result<Self> {
+        let (col_ptr, row_idx) = transpose_csr(ncols, &row_ptr, &col_idx)?;
+        Ok(Pattern {
             nrows,
             ncols,
             row_ptr,
             col_idx,
             col_ptr,
             row_idx,
-        }
+        })
     }
 
-    /// The empty `m x n` pattern (no nonzeros).
+    /// The empty `m x n` pattern (no nonzeros); it holds `m + n + 2` words,
+    /// so `m` and `n` must be sizes that fit in memory.
     pub fn empty(m: usize, n: usize) -> Self {
-        Self::from_parts(m, n, vec![0; m + 1], Vec::new())
+        Pattern {
+            nrows: m,
+            ncols: n,
+            row_ptr: vec![0; m + 1],
+            col_idx: Vec::new(),
+            col_ptr: vec![0; n + 1],
+            row_idx: Vec::new(),
+        }
     }
 
     /// Builds from coordinate lists: `(rows[k], cols[k])` is a nonzero.
     /// Duplicates are merged; an index out of range or lists of different
-    /// lengths are an error.
-    pub fn from_coo(
-        m: usize,
-        n: usize,
-        rows: &[usize],
-        cols: &[usize],
-    ) -> Result<Pattern, Error<Infallible>> {
+    /// lengths are an error, and so is a shape whose pointer arrays
+    /// (`m + 1` and `n + 1` words) cannot be allocated.
+    pub fn from_coo(m: usize, n: usize, rows: &[usize], cols: &[usize]) -> Result<Pattern> {
         if rows.len() != cols.len() {
             return Err(Error::shape(
                 "cols",
@@ -97,22 +129,25 @@ impl Pattern {
         }
         // Visit the nonzeros in column order (stable counting sort) so that
         // every row receives its column indices sorted.
-        let by_col = coo_order(n, cols, &(0..rows.len()).collect::<Vec<_>>());
-        let row_ptr = coo_ptr(m, rows);
-        let mut next = row_ptr.clone();
-        let mut col_idx = vec![0usize; rows.len()];
+        let by_col = coo_order(cols, (m, n))?;
+        let row_ptr = coo_ptr("the row pointers", m, rows, (m, n))?;
+        let mut next = try_vec("the row pointers", row_ptr.len(), 0)?;
+        next.copy_from_slice(&row_ptr);
+        let mut col_idx = try_vec("the column indices", rows.len(), 0)?;
         for &k in &by_col {
             let i = rows[k];
             col_idx[next[i]] = cols[k];
             next[i] += 1;
         }
-        Ok(Self::dedup_sorted(m, n, &row_ptr, &col_idx))
+        Self::dedup_sorted(m, n, &row_ptr, &col_idx)
     }
 
     /// Removes repeated indices from sorted CSR rows.
-    fn dedup_sorted(m: usize, n: usize, ptr: &[usize], idx: &[usize]) -> Pattern {
-        let mut row_ptr = Vec::with_capacity(m + 1);
-        let mut col_idx = Vec::with_capacity(idx.len());
+    fn dedup_sorted(m: usize, n: usize, ptr: &[usize], idx: &[usize]) -> Result<Pattern> {
+        let mut row_ptr = ptr_array("the row pointers", m, (m, n))?;
+        row_ptr.clear();
+        let mut col_idx = try_vec("the column indices", idx.len(), 0)?;
+        col_idx.clear();
         row_ptr.push(0);
         for w in ptr.windows(2) {
             let start = col_idx.len();
@@ -130,16 +165,11 @@ impl Pattern {
     /// starting at 0 and ending at `indices.len()`; every index `< n`).
     /// Column indices within a row may be unsorted or repeated: they are
     /// sorted and merged.
-    pub fn from_csr(
-        m: usize,
-        n: usize,
-        indptr: &[usize],
-        indices: &[usize],
-    ) -> Result<Pattern, Error<Infallible>> {
-        if indptr.len() != m + 1 {
+    pub fn from_csr(m: usize, n: usize, indptr: &[usize], indices: &[usize]) -> Result<Pattern> {
+        if m.checked_add(1) != Some(indptr.len()) {
             return Err(Error::shape(
                 "indptr",
-                format!("length {}", m + 1),
+                format!("length m + 1 for m = {m}"),
                 format!("length {}", indptr.len()),
             ));
         }
@@ -158,7 +188,8 @@ impl Pattern {
                 indptr[i + 1]
             )));
         }
-        let mut rows = Vec::with_capacity(indices.len());
+        let mut rows = try_vec("the row of each nonzero", indices.len(), 0)?;
+        rows.clear();
         for (i, w) in indptr.windows(2).enumerate() {
             rows.extend(std::iter::repeat(i).take(w[1] - w[0]));
         }
@@ -166,7 +197,7 @@ impl Pattern {
     }
 
     /// Builds from a row-major `m x n` boolean mask (`true` = nonzero).
-    pub fn from_dense(m: usize, n: usize, mask: &[bool]) -> Result<Pattern, Error<Infallible>> {
+    pub fn from_dense(m: usize, n: usize, mask: &[bool]) -> Result<Pattern> {
         let expected = m
             .checked_mul(n)
             .ok_or_else(|| Error::invalid(format!("pattern shape {} overflows", shape2(m, n))))?;
@@ -177,9 +208,9 @@ impl Pattern {
                 format!("length {}", mask.len()),
             ));
         }
-        let mut row_ptr = Vec::with_capacity(m + 1);
+        let mut row_ptr = ptr_array("the row pointers", m, (m, n))?;
+        row_ptr.truncate(1);
         let mut col_idx = Vec::new();
-        row_ptr.push(0);
         if n > 0 {
             for row in mask.chunks(n) {
                 col_idx.extend(row.iter().enumerate().filter(|(_, &b)| b).map(|(j, _)| j));
@@ -188,7 +219,7 @@ impl Pattern {
         } else {
             row_ptr.resize(m + 1, 0);
         }
-        Ok(Self::from_parts(m, n, row_ptr, col_idx))
+        Self::from_parts(m, n, row_ptr, col_idx)
     }
 
     /// Number of rows `m`.
@@ -286,7 +317,7 @@ impl Pattern {
 
     /// Scatters `values` (one per nonzero, CSR order) into a dense `m x n`
     /// array; a length other than `nnz` is an error.
-    pub fn to_dense<T: Scalar>(&self, values: &[T]) -> Result<Array2<T>, Error<Infallible>> {
+    pub fn to_dense<T: Scalar>(&self, values: &[T]) -> Result<Array2<T>> {
         if values.len() != self.nnz() {
             return Err(Error::shape(
                 "values",
@@ -294,7 +325,7 @@ impl Pattern {
                 format!("length {}", values.len()),
             ));
         }
-        let mut out = Array2::zeros((self.nrows, self.ncols));
+        let mut out = try_zeros("the dense matrix", (self.nrows, self.ncols))?;
         for (i, w) in self.row_ptr.windows(2).enumerate() {
             for p in w[0]..w[1] {
                 out[[i, self.col_idx[p]]] = values[p];
@@ -330,25 +361,28 @@ impl Pattern {
     }
 }
 
-/// Row pointers of a COO list bucketed by `keys` (values `< len`).
-fn coo_ptr(len: usize, keys: &[usize]) -> Vec<usize> {
-    let mut ptr = vec![0usize; len + 1];
+/// Pointers of a COO list bucketed by `keys` (values `< len`) in an `m x n`
+/// pattern.
+fn coo_ptr(what: &str, len: usize, keys: &[usize], shape: (usize, usize)) -> Result<Vec<usize>> {
+    let mut ptr = ptr_array(what, len, shape)?;
     for &k in keys {
         ptr[k + 1] += 1;
     }
     for k in 0..len {
         ptr[k + 1] += ptr[k];
     }
-    ptr
+    Ok(ptr)
 }
 
-/// `items` stably reordered by `keys` (counting sort, keys `< len`).
-fn coo_order(len: usize, keys: &[usize], items: &[usize]) -> Vec<usize> {
-    let mut next = coo_ptr(len, keys);
-    let mut out = vec![0usize; items.len()];
-    for (&k, &it) in keys.iter().zip(items) {
-        out[next[k]] = it;
-        next[k] += 1;
+/// The positions `0..cols.len()` stably reordered by column (counting sort)
+/// in an `m x n` pattern.
+fn coo_order(cols: &[usize], (m, n): (usize, usize)) -> Result<Vec<usize>> {
+    let mut next = coo_ptr("the column pointers", n, cols, (m, n))?;
+    let keys = cols;
+    let mut out = try_vec("the order of the nonzeros", keys.len(), 0)?;
+    for (k, &key) in keys.iter().enumerate() {
+        out[next[key]] = k;
+        next[key] += 1;
     }
-    out
+    Ok(out)
 }

@@ -4,8 +4,6 @@
 //! tree; the trees are disjoint sets of edges (union-find), in the manner of
 //! Gebremedhin, Tarafdar, Manne and Pothen (SISC 2007).
 
-use std::convert::Infallible;
-
 use super::super::graph::{AdjacencyGraph, NONE};
 use super::super::order::{vertex_order, Order};
 use super::super::pattern::Pattern;
@@ -28,7 +26,7 @@ use crate::error::Error;
 /// assert_eq!(a.ncolors, 3); // 2 colors would make the cycle two-colored
 /// assert!(is_valid(&p, &a));
 /// ```
-pub fn color_acyclic(pattern: &Pattern, order: Order) -> Result<Coloring, Error<Infallible>> {
+pub fn color_acyclic(pattern: &Pattern, order: Order) -> Result<Coloring, Error> {
     require_symmetric(pattern, "acyclic coloring")?;
     let ord = vertex_order(&AdjacencyGraph(pattern), order);
     let (colors, ncolors) = greedy_acyclic(pattern, &ord);

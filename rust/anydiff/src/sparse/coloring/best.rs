@@ -6,8 +6,6 @@
 //! colorings, the improvement searches); the work is metered, so a result
 //! depends only on the pattern, the seed and the work budget.
 
-use std::convert::Infallible;
-
 use super::super::graph::{AdjacencyGraph, BuildStop, ColumnGraph, ExplicitGraph, Graph, RowGraph};
 use super::super::order::{vertex_order, Order};
 use super::super::pattern::Pattern;
@@ -58,7 +56,7 @@ pub fn color_columns_best(
     orders: &[Order],
     opts: &ImproveOptions,
     stop: &StopFlag,
-) -> Result<Coloring, Error<Infallible>> {
+) -> Result<Coloring, Error> {
     best_of(
         &ColumnGraph(pattern),
         ColoringKind::Column,
@@ -83,7 +81,7 @@ pub fn color_rows_best(
     orders: &[Order],
     opts: &ImproveOptions,
     stop: &StopFlag,
-) -> Result<Coloring, Error<Infallible>> {
+) -> Result<Coloring, Error> {
     best_of(&RowGraph(pattern), ColoringKind::Row, orders, opts, stop)
 }
 
@@ -95,7 +93,7 @@ fn best_of<G: Graph>(
     orders: &[Order],
     opts: &ImproveOptions,
     stop: &StopFlag,
-) -> Result<Coloring, Error<Infallible>> {
+) -> Result<Coloring, Error> {
     let given = orders;
     let orders = |entries: usize| match (given.is_empty(), entries > LARGE_GRAPH) {
         (false, _) => given,
@@ -128,7 +126,7 @@ fn best_greedy<G: Graph>(
     g: &G,
     orders: &[Order],
     meter: &mut Meter<'_>,
-) -> Result<(Vec<usize>, usize), Error<Infallible>> {
+) -> Result<(Vec<usize>, usize), Error> {
     let mut best: Option<(Vec<usize>, usize)> = None;
     for &o in orders {
         meter.poll()?;
@@ -168,7 +166,7 @@ pub fn color_symmetric_best(
     orders: &[Order],
     opts: &ImproveOptions,
     stop: &StopFlag,
-) -> Result<Coloring, Error<Infallible>> {
+) -> Result<Coloring, Error> {
     let run = match kind {
         ColoringKind::Star => star::greedy_star,
         ColoringKind::Acyclic => acyclic::greedy_acyclic,
@@ -230,7 +228,7 @@ fn distance2_coloring(
     pattern: &Pattern,
     opts: &ImproveOptions,
     stop: &StopFlag,
-) -> Result<Option<Coloring>, Error<Infallible>> {
+) -> Result<Option<Coloring>, Error> {
     if pattern.nrows() == 0 {
         return Ok(None);
     }
@@ -271,7 +269,7 @@ pub fn color_hessian(
     schemes: &[ColoringKind],
     opts: &ImproveOptions,
     stop: &StopFlag,
-) -> Result<Coloring, Error<Infallible>> {
+) -> Result<Coloring, Error> {
     require_symmetric(pattern, "Hessian coloring")?;
     let all = [
         ColoringKind::Star,

@@ -8,8 +8,6 @@
 //! `[0 J^T; J 0]`), then each nonzero is read on the side where its star
 //! reads it, and the vertices no read needs take part in no product.
 
-use std::convert::Infallible;
-
 use ndarray::{Array2, ArrayView2};
 
 use super::super::graph::AdjacencyGraph;
@@ -61,7 +59,7 @@ impl Bicoloring {
         pattern: &Pattern,
         column_colors: Vec<Option<usize>>,
         row_colors: Vec<Option<usize>>,
-    ) -> Result<Self, Error<Infallible>> {
+    ) -> Result<Self, Error> {
         let (m, n) = (pattern.nrows(), pattern.ncols());
         if column_colors.len() != n || row_colors.len() != m {
             return Err(Error::shape(
@@ -74,7 +72,7 @@ impl Bicoloring {
                 ),
             ));
         }
-        let count = |colors: &[Option<usize>]| -> Result<usize, Error<Infallible>> {
+        let count = |colors: &[Option<usize>]| -> Result<usize, Error> {
             match colors.iter().flatten().max() {
                 None => Ok(0),
                 Some(&c) => c
@@ -230,7 +228,7 @@ impl Bicoloring {
         &self,
         b: ArrayView2<'_, T>,
         c: ArrayView2<'_, T>,
-    ) -> Result<Vec<T>, Error<Infallible>> {
+    ) -> Result<Vec<T>, Error> {
         let (m, n) = (self.row_colors.len(), self.column_colors.len());
         let (p, q) = (self.ncolumn_colors, self.nrow_colors);
         if b.dim() != (m, p) {
@@ -289,7 +287,7 @@ pub fn bicolor(
     pattern: &Pattern,
     opts: &ImproveOptions,
     stop: &StopFlag,
-) -> Result<Bicoloring, Error<Infallible>> {
+) -> Result<Bicoloring, Error> {
     let (m, n) = (pattern.nrows(), pattern.ncols());
     let size = m
         .checked_add(n)
@@ -348,7 +346,7 @@ fn from_star(
     bipartite: &Pattern,
     colors: &[usize],
     ncolors: usize,
-) -> Result<Bicoloring, Error<Infallible>> {
+) -> Result<Bicoloring, Error> {
     let (m, n) = (pattern.nrows(), pattern.ncols());
     // how many neighbours of each color every vertex has (flags per edge)
     let mut stamp = vec![usize::MAX; ncolors];

@@ -1,7 +1,6 @@
 //! How much search an improvement may do: a deterministic count of work
 //! units, an optional wall-clock limit, and the caller's stop flag.
 
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -133,7 +132,7 @@ impl<'a> Meter<'a> {
     }
 
     /// Polls the stop flag now (between phases that are not metered).
-    pub fn poll(&mut self) -> Result<(), Error<Infallible>> {
+    pub fn poll(&mut self) -> Result<(), Error> {
         if self.interrupted || self.stop.is_raised() {
             self.interrupted = true;
             self.left = 0;
@@ -143,7 +142,7 @@ impl<'a> Meter<'a> {
     }
 
     /// `value`, or [`Error::Interrupted`] when the stop flag ended the search.
-    pub fn finish<T>(&self, value: T) -> Result<T, Error<Infallible>> {
+    pub fn finish<T>(&self, value: T) -> Result<T, Error> {
         if self.interrupted {
             Err(Error::Interrupted)
         } else {

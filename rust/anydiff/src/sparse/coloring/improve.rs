@@ -8,7 +8,6 @@
 //! combine orderings and improvement live in `best.rs`.
 
 use std::cmp::Reverse;
-use std::convert::Infallible;
 
 use super::super::graph::{ColumnGraph, ExplicitGraph, Graph, RowGraph, SplitMix64, NONE};
 use super::super::pattern::Pattern;
@@ -57,7 +56,7 @@ pub fn improve(
     coloring: &Coloring,
     opts: &ImproveOptions,
     stop: &StopFlag,
-) -> Result<Coloring, Error<Infallible>> {
+) -> Result<Coloring, Error> {
     coloring.check_shape(pattern)?;
     if !is_valid(pattern, coloring) {
         return Err(Error::invalid(format!(
@@ -100,7 +99,7 @@ fn improve_view<G: Graph>(
     k: usize,
     seed: u64,
     meter: &mut Meter<'_>,
-) -> Result<(Vec<usize>, usize), Error<Infallible>> {
+) -> Result<(Vec<usize>, usize), Error> {
     if k <= g.lower_bound() || meter.exhausted() {
         return Ok((colors, k));
     }

@@ -16,7 +16,6 @@ mod greedy;
 mod improve;
 mod star;
 
-use std::convert::Infallible;
 use std::fmt;
 
 use crate::error::Error;
@@ -36,6 +35,7 @@ use super::pattern::Pattern;
 
 /// What a [`Coloring`] colors and which recovery it supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ColoringKind {
     /// Columns; same-colored columns share no row (compress `J S`, JVPs).
     Column,
@@ -107,8 +107,22 @@ impl Coloring {
         }
     }
 
+    /// The same classes with ids `0..k` in order of first appearance (`k`
+    /// the number of distinct ids, at most the number of vertices).
+    fn relabeled(&self) -> Coloring {
+        let mut ids: Vec<usize> = self.colors.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        let colors = self
+            .colors
+            .iter()
+            .map(|c| ids.binary_search(c).unwrap_or(0))
+            .collect();
+        Coloring::new(colors, self.kind)
+    }
+
     /// Checks length and color range against `pattern`.
-    pub(crate) fn check_shape(&self, pattern: &Pattern) -> Result<(), Error<Infallible>> {
+    pub(crate) fn check_shape(&self, pattern: &Pattern) -> Result<(), Error> {
         let len = self.expected_len(pattern);
         if self.colors.len() != len {
             return Err(Error::shape(
@@ -141,7 +155,9 @@ impl Coloring {
 ///   graph (diagonal ignored) and no path on 4 vertices uses only 2 colors;
 /// - acyclic: symmetric pattern, proper, and no cycle uses only 2 colors.
 ///
-/// A wrong length or a color `>= ncolors` makes it invalid.
+/// A wrong length or a color `>= ncolors` makes it invalid. Color ids may
+/// have gaps: only which vertices share a color matters, and ids past the
+/// number of vertices are relabeled first, so no table grows with them.
 ///
 /// ```
 /// use anydiff::sparse::{color_columns, is_valid, Coloring, ColoringKind, Order, Pattern};
@@ -156,6 +172,9 @@ pub fn is_valid(pattern: &Pattern, coloring: &Coloring) -> bool {
     if coloring.check_shape(pattern).is_err() {
         return false;
     }
+    if coloring.ncolors > coloring.colors.len() {
+        return is_valid(pattern, &coloring.relabeled());
+    }
     match coloring.kind {
         ColoringKind::Column => column::valid_columns(pattern, coloring),
         ColoringKind::Row => column::valid_rows(pattern, coloring),
@@ -169,7 +188,7 @@ pub fn is_valid(pattern: &Pattern, coloring: &Coloring) -> bool {
 }
 
 /// Error unless `pattern` is square and symmetric.
-pub(crate) fn require_symmetric(pattern: &Pattern, what: &str) -> Result<(), Error<Infallible>> {
+pub(crate) fn require_symmetric(pattern: &Pattern, what: &str) -> Result<(), Error> {
     if !pattern.is_square() {
         return Err(Error::shape(
             format!("{what} pattern"),

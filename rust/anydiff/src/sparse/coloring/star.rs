@@ -5,8 +5,6 @@
 //! hub (the center, undetermined while the star is a single edge), in the
 //! manner of Gebremedhin, Tarafdar, Manne and Pothen (SISC 2007).
 
-use std::convert::Infallible;
-
 use super::super::graph::{AdjacencyGraph, NONE};
 use super::super::order::{vertex_order, Order};
 use super::super::pattern::Pattern;
@@ -34,7 +32,7 @@ use crate::error::Error;
 /// assert!(is_valid(&p, &s));
 /// assert!(color_star(&Pattern::empty(2, 3), Order::Natural).is_err());
 /// ```
-pub fn color_star(pattern: &Pattern, order: Order) -> Result<Coloring, Error<Infallible>> {
+pub fn color_star(pattern: &Pattern, order: Order) -> Result<Coloring, Error> {
     require_symmetric(pattern, "star coloring")?;
     let ord = vertex_order(&AdjacencyGraph(pattern), order);
     let (colors, ncolors) = greedy_star(pattern, &ord);
