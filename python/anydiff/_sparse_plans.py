@@ -21,6 +21,7 @@ from anydiff.coloring import (
     acyclic_coloring,
     color_columns,
     color_rows,
+    hessian_coloring,
     star_coloring,
 )
 from anydiff.detection import SparsityProblem
@@ -48,6 +49,15 @@ class _SparsePlan(_Plan):
         self._ensure_colored()
         assert self._coloring is not None
         return self._coloring
+
+    def __repr__(self) -> str:
+        m, n = self.pattern.shape
+        how = (
+            f"{self._coloring.kind} coloring, {self._coloring.ncolors} products"
+            if self._coloring is not None
+            else "entries computed directly"
+        )
+        return f"{type(self).__name__}({m} x {n}, {self.pattern.nnz} nonzeros, {how})"
 
     def _ensure_colored(self) -> None:
         if self._colored_later is not None:
@@ -211,8 +221,7 @@ class SparseHessianPlan(_SparsePlan):
         dense = lambda: HessianPlan(backend.inner, f, *args)  # noqa: E731 (made only if needed)
         problem = self._problem(args, (n, n), dense, hessian=True)
         pattern = _symmetric(_detect(backend, problem))
-        color = star_coloring if backend.hessian_coloring == "star" else acyclic_coloring
-        coloring = color(pattern, backend.coloring, backend.time_budget)
+        coloring = _hessian_coloring(backend, pattern, self._format(outer))
         layout = Layout(self.signature.shapes, True)
         products = outer.native("hvp_rows", self._fn, layout, dtype) if outer == inner else None
         if products is None:
@@ -268,6 +277,17 @@ def _jacobian_coloring(
             "does not compute"
         )
     return min(options, key=lambda c: c.ncolors * (inner.vjp_cost if c.kind == "row" else 1))
+
+
+def _hessian_coloring(backend: SparseBackend, pattern: Pattern, fmt: str) -> Coloring:
+    """The backend's Hessian scheme; ``auto`` is ``direct`` where decompression gathers."""
+    scheme, order, budget = backend.hessian_coloring, backend.coloring, backend.time_budget
+    if scheme == "auto" and fmt != "scipy":
+        scheme = "direct"
+    if scheme in ("auto", "direct"):
+        return hessian_coloring(pattern, scheme, budget)
+    color = {"star": star_coloring, "acyclic": acyclic_coloring, "column": color_columns}[scheme]
+    return color(pattern, order, budget)
 
 
 def _symmetric(pattern: Pattern) -> Pattern:

@@ -61,10 +61,11 @@ ORDERS: tuple[ColoringOrder, ...] = (
 )
 """Vertex orderings of the greedy colorings; ``best`` tries the strong ones, then improves."""
 
-HessianScheme = Literal["auto", "star", "acyclic", "column"]
-HESSIAN_SCHEMES: tuple[HessianScheme, ...] = ("auto", "star", "acyclic", "column")
-"""How a sparse Hessian is compressed: ``auto`` picks whichever of the others needs the
-fewest products."""
+HessianScheme = Literal["auto", "direct", "star", "acyclic", "column"]
+HESSIAN_SCHEMES: tuple[HessianScheme, ...] = ("auto", "direct", "star", "acyclic", "column")
+"""How a sparse Hessian is compressed: ``auto`` picks whichever of star, acyclic and column
+needs the fewest products, ``direct`` whichever of star and column (direct recovery, no
+substitution)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -361,8 +362,8 @@ def hessian_coloring(
     Hessian as the Jacobian of the gradient, direct recovery) and an acyclic coloring
     (recovery by substitution), each the ``"best"`` of its kind within a share of the
     budget, and returns the one with the fewest colors (ties: star, column, acyclic); its
-    ``kind`` says which. Another ``scheme`` gives that scheme's best coloring. Budgets as
-    :func:`color_columns`.
+    ``kind`` says which. ``scheme="direct"`` compares star and column only; another
+    ``scheme`` gives that scheme's best coloring. Budgets as :func:`color_columns`.
     """
     pattern = Pattern.of(pattern)
     check_option("scheme", scheme, HESSIAN_SCHEMES)
@@ -372,7 +373,7 @@ def hessian_coloring(
             f"a Hessian coloring needs a symmetric pattern; got a {pattern.shape} pattern "
             "that is not"
         )
-    schemes = [] if scheme == "auto" else [scheme]
+    schemes = {"auto": [], "direct": ["star", "column"]}.get(scheme, [scheme])
     return _hessian(pattern, schemes, time_budget, seed, work_budget)
 
 
