@@ -141,9 +141,9 @@ def test_coloring_of_the_wrong_length_passed_to_decompress() -> None:
             "coloring",
             "fastest",
             "'natural', 'largest_first', 'smallest_last', "
-            "'incidence_degree', 'dynamic_largest_first', 'random', 'best'",
+            "'incidence_degree', 'dynamic_largest_first', 'dsatur', 'random', 'best'",
         ),
-        ("hessian_coloring", "greedy", "'star', 'acyclic'"),
+        ("hessian_coloring", "greedy", "'auto', 'direct', 'star', 'acyclic', 'column'"),
         ("format", "csr", "'scipy', 'bcoo', 'torch'"),
         ("compression", "both", "'auto', 'column', 'row'"),
     ],

@@ -44,7 +44,7 @@ def fwd_over_rev() -> Any:
     )
 
 
-@pytest.mark.parametrize("hessian_coloring", ["star", "acyclic"])
+@pytest.mark.parametrize("hessian_coloring", ["star", "acyclic", "column"])
 @pytest.mark.parametrize("n", [50, 200, 1000])
 def test_rosenbrock_sparse_hessian_equals_dense(n: int, hessian_coloring: str) -> None:
     x = start(n)

@@ -109,9 +109,53 @@ def color(
     order: str = "natural",
     time_budget: Optional[float] = None,
     seed: int = 0,
+    work_budget: Optional[int] = None,
 ) -> npt.NDArray[np.int64]:
-    """Colors of the columns, rows or vertices; ``order="best"`` tries every ordering and
-    improves the best for ``time_budget`` seconds. The GIL is released."""
+    """Colors of the columns, rows or vertices; ``order="best"`` tries the strong orderings
+    and improves the best within ``work_budget`` work units (a deterministic default) and,
+    when given, ``time_budget`` seconds. The GIL is released; Ctrl-C stops the search."""
+
+def color_hessian_cheapest(
+    pattern: Pattern,
+    schemes: list[str],
+    time_budget: Optional[float] = None,
+    seed: int = 0,
+    work_budget: Optional[int] = None,
+) -> tuple[npt.NDArray[np.int64], str]:
+    """The coloring of a symmetric pattern needing the fewest products among ``schemes``
+    (``star``, ``column``, ``acyclic``; all when empty), and the scheme's name."""
+
+def bicolor(
+    pattern: Pattern,
+    time_budget: Optional[float] = None,
+    seed: int = 0,
+    work_budget: Optional[int] = None,
+) -> Bicoloring:
+    """A two-sided coloring with few JVPs plus VJPs."""
+
+class Bicoloring:
+    """Column colors for JVPs and row colors for VJPs (-1: none); called on the flat
+    products ``[JVPs (p, m), VJPs (q, n)]`` (each row-major) it returns the nonzeros in CSR
+    order."""
+
+    def __init__(
+        self,
+        pattern: Pattern,
+        column_colors: npt.NDArray[np.int64],
+        row_colors: npt.NDArray[np.int64],
+    ) -> None:
+        """Raises ValueError unless every nonzero is recovered."""
+    @property
+    def column_colors(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def row_colors(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def ncolumn_colors(self) -> int: ...
+    @property
+    def nrow_colors(self) -> int: ...
+    @property
+    def gather_indices(self) -> npt.NDArray[np.int64]: ...
+    def __call__(self, products: npt.NDArray[Any]) -> npt.NDArray[Any]: ...
 
 def is_valid(
     pattern: Pattern,

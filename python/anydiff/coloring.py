@@ -17,15 +17,20 @@ from anydiff import _core
 from anydiff._modes import check_option
 
 __all__ = [
+    "HESSIAN_SCHEMES",
     "ORDERS",
+    "Bicoloring",
     "Coloring",
     "ColoringKind",
     "ColoringOrder",
+    "HessianScheme",
     "Pattern",
     "acyclic_coloring",
+    "bicoloring",
     "color_columns",
     "color_rows",
     "decompress",
+    "hessian_coloring",
     "is_valid",
     "seed_matrix",
     "star_coloring",
@@ -40,6 +45,7 @@ ColoringOrder = Literal[
     "smallest_last",
     "incidence_degree",
     "dynamic_largest_first",
+    "dsatur",
     "random",
     "best",
 ]
@@ -49,13 +55,17 @@ ORDERS: tuple[ColoringOrder, ...] = (
     "smallest_last",
     "incidence_degree",
     "dynamic_largest_first",
+    "dsatur",
     "random",
     "best",
 )
-"""Vertex orderings of the greedy colorings; ``best`` tries them all, then improves."""
+"""Vertex orderings of the greedy colorings; ``best`` tries the strong ones, then improves."""
 
-DEFAULT_TIME_BUDGET = 0.05
-"""Seconds the improvement pass of ``order="best"`` may take by default."""
+HessianScheme = Literal["auto", "direct", "star", "acyclic", "column"]
+HESSIAN_SCHEMES: tuple[HessianScheme, ...] = ("auto", "direct", "star", "acyclic", "column")
+"""How a sparse Hessian is compressed: ``auto`` picks whichever of star, acyclic and column
+needs the fewest products, ``direct`` whichever of star and column (direct recovery, no
+substitution)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,6 +240,11 @@ class Coloring:
         """``S`` with ``S[v, colors[v]] = 1``: compress with ``J S`` (or ``S^T J`` for rows)."""
         return seed_matrix(self, dtype)
 
+    def decompressor(self) -> Any:
+        """Recovers the nonzeros (CSR order) from a block of products, one row per color
+        (``_core.Decompressor``); validates the coloring once."""
+        return _core.Decompressor(self.pattern._core, self.colors, self.kind)
+
     def __str__(self) -> str:
         m, n = self.pattern.shape
         return f"{self.kind} coloring of a {m} x {n} pattern: {self.ncolors} colors"
@@ -249,18 +264,43 @@ def _shape2(shape: Any) -> tuple[int, int]:
     return shape  # type: ignore[return-value]
 
 
+def _budgets(time_budget: Optional[float], work_budget: Optional[int]) -> None:
+    if time_budget is not None and not (0 <= time_budget < float("inf")):
+        raise ValueError(
+            f"time_budget must be a finite, non-negative number of seconds; got {time_budget}"
+        )
+    if work_budget is not None and (not isinstance(work_budget, int) or work_budget < 0):
+        raise ValueError(f"work_budget must be a non-negative integer; got {work_budget!r}")
+
+
 def _color(
-    pattern: Any, kind: ColoringKind, order: ColoringOrder, time_budget: Optional[float], seed: int
+    pattern: Any,
+    kind: ColoringKind,
+    order: ColoringOrder,
+    time_budget: Optional[float],
+    seed: int,
+    work_budget: Optional[int],
 ) -> Coloring:
     pattern = Pattern.of(pattern)
     check_option("order", order, ORDERS)
+    _budgets(time_budget, work_budget)
     if kind in ("star", "acyclic") and not pattern.is_symmetric():
         raise ValueError(
             f"{kind} coloring needs a symmetric pattern; got a {pattern.shape} pattern that is not"
         )
-    budget = DEFAULT_TIME_BUDGET if time_budget is None and order == "best" else time_budget
-    colors = _core.color(pattern._core, kind, order, budget, seed)
+    colors = _core.color(pattern._core, kind, order, time_budget, seed, work_budget)
     return Coloring(pattern, colors, kind)
+
+
+_BUDGET_DOC = """
+    ``order="best"`` tries the strong orderings (DSATUR, smallest last, largest first,
+    incidence degree, dynamic largest first, natural), keeps the best greedy coloring and
+    improves it (iterated greedy, then tabu search). The search is bounded by
+    ``work_budget`` work units (default about 4e7, tens of milliseconds): the result is the
+    same on every run and machine for the same ``seed``. ``time_budget`` (seconds) adds a
+    wall-clock limit, and given alone it replaces the work limit (the result then depends
+    on the machine's load). With another order, a budget runs the improvement after it.
+    The improvement only ever lowers the count."""
 
 
 def color_columns(
@@ -268,14 +308,10 @@ def color_columns(
     order: ColoringOrder = "natural",
     time_budget: Optional[float] = None,
     seed: int = 0,
+    work_budget: Optional[int] = None,
 ) -> Coloring:
-    """Column coloring (for JVP compression): columns sharing a row get different colors.
-
-    ``order="best"`` tries every ordering and then improves the best coloring for
-    ``time_budget`` seconds (default 0.05); with another order, a ``time_budget`` runs the
-    improvement pass after it. The improvement only ever lowers the count.
-    """
-    return _color(pattern, "column", order, time_budget, seed)
+    """Column coloring (for JVP compression): columns sharing a row get different colors."""
+    return _color(pattern, "column", order, time_budget, seed, work_budget)
 
 
 def color_rows(
@@ -283,9 +319,10 @@ def color_rows(
     order: ColoringOrder = "natural",
     time_budget: Optional[float] = None,
     seed: int = 0,
+    work_budget: Optional[int] = None,
 ) -> Coloring:
-    """Row coloring (for VJP compression); options as :func:`color_columns`."""
-    return _color(pattern, "row", order, time_budget, seed)
+    """Row coloring (for VJP compression): rows sharing a column get different colors."""
+    return _color(pattern, "row", order, time_budget, seed, work_budget)
 
 
 def star_coloring(
@@ -293,9 +330,12 @@ def star_coloring(
     order: ColoringOrder = "smallest_last",
     time_budget: Optional[float] = None,
     seed: int = 0,
+    work_budget: Optional[int] = None,
 ) -> Coloring:
-    """Star coloring of a symmetric pattern: Hessians recovered directly from ``H S``."""
-    return _color(pattern, "star", order, time_budget, seed)
+    """Star coloring of a symmetric pattern: Hessians recovered directly from ``H S``.
+
+    With ``order="best"`` a distance-2 coloring (itself a star coloring) competes too."""
+    return _color(pattern, "star", order, time_budget, seed, work_budget)
 
 
 def acyclic_coloring(
@@ -303,9 +343,163 @@ def acyclic_coloring(
     order: ColoringOrder = "smallest_last",
     time_budget: Optional[float] = None,
     seed: int = 0,
+    work_budget: Optional[int] = None,
 ) -> Coloring:
     """Acyclic coloring of a symmetric pattern: fewer colors than star, recovery by substitution."""
-    return _color(pattern, "acyclic", order, time_budget, seed)
+    return _color(pattern, "acyclic", order, time_budget, seed, work_budget)
+
+
+for _f in (color_columns, color_rows, star_coloring, acyclic_coloring):
+    _f.__doc__ = (_f.__doc__ or "") + "\n" + _BUDGET_DOC
+
+
+def hessian_coloring(
+    pattern: Any,
+    scheme: HessianScheme = "auto",
+    time_budget: Optional[float] = None,
+    seed: int = 0,
+    work_budget: Optional[int] = None,
+) -> Coloring:
+    """The coloring of a symmetric (Hessian) pattern that needs the fewest products.
+
+    ``scheme="auto"`` compares a star coloring (direct recovery), a column coloring (the
+    Hessian as the Jacobian of the gradient, direct recovery) and an acyclic coloring
+    (recovery by substitution), each the ``"best"`` of its kind within a share of the
+    budget, and returns the one with the fewest colors (ties: star, column, acyclic); its
+    ``kind`` says which. ``scheme="direct"`` compares star and column only; another
+    ``scheme`` gives that scheme's best coloring. Budgets as :func:`color_columns`.
+    """
+    pattern = Pattern.of(pattern)
+    check_option("scheme", scheme, HESSIAN_SCHEMES)
+    _budgets(time_budget, work_budget)
+    if not pattern.is_symmetric():
+        raise ValueError(
+            f"a Hessian coloring needs a symmetric pattern; got a {pattern.shape} pattern "
+            "that is not"
+        )
+    schemes = {"auto": [], "direct": ["star", "column"]}.get(scheme, [scheme])
+    return _hessian(pattern, schemes, time_budget, seed, work_budget)
+
+
+def _hessian(
+    pattern: Pattern,
+    schemes: list[str],
+    time_budget: Optional[float],
+    seed: int,
+    work_budget: Optional[int],
+) -> Coloring:
+    colors, kind = _core.color_hessian_cheapest(
+        pattern._core, schemes, time_budget, seed, work_budget
+    )
+    return Coloring(pattern, colors, kind)
+
+
+@dataclass(frozen=True, eq=False)
+class Bicoloring:
+    """A two-sided coloring: columns colored for JVPs, rows colored for VJPs.
+
+    ``column_colors[j]`` is the JVP column ``j`` is seeded in (-1: none), ``row_colors[i]``
+    the VJP row ``i`` is seeded in (-1: none); ``ncolumn_colors`` JVPs and ``nrow_colors``
+    VJPs recover every nonzero directly. Worth it for patterns with both dense rows and
+    dense columns (arrowheads), where a one-sided coloring needs a product per entry of the
+    longest row or column.
+    """
+
+    pattern: Pattern
+    _core: Any = field(repr=False)
+
+    @classmethod
+    def from_colors(cls, pattern: Any, column_colors: Any, row_colors: Any) -> Bicoloring:
+        """From color arrays (-1 for no color); ValueError unless every nonzero is
+        recovered."""
+        pattern = Pattern.of(pattern)
+        core = _core.Bicoloring(pattern._core, _int64(column_colors), _int64(row_colors))
+        return cls(pattern, core)
+
+    @property
+    def column_colors(self) -> np.ndarray:
+        """The JVP of each column (-1: none)."""
+        return self._core.column_colors
+
+    @property
+    def row_colors(self) -> np.ndarray:
+        """The VJP of each row (-1: none)."""
+        return self._core.row_colors
+
+    @property
+    def ncolumn_colors(self) -> int:
+        """Number of JVPs."""
+        return int(self._core.ncolumn_colors)
+
+    @property
+    def nrow_colors(self) -> int:
+        """Number of VJPs."""
+        return int(self._core.nrow_colors)
+
+    @property
+    def nproducts(self) -> int:
+        """JVPs plus VJPs."""
+        return self.ncolumn_colors + self.nrow_colors
+
+    kind = "bicoloring"
+
+    def seed_matrices(self, dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
+        """``(S_c, S_r)``: compress with ``J @ S_c`` (m x p) and ``S_r.T @ J`` (q x n)."""
+        return (
+            _seed(self.column_colors, self.ncolumn_colors, dtype),
+            _seed(self.row_colors, self.nrow_colors, dtype),
+        )
+
+    def decompress(self, jvps: Any, vjps: Any) -> Any:
+        """The matrix (``scipy.sparse.csr_array``) from ``J @ S_c`` and ``S_r.T @ J``."""
+        m, n = self.pattern.shape
+        b, c = np.asarray(jvps), np.asarray(vjps)
+        if b.shape != (m, self.ncolumn_colors) or c.shape != (self.nrow_colors, n):
+            raise ValueError(
+                f"expected J @ S_c of shape {(m, self.ncolumn_colors)} and S_r.T @ J of shape "
+                f"{(self.nrow_colors, n)}; got {b.shape} and {c.shape}"
+            )
+        dtype = np.result_type(b.dtype, c.dtype, np.float32)
+        flat = np.concatenate([b.T.ravel(), c.ravel()]).astype(dtype, copy=False)
+        return self.pattern.tocsr(self._core(flat))
+
+    def decompressor(self) -> Any:
+        """Recovers the nonzeros (CSR order) from the flat batch-leading products:
+        the JVPs (p x m) then the VJPs (q x n), each row-major."""
+        return self._core
+
+    def __str__(self) -> str:
+        m, n = self.pattern.shape
+        return (
+            f"bicoloring of a {m} x {n} pattern: {self.ncolumn_colors} JVPs + "
+            f"{self.nrow_colors} VJPs"
+        )
+
+
+def bicoloring(
+    pattern: Any,
+    time_budget: Optional[float] = None,
+    seed: int = 0,
+    work_budget: Optional[int] = None,
+) -> Bicoloring:
+    """A two-sided coloring with few products (JVPs plus VJPs).
+
+    Star colorings of the bipartite graph of the pattern over the strong orderings, the
+    best improved within the budget, each read as a bicoloring (a vertex keeps its color
+    only where a nonzero is read through it). One-sided colorings are not compared here:
+    :func:`color_columns` or :func:`color_rows` may need fewer products on patterns
+    without both dense rows and dense columns. Budgets as :func:`color_columns`.
+    """
+    pattern = Pattern.of(pattern)
+    _budgets(time_budget, work_budget)
+    return Bicoloring(pattern, _core.bicolor(pattern._core, time_budget, seed, work_budget))
+
+
+def _seed(colors: np.ndarray, k: int, dtype: Any) -> np.ndarray:
+    s = np.zeros((len(colors), k), dtype=dtype)
+    on = colors >= 0
+    s[np.nonzero(on)[0], colors[on]] = 1
+    return s
 
 
 def is_valid(

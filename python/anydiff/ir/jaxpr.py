@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import math
 from types import SimpleNamespace
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -249,6 +249,59 @@ def _equation(graph: Graph, eqn: Any, ins: list[Any]) -> list[Any]:
         f"unsupported JAX primitive {name!r}; the engine translates: "
         + ", ".join(sorted(SUPPORTED_PRIMITIVES))
     )
+
+
+def _move_indices(name: str, args: list[Any], params: dict) -> Optional[list[np.ndarray]]:
+    """The result of data-movement primitive ``name`` on index arrays, computed with numpy;
+    None for primitives left to JAX."""
+    x = np.asarray(args[0]) if args else None
+    if name in ("convert_element_type", "reduce_precision", "copy", "copy_p", "device_put"):
+        return [np.asarray(a) for a in args] if name == "device_put" else [x]
+    if name == "reshape":
+        if params.get("dimensions") is not None:
+            return None
+        return [x.reshape(tuple(params["new_sizes"]))]
+    if name == "squeeze":
+        return [np.squeeze(x, axis=tuple(params["dimensions"]))]
+    if name == "expand_dims":
+        return [np.expand_dims(x, tuple(params["dimensions"]))]
+    if name == "transpose":
+        return [np.transpose(x, tuple(params["permutation"]))]
+    if name == "rev":
+        return [np.flip(x, tuple(params["dimensions"])) if params["dimensions"] else x]
+    if name == "broadcast_in_dim":
+        shape, dims = tuple(params["shape"]), tuple(params["broadcast_dimensions"])
+        expanded = [1] * len(shape)
+        for axis, d in zip(dims, x.shape):
+            expanded[axis] = d
+        return [np.broadcast_to(x.reshape(expanded), shape)]
+    if name == "slice":
+        strides = params.get("strides") or (1,) * x.ndim
+        index = tuple(
+            slice(a, b, c)
+            for a, b, c in zip(params["start_indices"], params["limit_indices"], strides)
+        )
+        return [x[index]]
+    if name == "concatenate":
+        return [np.concatenate([np.asarray(a) for a in args], axis=params["dimension"])]
+    if name == "split":
+        cuts = np.cumsum(params["sizes"])[:-1]
+        return list(np.split(x, cuts, axis=params["axis"]))
+    if name == "pad":
+        return [_pad_indices(x, np.asarray(args[1]), params["padding_config"])]
+    return None
+
+
+def _pad_indices(x: np.ndarray, fill: np.ndarray, config: Any) -> np.ndarray:
+    """``lax.pad`` on an index array: low, high (either may be negative) and interior."""
+    grown = tuple(max(lo, 0) + max(hi, 0) + d + max(d - 1, 0) * it
+                  for (lo, hi, it), d in zip(config, x.shape))  # fmt: skip
+    out = np.full(grown, fill.reshape(()), dtype=x.dtype)
+    if x.size:
+        out[tuple(slice(max(lo, 0), max(lo, 0) + max(d - 1, 0) * (it + 1) + 1, it + 1)
+                  for (lo, hi, it), d in zip(config, x.shape))] = x  # fmt: skip
+    return out[tuple(slice(max(-lo, 0), g - max(-hi, 0))
+                     for (lo, hi, _), g in zip(config, grown))]  # fmt: skip
 
 
 def _value(graph: Graph, v: Any) -> Value:
@@ -797,11 +850,15 @@ def _structural(graph: Graph, eqn: Any, ins: list[Any]) -> list[Value]:
     offsets = np.cumsum([0] + [v.size for v in values])
     index_args = [v.value if isinstance(v, _Known) else None for v in ins]
     for i, v, off in zip(floats, values, offsets):
-        index_args[i] = jnp.asarray(np.arange(off, off + v.size, dtype=np.int32).reshape(v.shape))
+        index_args[i] = np.arange(off, off + v.size, dtype=np.int64).reshape(v.shape)
     params = dict(eqn.params)
-    if "new_dtype" in params:
-        params["new_dtype"] = np.dtype(np.int32)
-    out = eqn.primitive.bind(*index_args, **params)
-    results = out if eqn.primitive.multiple_results else [out]
+    # the common moves in numpy: binding a JAX primitive eagerly compiles it (milliseconds
+    # per shape, which dominated a cold detection)
+    results = _move_indices(eqn.primitive.name, index_args, params)
+    if results is None:
+        if "new_dtype" in params:
+            params["new_dtype"] = np.dtype(np.int32)
+        out = eqn.primitive.bind(*(jnp.asarray(a) for a in index_args), **params)
+        results = out if eqn.primitive.multiple_results else [out]
     flat = graph.concat(values, (int(offsets[-1]),))
     return [graph.gather(flat, np.asarray(r)) for r in results]

@@ -7,13 +7,14 @@
 use std::sync::Arc;
 
 use anydiff::sparse::{
-    color_acyclic, color_columns, color_columns_best, color_rows, color_rows_best, color_star,
-    color_symmetric_best, decompress_acyclic, decompression_gather_indices, improve, is_valid,
-    Coloring, ColoringKind, ImproveOptions, Order, Pattern,
+    bicolor, color_acyclic, color_columns, color_columns_best, color_hessian, color_rows,
+    color_rows_best, color_star, color_symmetric_best, decompress_acyclic,
+    decompression_gather_indices, improve, is_valid, Bicoloring, Coloring, ColoringKind,
+    ImproveOptions, Order, Pattern, DEFAULT_WORK,
 };
-use anydiff::Scalar;
+use anydiff::{Scalar, StopFlag};
 use ndarray::{Array1, ArrayView2};
-use numpy::{Element, IntoPyArray, PyArray1, PyReadonlyArray2, PyUntypedArray};
+use numpy::{Element, IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray};
 use numpy::{PyArrayDescrMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -178,13 +179,57 @@ fn coloring_of(
     Ok(Coloring::new(colors, kind))
 }
 
+/// The search settings from the Python arguments: `work_budget` work units (the default
+/// budget when neither limit is given), `time_budget` seconds of wall clock (then no work
+/// limit unless one is given too), `seed` (0 when None).
+fn improve_options(
+    time_budget: Option<f64>,
+    work_budget: Option<&Bound<'_, PyAny>>,
+    seed: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ImproveOptions> {
+    let time_limit = time_budget
+        .map(|t| args::seconds(t, "time_budget"))
+        .transpose()?;
+    let work = match work_budget {
+        Some(w) if !w.is_none() => Some(args::seed(w, "work_budget")?),
+        _ => None,
+    };
+    let seed = match seed {
+        Some(s) if !s.is_none() => args::seed(s, "seed")?,
+        _ => 0,
+    };
+    let work = match (work, time_limit) {
+        (Some(w), _) => w,
+        (None, Some(_)) => u64::MAX,
+        (None, None) => DEFAULT_WORK,
+    };
+    Ok(ImproveOptions {
+        work,
+        time_limit,
+        seed,
+    })
+}
+
+/// Runs a coloring search watched for Ctrl-C: the search polls the runner's stop flag.
+fn search<R: Send>(
+    py: Python<'_>,
+    work: impl FnOnce(&StopFlag) -> Result<R, anydiff::Error> + Send,
+) -> PyResult<R> {
+    runner::run(py, usize::MAX, move || {
+        let stop = StopFlag::current().unwrap_or_default();
+        work(&stop).map_err(core_err)
+    })
+}
+
 /// Color a pattern.
 ///
 /// `kind` is `column`, `row`, `star` or `acyclic`; `order` one of the orderings or
-/// `"best"` (all orderings, then an improvement pass within `time_budget` seconds).
-/// A `time_budget` with a single ordering runs the improvement pass after it.
+/// `"best"` (all strong orderings, then an improvement pass). The search is bounded by
+/// `work_budget` work units (a deterministic default) and, optionally, by `time_budget`
+/// seconds. With a single ordering the improvement runs only when a budget is given.
+/// Ctrl-C stops it.
 #[pyfunction]
-#[pyo3(signature = (pattern, kind, order="natural", time_budget=None, seed=None))]
+#[pyo3(signature = (pattern, kind, order="natural", time_budget=None, seed=None, work_budget=None))]
 fn color(
     py: Python<'_>,
     pattern: &PyPattern,
@@ -192,55 +237,77 @@ fn color(
     order: &str,
     time_budget: Option<f64>,
     seed: Option<&Bound<'_, PyAny>>,
+    work_budget: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyArray1<i64>>> {
     guard(|| {
         let kind = parse_kind(kind)?;
-        let budget = args::seconds(time_budget.unwrap_or(0.0), "time_budget")?;
-        let seed = match seed {
-            Some(s) if !s.is_none() => args::seed(s, "seed")?,
-            _ => 0,
-        };
+        let improve_after = time_budget.is_some() || work_budget.is_some_and(|w| !w.is_none());
+        let opts = improve_options(time_budget, work_budget, seed)?;
         let order = if order == "best" {
             None
         } else {
             Some(match order {
-                "random" => Order::Random(seed),
+                "random" => Order::Random(opts.seed),
                 name => name.parse::<Order>().map_err(core_err)?,
             })
         };
         let p = pattern.inner.clone();
-        // a search with a budget runs watched, so that Ctrl-C is not lost
-        let cost = if order.is_none() || !budget.is_zero() {
-            usize::MAX
-        } else {
-            p.nnz().saturating_mul(16)
-        };
-        let coloring = runner::run(py, cost, move || {
+        let greedy_only = order.is_some() && !improve_after;
+        let run = move |stop: &StopFlag| -> Result<Coloring, anydiff::Error> {
             let first = match (kind, order) {
-                (ColoringKind::Column, None) => return Ok(color_columns_best(&p, &[], budget)),
-                (ColoringKind::Row, None) => return Ok(color_rows_best(&p, &[], budget)),
-                (k, None) => return color_symmetric_best(&p, k, &[], budget).map_err(core_err),
+                (ColoringKind::Column, None) => return color_columns_best(&p, &[], &opts, stop),
+                (ColoringKind::Row, None) => return color_rows_best(&p, &[], &opts, stop),
+                (k, None) => return color_symmetric_best(&p, k, &[], &opts, stop),
                 (ColoringKind::Column, Some(o)) => color_columns(&p, o),
                 (ColoringKind::Row, Some(o)) => color_rows(&p, o),
-                (ColoringKind::Star, Some(o)) => color_star(&p, o).map_err(core_err)?,
-                (ColoringKind::Acyclic, Some(o)) => color_acyclic(&p, o).map_err(core_err)?,
+                (ColoringKind::Star, Some(o)) => color_star(&p, o)?,
+                (ColoringKind::Acyclic, Some(o)) => color_acyclic(&p, o)?,
                 (k, Some(_)) => {
-                    return Err(core_err(anydiff::Error::invalid(format!(
-                        "unsupported coloring {k}"
-                    ))))
+                    return Err(anydiff::Error::invalid(format!("unsupported coloring {k}")))
                 }
             };
-            if budget.is_zero() {
+            if !improve_after {
                 return Ok(first);
             }
-            let opts = ImproveOptions {
-                time_budget: budget,
-                seed,
-                ..ImproveOptions::default()
-            };
-            improve(&p, &first, &opts).map_err(core_err)
-        })?;
+            improve(&p, &first, &opts, stop)
+        };
+        let coloring = if greedy_only {
+            // one greedy pass: short, not watched
+            let cost = pattern.inner.nnz().saturating_mul(16);
+            runner::run(py, cost, move || run(&StopFlag::new()).map_err(core_err))?
+        } else {
+            search(py, run)?
+        };
         Ok(to_numpy(py, &coloring.colors).unbind())
+    })
+}
+
+/// The Hessian coloring with the fewest products among `schemes` (names of `star`,
+/// `column`, `acyclic`; all when empty): returns the colors and the scheme's name.
+#[pyfunction]
+#[pyo3(signature = (pattern, schemes, time_budget=None, seed=None, work_budget=None))]
+fn color_hessian_cheapest(
+    py: Python<'_>,
+    pattern: &PyPattern,
+    schemes: Vec<String>,
+    time_budget: Option<f64>,
+    seed: Option<&Bound<'_, PyAny>>,
+    work_budget: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Py<PyArray1<i64>>, String)> {
+    guard(|| {
+        let kinds = schemes
+            .iter()
+            .map(|s| match parse_kind(s)? {
+                ColoringKind::Row => Err(PyValueError::new_err(
+                    "a Hessian scheme is 'star', 'column' or 'acyclic'; got 'row'",
+                )),
+                k => Ok(k),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let opts = improve_options(time_budget, work_budget, seed)?;
+        let p = pattern.inner.clone();
+        let c = search(py, move |stop| color_hessian(&p, &kinds, &opts, stop))?;
+        Ok((to_numpy(py, &c.colors).unbind(), c.kind.to_string()))
     })
 }
 
@@ -397,10 +464,156 @@ impl Decompressor {
     }
 }
 
+fn optional_colors(v: &[Option<usize>]) -> Vec<i64> {
+    // colors are below the vertex count, so they fit in i64
+    v.iter().map(|c| c.map_or(-1, |c| c as i64)).collect()
+}
+
+fn parse_optional(array: PyReadonlyArray1<'_, i64>, name: &str) -> PyResult<Vec<Option<usize>>> {
+    array
+        .as_array()
+        .iter()
+        .map(|&c| match c {
+            -1 => Ok(None),
+            c => usize::try_from(c).map(Some).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "{name} must hold colors >= 0, or -1 for no color; got {c}"
+                ))
+            }),
+        })
+        .collect()
+}
+
+/// A two-sided coloring: column colors for JVPs, row colors for VJPs (-1: none). Called
+/// on the flat products `[JVPs (p, m) row-major, VJPs (q, n) row-major]`, it returns the
+/// nonzeros in CSR order.
+#[pyclass(frozen, name = "Bicoloring", module = "anydiff._core")]
+pub struct PyBicoloring {
+    inner: Bicoloring,
+}
+
+#[pymethods]
+impl PyBicoloring {
+    /// Validates `column_colors` (length n) and `row_colors` (length m) for `pattern`.
+    #[new]
+    fn new(
+        pattern: &PyPattern,
+        column_colors: PyReadonlyArray1<'_, i64>,
+        row_colors: PyReadonlyArray1<'_, i64>,
+    ) -> PyResult<Self> {
+        guard(|| {
+            let cols = parse_optional(column_colors, "column_colors")?;
+            let rows = parse_optional(row_colors, "row_colors")?;
+            let inner = Bicoloring::new(&pattern.inner, cols, rows).map_err(core_err)?;
+            Ok(Self { inner })
+        })
+    }
+
+    /// Column colors (int64, -1 where a column is in no JVP).
+    #[getter]
+    fn column_colors<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        Array1::from_vec(optional_colors(self.inner.column_colors())).into_pyarray(py)
+    }
+
+    /// Row colors (int64, -1 where a row is in no VJP).
+    #[getter]
+    fn row_colors<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        Array1::from_vec(optional_colors(self.inner.row_colors())).into_pyarray(py)
+    }
+
+    /// Number of JVPs.
+    #[getter]
+    fn ncolumn_colors(&self) -> usize {
+        self.inner.ncolumn_colors()
+    }
+
+    /// Number of VJPs.
+    #[getter]
+    fn nrow_colors(&self) -> usize {
+        self.inner.nrow_colors()
+    }
+
+    /// For each nonzero, its flat index in the concatenated products.
+    #[getter]
+    fn gather_indices<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        to_numpy(py, self.inner.gather_indices())
+    }
+
+    /// The nonzeros (CSR order) from the flat products (length p m + q n).
+    fn __call__(&self, py: Python<'_>, block: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        guard(|| self.call(py, block))
+    }
+}
+
+impl PyBicoloring {
+    fn call(&self, py: Python<'_>, block: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let dtype = block
+            .cast::<PyUntypedArray>()
+            .map_err(|_| PyTypeError::new_err("the products must be a numpy array"))?
+            .dtype();
+        if dtype.is_equiv_to(&numpy::dtype::<f64>(py)) {
+            self.run::<f64>(py, block.extract()?)
+        } else if dtype.is_equiv_to(&numpy::dtype::<f32>(py)) {
+            self.run::<f32>(py, block.extract()?)
+        } else {
+            Err(PyTypeError::new_err(format!(
+                "the products must be float32 or float64; got {dtype}"
+            )))
+        }
+    }
+    fn run<T: Scalar + Element>(
+        &self,
+        py: Python<'_>,
+        block: PyReadonlyArray1<'_, T>,
+    ) -> PyResult<Py<PyAny>> {
+        let b = block.as_array();
+        let (m, n) = (
+            self.inner.row_colors().len(),
+            self.inner.column_colors().len(),
+        );
+        let len = self.inner.ncolumn_colors() * m + self.inner.nrow_colors() * n;
+        if b.len() != len {
+            return Err(ShapeError::new_err(format!(
+                "bicolored products: expected {len} values ({} JVPs of length {m} and {} VJPs \
+                 of length {n}), got {}",
+                self.inner.ncolumn_colors(),
+                self.inner.nrow_colors(),
+                b.len()
+            )));
+        }
+        let values: Vec<T> = self.inner.gather_indices().iter().map(|&k| b[k]).collect();
+        Ok(Array1::from_vec(values)
+            .into_pyarray(py)
+            .into_any()
+            .unbind())
+    }
+}
+
+/// A bicoloring with few products (see the Rust `bicolor`); Ctrl-C stops the search.
+#[pyfunction(name = "bicolor")]
+#[pyo3(signature = (pattern, time_budget=None, seed=None, work_budget=None))]
+fn bicolor_py(
+    py: Python<'_>,
+    pattern: &PyPattern,
+    time_budget: Option<f64>,
+    seed: Option<&Bound<'_, PyAny>>,
+    work_budget: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyBicoloring> {
+    guard(|| {
+        let opts = improve_options(time_budget, work_budget, seed)?;
+        let p = pattern.inner.clone();
+        let inner = search(py, move |stop| bicolor(&p, &opts, stop))?;
+        Ok(PyBicoloring { inner })
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPattern>()?;
     m.add_class::<Decompressor>()?;
+    m.add_class::<PyBicoloring>()?;
     m.add_function(wrap_pyfunction!(color, m)?)?;
+    m.add_function(wrap_pyfunction!(color_hessian_cheapest, m)?)?;
+    m.add_function(wrap_pyfunction!(bicolor_py, m)?)?;
     m.add_function(wrap_pyfunction!(is_valid_py, m)?)?;
     Ok(())
 }

@@ -13,7 +13,7 @@ __all__ = ["SparseBackend"]
 
 SparseFormat = Literal["scipy", "bcoo", "torch"]
 SPARSE_FORMATS: tuple[SparseFormat, ...] = ("scipy", "bcoo", "torch")
-HessianColoring = Literal["star", "acyclic"]
+HessianColoring = Literal["auto", "direct", "star", "acyclic", "column"]
 COMPRESSIONS = ("auto", "column", "row")
 
 
@@ -23,18 +23,21 @@ class SparseBackend(DelegatingBackend):
     The detector gives the pattern once, at preparation; a coloring groups columns (JVPs)
     or rows (VJPs) — whichever the inner backend computes, the fewer colors when it does
     both — and each evaluation runs one product per color, then decompresses. Hessians use
-    a star coloring (direct recovery) or an acyclic one (fewer colors, recovery by
-    substitution) with ``inner``'s second order (pass a HigherOrderBackend for
+    the coloring needing the fewest products among star (direct recovery), column (the
+    Hessian as the gradient's Jacobian, direct) and acyclic (recovery by substitution),
+    with ``inner``'s second order (pass a HigherOrderBackend for
     forward-over-reverse). Other operators are ``inner``'s.
 
     Args:
         inner: the backend computing the products.
         detector: finds the pattern; default ``LocalDetector()``, valid near the input only.
             Give ``KnownPattern(S)`` when the pattern is known.
-        coloring: the greedy ordering, or ``"best"`` (every ordering, then an improvement
-            pass for ``time_budget`` seconds).
-        time_budget: seconds for the improvement pass (default 0.05 with ``"best"``).
-        hessian_coloring: ``"star"`` or ``"acyclic"``.
+        coloring: the greedy ordering, or ``"best"`` (the strong orderings, then an
+            improvement pass with a deterministic work budget: the same plan every run).
+        time_budget: optional wall-clock limit (seconds) replacing the work budget.
+        hessian_coloring: ``"auto"`` (fewest products; ``"direct"`` when the format
+            decompresses by gathering), ``"direct"`` (star or column), ``"star"``,
+            ``"acyclic"`` or ``"column"``; the plan's repr says which was used.
         compression: ``"auto"``, ``"column"`` (JVPs) or ``"row"`` (VJPs). With
             ``"auto"``, an inner backend that computes sparse Jacobians itself does so:
             ``DualBackend`` on the CPU works them out entry by entry from the traced
@@ -54,7 +57,7 @@ class SparseBackend(DelegatingBackend):
         detector: Optional[AbstractDetector] = None,
         coloring: ColoringOrder = "best",
         time_budget: Optional[float] = None,
-        hessian_coloring: HessianColoring = "star",
+        hessian_coloring: HessianColoring = "auto",
         compression: Literal["auto", "column", "row"] = "auto",
         format: Optional[SparseFormat] = None,
     ) -> None:
@@ -74,7 +77,7 @@ class SparseBackend(DelegatingBackend):
             )
         self.time_budget = time_budget
         self.hessian_coloring = check_option(
-            "hessian_coloring", hessian_coloring, ("star", "acyclic")
+            "hessian_coloring", hessian_coloring, ("auto", "direct", "star", "acyclic", "column")
         )
         self.compression = check_option("compression", compression, COMPRESSIONS)
         self.format = None if format is None else check_option("format", format, SPARSE_FORMATS)

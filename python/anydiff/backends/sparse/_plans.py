@@ -25,6 +25,7 @@ from anydiff.coloring import (
     acyclic_coloring,
     color_columns,
     color_rows,
+    hessian_coloring,
     star_coloring,
 )
 from anydiff.detection import SparsityProblem
@@ -90,6 +91,15 @@ class _SparseMatrices:
             self._direct = compile(lambda xs, cs: wrap(products(xs, cs, seeds).reshape(-1)[idx]))
         else:
             self._direct = None
+
+    def __repr__(self) -> str:
+        m, n = self.pattern.shape
+        how = (
+            f"{self._coloring.kind} coloring, {self._coloring.ncolors} products"
+            if self._coloring is not None
+            else "entries computed directly"
+        )
+        return f"{type(self).__name__}({m} x {n}, {self.pattern.nnz} nonzeros, {how})"
 
     def _from_colors(self, xs: tuple, cs: tuple) -> Any:
         """The sparse matrix at ``(xs, cs)`` from the compressed products."""
@@ -251,8 +261,7 @@ class ColoredHessianPlan(_SparseMatrices, SparseHessianPlan):
         symmetrize: bool = False,
     ) -> None:
         super().__init__(backend, f, *args, batch_size=batch_size, symmetrize=symmetrize)
-        color = star_coloring if backend.hessian_coloring == "star" else acyclic_coloring
-        coloring = color(self.pattern, backend.coloring, backend.time_budget)
+        coloring = _hessian_coloring(backend, self.pattern, self.format)
         self._colored(coloring, self._products(args), self.outer)
 
     @property
@@ -351,6 +360,17 @@ def _jacobian_coloring(
             "does not compute"
         )
     return min(options, key=lambda c: c.ncolors * (inner.vjp_cost if c.kind == "row" else 1))
+
+
+def _hessian_coloring(backend: SparseBackend, pattern: Pattern, fmt: str) -> Coloring:
+    """The backend's Hessian scheme; ``auto`` is ``direct`` where decompression gathers."""
+    scheme, order, budget = backend.hessian_coloring, backend.coloring, backend.time_budget
+    if scheme == "auto" and fmt != "scipy":
+        scheme = "direct"
+    if scheme in ("auto", "direct"):
+        return hessian_coloring(pattern, scheme, budget)
+    color = {"star": star_coloring, "acyclic": acyclic_coloring, "column": color_columns}[scheme]
+    return color(pattern, order, budget)
 
 
 def _symmetric(pattern: Pattern) -> Pattern:

@@ -1,8 +1,7 @@
 //! Graph views of a [`Pattern`], walked without materialising the graph.
 
-use std::time::Instant;
-
 use super::pattern::Pattern;
+use crate::stop::StopFlag;
 
 /// Marker for "no vertex / no color".
 pub(crate) const NONE: usize = usize::MAX;
@@ -109,34 +108,74 @@ impl Graph for AdjacencyGraph<'_> {
     }
 }
 
-/// An explicit graph in CSR form (distinct neighbours, no self loops).
+/// An explicit graph in CSR form (distinct neighbours, no self loops), with
+/// 32-bit neighbour indices to halve the memory the searches walk.
 pub(crate) struct ExplicitGraph {
-    pub ptr: Vec<usize>,
-    pub adj: Vec<usize>,
+    ptr: Vec<usize>,
+    adj: Vec<u32>,
+    /// The lower bound of the graph it was built from.
+    bound: usize,
+}
+
+/// Why [`ExplicitGraph::build`] gave up.
+pub(crate) enum BuildStop {
+    /// The graph is larger than the cap (or its vertices do not fit 32 bits,
+    /// or the memory could not be had).
+    TooLarge,
+    /// The stop flag was raised.
+    Interrupted,
 }
 
 impl ExplicitGraph {
-    /// Materialises `g`, or `None` when it would hold more than `cap`
-    /// adjacency entries or take past `deadline`.
-    pub fn build<G: Graph>(g: &G, cap: usize, deadline: Instant) -> Option<ExplicitGraph> {
+    /// Materialises `g` unless it would hold more than `cap` adjacency
+    /// entries; polls `stop` every 4096 vertices.
+    pub fn build<G: Graph>(g: &G, cap: usize, stop: &StopFlag) -> Result<Self, BuildStop> {
         let n = g.len();
+        if u32::try_from(n).is_err() {
+            return Err(BuildStop::TooLarge);
+        }
         let mut mark = vec![NONE; n];
-        let mut ptr = Vec::with_capacity(n + 1);
-        let mut adj = Vec::new();
+        let mut ptr = Vec::new();
+        ptr.try_reserve_exact(n + 1)
+            .map_err(|_| BuildStop::TooLarge)?;
+        let mut adj: Vec<u32> = Vec::new();
         ptr.push(0);
         for v in 0..n {
-            g.for_each_distinct(v, &mut mark, |u| adj.push(u));
-            if adj.len() > cap || (v % 1024 == 1023 && Instant::now() >= deadline) {
-                return None;
+            if v % 4096 == 4095 && stop.is_raised() {
+                return Err(BuildStop::Interrupted);
+            }
+            let mut over = false;
+            g.for_each_distinct(v, &mut mark, |u| {
+                if adj.len() >= cap
+                    || (adj.len() == adj.capacity()
+                        && adj.try_reserve(adj.len().max(1024)).is_err())
+                {
+                    over = true;
+                } else {
+                    adj.push(u as u32);
+                }
+            });
+            if over {
+                return Err(BuildStop::TooLarge);
             }
             ptr.push(adj.len());
         }
-        Some(ExplicitGraph { ptr, adj })
+        Ok(ExplicitGraph {
+            ptr,
+            adj,
+            bound: g.lower_bound(),
+        })
     }
 
     /// Neighbours of `v`.
-    pub fn neighbors(&self, v: usize) -> &[usize] {
+    #[inline]
+    pub fn neighbors(&self, v: usize) -> &[u32] {
         &self.adj[self.ptr[v]..self.ptr[v + 1]]
+    }
+
+    /// Number of adjacency entries (twice the number of edges).
+    pub fn entries(&self) -> usize {
+        self.adj.len()
     }
 }
 
@@ -145,10 +184,25 @@ impl Graph for ExplicitGraph {
         self.ptr.len().saturating_sub(1)
     }
 
+    #[inline]
     fn for_each_raw(&self, v: usize, mut f: impl FnMut(usize)) {
         for &u in self.neighbors(v) {
-            f(u);
+            f(u as usize);
         }
+    }
+
+    fn lower_bound(&self) -> usize {
+        self.bound
+    }
+
+    /// Neighbours are already distinct: no marks needed.
+    #[inline]
+    fn for_each_distinct(&self, v: usize, _mark: &mut [usize], f: impl FnMut(usize)) {
+        self.for_each_raw(v, f);
+    }
+
+    fn degrees(&self) -> Vec<usize> {
+        self.ptr.windows(2).map(|w| w[1] - w[0]).collect()
     }
 }
 

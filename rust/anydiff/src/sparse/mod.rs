@@ -47,8 +47,9 @@ mod pattern;
 mod plan;
 
 pub use coloring::{
-    color_acyclic, color_columns, color_columns_best, color_rows, color_rows_best, color_star,
-    color_symmetric_best, improve, is_valid, Coloring, ColoringKind, ImproveOptions,
+    bicolor, color_acyclic, color_columns, color_columns_best, color_hessian, color_rows,
+    color_rows_best, color_star, color_symmetric_best, improve, is_valid, Bicoloring, Coloring,
+    ColoringKind, ImproveOptions, BEST_ORDERS, DEFAULT_WORK,
 };
 pub use decompress::{
     decompress_acyclic, decompress_columns, decompress_rows, decompress_star,

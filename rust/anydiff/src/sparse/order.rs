@@ -1,5 +1,7 @@
 //! Vertex orderings for the greedy colorings.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -34,6 +36,10 @@ pub enum Order {
     IncidenceDegree,
     /// Next the vertex with the largest degree among unordered vertices.
     DynamicLargestFirst,
+    /// DSATUR (Brelaz): next the vertex whose colored neighbours use the most
+    /// distinct colors, ties by degree, then index; the order in which the
+    /// DSATUR coloring colors the vertices.
+    Dsatur,
     /// A uniformly random permutation from the given seed.
     Random(u64),
 }
@@ -41,12 +47,13 @@ pub enum Order {
 impl Order {
     /// Every ordering (random with seed 0), in the order tried by the "best"
     /// colorings by default.
-    pub const ALL: [Order; 6] = [
+    pub const ALL: [Order; 7] = [
         Order::Natural,
         Order::LargestFirst,
         Order::SmallestLast,
         Order::IncidenceDegree,
         Order::DynamicLargestFirst,
+        Order::Dsatur,
         Order::Random(0),
     ];
 
@@ -58,6 +65,7 @@ impl Order {
             Order::SmallestLast => "smallest_last",
             Order::IncidenceDegree => "incidence_degree",
             Order::DynamicLargestFirst => "dynamic_largest_first",
+            Order::Dsatur => "dsatur",
             Order::Random(_) => "random",
         }
     }
@@ -76,7 +84,7 @@ impl FromStr for Order {
     type Err = Error;
 
     /// Parses `"natural"`, `"largest_first"`, `"smallest_last"`,
-    /// `"incidence_degree"`, `"dynamic_largest_first"`, `"random"` (seed 0)
+    /// `"incidence_degree"`, `"dynamic_largest_first"`, `"dsatur"`, `"random"` (seed 0)
     /// or `"random:<seed>"`, ASCII case-insensitive.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.trim().to_ascii_lowercase();
@@ -84,7 +92,7 @@ impl FromStr for Order {
             Error::invalid(format!(
                 "unknown ordering {s:?}: expected one of \"natural\", \"largest_first\", \
                  \"smallest_last\", \"incidence_degree\", \"dynamic_largest_first\", \
-                 \"random\" or \"random:<seed>\""
+                 \"dsatur\", \"random\" or \"random:<seed>\""
             ))
         };
         match lower.as_str() {
@@ -93,6 +101,7 @@ impl FromStr for Order {
             "smallest_last" => Ok(Order::SmallestLast),
             "incidence_degree" => Ok(Order::IncidenceDegree),
             "dynamic_largest_first" => Ok(Order::DynamicLargestFirst),
+            "dsatur" => Ok(Order::Dsatur),
             "random" => Ok(Order::Random(0)),
             other => match other.strip_prefix("random:") {
                 Some(seed) => seed.parse::<u64>().map(Order::Random).map_err(|_| bad()),
@@ -137,6 +146,133 @@ pub(crate) fn vertex_order<G: Graph>(g: &G, order: Order) -> Vec<usize> {
         Order::SmallestLast => dynamic(g, g.degrees(), Pick::Min, Update::Decrement),
         Order::IncidenceDegree => dynamic(g, vec![0; n], Pick::Max, Update::Increment),
         Order::DynamicLargestFirst => dynamic(g, g.degrees(), Pick::Max, Update::Decrement),
+        Order::Dsatur => dsatur(g),
+    }
+}
+
+/// The DSATUR sequence: repeatedly the uncolored vertex with the most
+/// distinct colors among its neighbours (ties: larger degree, then the one
+/// most recently updated; with a heap, when the key range is large: the
+/// smaller index), colored with the smallest color its neighbours leave
+/// free. Greedy along the sequence reproduces the DSATUR coloring.
+fn dsatur<G: Graph>(g: &G) -> Vec<usize> {
+    let n = g.len();
+    let deg = g.degrees();
+    let width = deg.iter().copied().max().unwrap_or(0) + 1;
+    let mut sets = ColorSets::new(n, width);
+    let mut sat = vec![0usize; n];
+    let mut color = vec![NONE; n];
+    let mut mark = vec![NONE; n];
+    let mut forbidden: Vec<usize> = Vec::new();
+    let mut queue = SaturationQueue::new(&deg, width);
+    let mut seq = Vec::with_capacity(n);
+    while let Some(v) = queue.pop(&sat, &color) {
+        g.for_each_raw(v, |u| {
+            if color[u] != NONE {
+                forbidden[color[u]] = v;
+            }
+        });
+        let c = forbidden
+            .iter()
+            .position(|&x| x != v)
+            .unwrap_or(forbidden.len());
+        if c == forbidden.len() {
+            forbidden.push(NONE);
+        }
+        color[v] = c;
+        seq.push(v);
+        g.for_each_distinct(v, &mut mark, |u| {
+            if color[u] == NONE && sets.insert(u, c) {
+                sat[u] += 1;
+                queue.raise(u, sat[u], deg[u]);
+            }
+        });
+    }
+    seq
+}
+
+/// Uncolored vertices by (saturation, degree): buckets keyed by
+/// `saturation * width + degree` while that range is small, else a heap.
+enum SaturationQueue {
+    Buckets { q: Buckets, width: usize },
+    Heap(BinaryHeap<(usize, usize, Reverse<usize>)>),
+}
+
+impl SaturationQueue {
+    /// Largest bucket range kept as lists.
+    const MAX_KEYS: usize = 1 << 20;
+
+    fn new(deg: &[usize], width: usize) -> Self {
+        match width.checked_mul(width) {
+            Some(keys) if keys <= Self::MAX_KEYS => SaturationQueue::Buckets {
+                q: Buckets::new(deg.to_vec()),
+                width,
+            },
+            _ => SaturationQueue::Heap(
+                deg.iter()
+                    .enumerate()
+                    .map(|(v, &d)| (0, d, Reverse(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The next vertex to color.
+    fn pop(&mut self, sat: &[usize], color: &[usize]) -> Option<usize> {
+        match self {
+            SaturationQueue::Buckets { q, .. } => q.pop_max(),
+            SaturationQueue::Heap(heap) => {
+                while let Some((s, _, Reverse(v))) = heap.pop() {
+                    if color[v] == NONE && s == sat[v] {
+                        return Some(v);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// `v` now has saturation `s`.
+    fn raise(&mut self, v: usize, s: usize, deg: usize) {
+        match self {
+            SaturationQueue::Buckets { q, width } => q.set(v, s * *width + deg),
+            SaturationQueue::Heap(heap) => heap.push((s, deg, Reverse(v))),
+        }
+    }
+}
+
+/// For each vertex, the set of colors seen among its neighbours: one bitset
+/// per vertex while those stay small, else one hash set of pairs.
+enum ColorSets {
+    Bits { words: usize, bits: Vec<u64> },
+    Pairs(HashSet<(usize, usize)>),
+}
+
+impl ColorSets {
+    /// Sets for `n` vertices and colors below `colors`.
+    fn new(n: usize, colors: usize) -> Self {
+        let words = colors.div_ceil(64);
+        match n.checked_mul(words) {
+            Some(len) if words <= 4 && len <= 1 << 24 => ColorSets::Bits {
+                words,
+                bits: vec![0; len],
+            },
+            _ => ColorSets::Pairs(HashSet::new()),
+        }
+    }
+
+    /// Adds color `c` to the set of `v`; whether it was new.
+    fn insert(&mut self, v: usize, c: usize) -> bool {
+        match self {
+            ColorSets::Bits { words, bits } => {
+                let word = &mut bits[v * *words + c / 64];
+                let bit = 1u64 << (c % 64);
+                let new = *word & bit == 0;
+                *word |= bit;
+                new
+            }
+            ColorSets::Pairs(set) => set.insert((v, c)),
+        }
     }
 }
 

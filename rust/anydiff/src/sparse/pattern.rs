@@ -334,6 +334,16 @@ impl Pattern {
         Ok(out)
     }
 
+    /// The pattern with every diagonal entry `(i, i)`, `i < min(m, n)`, added.
+    pub(crate) fn with_diagonal(&self) -> Pattern {
+        let (mut rows, mut cols) = self.to_coo();
+        let d = self.nrows.min(self.ncols);
+        rows.extend(0..d);
+        cols.extend(0..d);
+        // indices are in range by construction
+        Self::from_coo(self.nrows, self.ncols, &rows, &cols).unwrap_or_else(|_| self.clone())
+    }
+
     /// For a square pattern, the CSR position of `(j, i)` for each position
     /// of `(i, j)`; `usize::MAX` where the mirrored entry is absent.
     pub(crate) fn mirror_positions(&self) -> Vec<usize> {

@@ -5,12 +5,13 @@
 //! buffers allocated — and each call writes the nonzeros at a new point
 //! without allocating.
 
-use super::coloring::{color_columns_best, is_valid, Coloring};
+use super::coloring::{color_columns_best, is_valid, Coloring, ImproveOptions};
 use super::pattern::Pattern;
 use crate::dual::{Dual, Elementary, VectorFunction};
 use crate::error::Error;
 use crate::finite_diff::Scheme;
 use crate::scalar::Scalar;
+use crate::stop::StopFlag;
 
 /// Tangent lanes of the dual numbers the [`Engine::Dual`] engine runs the
 /// function on: colors are processed in chunks of this many, so the
@@ -304,8 +305,9 @@ impl<T: PlanReal, F: VectorFunction<T>> SparseJacobianPlan<T, F> {
                 "a pattern of shape ({m}, {n}) with {nnz} nonzeros exceeds 2^32 - 1"
             )));
         }
-        // the fewest colors of every greedy order (each color costs an evaluation)
-        let coloring = color_columns_best(&pattern, &[], std::time::Duration::ZERO);
+        // the fewest colors of every strong greedy order (each color costs an evaluation)
+        let stop = StopFlag::current().unwrap_or_default();
+        let coloring = color_columns_best(&pattern, &[], &ImproveOptions::none(), &stop)?;
         if !is_valid(&pattern, &coloring) {
             return Err(Error::invalid("the column coloring is not valid"));
         }

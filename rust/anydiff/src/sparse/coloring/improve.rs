@@ -1,62 +1,52 @@
-//! Improvement pass: iterated greedy (Culberson) and tabu search (TabuCol).
+//! Improvement pass: iterated greedy (Culberson) and tabu search (TabuCol)
+//! for column and row colorings, re-greedy on class-grouped orders for star
+//! and acyclic colorings.
 //!
-//! Both work on the graph whose proper colorings are the valid colorings
-//! (column or row intersection graph), so the color count never rises.
-//! Nothing here depends on how the pattern arose.
+//! Every search is metered in work units ([`ImproveOptions`]), so a result
+//! depends only on the input and the seed unless a wall-clock limit is set.
+//! Only primitives are used here (greedy, graph views); the strategies that
+//! combine orderings and improvement live in `best.rs`.
 
-use std::time::{Duration, Instant};
+use std::cmp::Reverse;
 
 use super::super::graph::{ColumnGraph, ExplicitGraph, Graph, RowGraph, SplitMix64, NONE};
 use super::super::pattern::Pattern;
-use super::column::greedy;
+use super::budget::{ImproveOptions, Meter};
+use super::greedy::greedy;
 use super::{acyclic, is_valid, star, Coloring, ColoringKind};
 use crate::error::Error;
+use crate::stop::StopFlag;
 
-/// Largest number of adjacency entries the tabu search materialises.
-const TABU_GRAPH_CAP: usize = 1 << 24;
+/// Largest number of adjacency entries an improvement materialises.
+pub(crate) const GRAPH_CAP: usize = 1 << 26;
 
-/// Settings of [`improve`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ImproveOptions {
-    /// Wall-clock budget of the whole pass.
-    pub time_budget: Duration,
-    /// Seed of the random choices.
-    pub seed: u64,
-    /// Optional cap on the number of tabu moves (with it and a generous
-    /// budget, the result depends only on the seed).
-    pub max_iterations: Option<u64>,
-}
+/// Largest `vertices x colors` table the tabu search allocates.
+const TABU_TABLE_CAP: usize = 1 << 26;
 
-impl Default for ImproveOptions {
-    /// 50 ms, seed 0, no iteration cap.
-    fn default() -> Self {
-        ImproveOptions {
-            time_budget: Duration::from_millis(50),
-            seed: 0,
-            max_iterations: None,
-        }
-    }
-}
+/// Rounds of iterated greedy without progress before it gives way to tabu.
+const STALE_ROUNDS: u32 = 30;
 
-/// Tries to lower the number of colors of a valid `coloring` within
-/// `opts.time_budget`; the result is valid and never uses more colors.
+/// Tries to lower the number of colors of a valid `coloring` within the
+/// budget of `opts`; the result is valid and never uses more colors.
 ///
 /// Column and row colorings: Culberson's iterated greedy (re-coloring with
 /// the vertices grouped by color class, classes in reverse, largest-first
 /// and random order) followed by a tabu search (TabuCol) for `k - 1`
 /// colors, repeated while it succeeds. Star and acyclic colorings: the
 /// greedy star/acyclic algorithm re-run on class-grouped orders, a result
-/// kept only when it has fewer colors. Deterministic for a given seed up to
-/// where the time budget cuts the search. An invalid coloring is an error.
+/// kept only when it has fewer colors. Deterministic for a given seed and
+/// work budget. An invalid coloring is an error; a raised `stop` flag gives
+/// [`Error::Interrupted`].
 ///
 /// ```
 /// use anydiff::sparse::{color_columns, improve, is_valid, ImproveOptions, Order, Pattern};
+/// use anydiff::StopFlag;
 /// // a 6-cycle of columns (rows link consecutive columns), natural order
 /// let rows = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5];
 /// let cols = [0, 3, 3, 1, 1, 4, 4, 2, 2, 5, 5, 0];
 /// let p = Pattern::from_coo(6, 6, &rows, &cols).unwrap();
 /// let c = color_columns(&p, Order::Natural);
-/// let better = improve(&p, &c, &ImproveOptions::default()).unwrap();
+/// let better = improve(&p, &c, &ImproveOptions::default(), &StopFlag::new()).unwrap();
 /// assert!(is_valid(&p, &better));
 /// assert!(better.ncolors <= c.ncolors);
 /// assert_eq!(better.ncolors, 2);
@@ -65,6 +55,7 @@ pub fn improve(
     pattern: &Pattern,
     coloring: &Coloring,
     opts: &ImproveOptions,
+    stop: &StopFlag,
 ) -> Result<Coloring, Error> {
     coloring.check_shape(pattern)?;
     if !is_valid(pattern, coloring) {
@@ -73,27 +64,75 @@ pub fn improve(
             coloring.kind
         )));
     }
+    let mut meter = Meter::new(opts, stop);
+    let (colors, k) = (coloring.colors.clone(), coloring.ncolors);
     let (colors, ncolors) = match coloring.kind {
-        ColoringKind::Column => improve_graph(
-            &ColumnGraph(pattern),
-            coloring.colors.clone(),
-            coloring.ncolors,
-            opts,
-        ),
-        ColoringKind::Row => improve_graph(
-            &RowGraph(pattern),
-            coloring.colors.clone(),
-            coloring.ncolors,
-            opts,
-        ),
-        ColoringKind::Star => regreedy(coloring, opts, |o| star::greedy_star(pattern, o)),
-        ColoringKind::Acyclic => regreedy(coloring, opts, |o| acyclic::greedy_acyclic(pattern, o)),
+        ColoringKind::Column => {
+            improve_view(&ColumnGraph(pattern), colors, k, opts.seed, &mut meter)?
+        }
+        ColoringKind::Row => improve_view(&RowGraph(pattern), colors, k, opts.seed, &mut meter)?,
+        ColoringKind::Star => {
+            let cost = symmetric_pass_cost(pattern);
+            regreedy(colors, k, opts.seed, cost, &mut meter, |o| {
+                star::greedy_star(pattern, o)
+            })
+        }
+        ColoringKind::Acyclic => {
+            let cost = symmetric_pass_cost(pattern);
+            regreedy(colors, k, opts.seed, cost, &mut meter, |o| {
+                acyclic::greedy_acyclic(pattern, o)
+            })
+        }
     };
-    Ok(Coloring {
+    meter.finish(Coloring {
         colors,
         ncolors,
         kind: coloring.kind,
     })
+}
+
+/// Improves a proper coloring of an implicit graph view, on its explicit
+/// copy when that fits.
+fn improve_view<G: Graph>(
+    g: &G,
+    colors: Vec<usize>,
+    k: usize,
+    seed: u64,
+    meter: &mut Meter<'_>,
+) -> Result<(Vec<usize>, usize), Error> {
+    if k <= g.lower_bound() || meter.exhausted() {
+        return Ok((colors, k));
+    }
+    match ExplicitGraph::build(g, GRAPH_CAP, meter.stop()) {
+        Ok(eg) => Ok(improve_graph(&eg, colors, k, seed, meter)),
+        Err(super::super::graph::BuildStop::Interrupted) => {
+            meter.poll()?;
+            Ok((colors, k))
+        }
+        Err(super::super::graph::BuildStop::TooLarge) => {
+            let cost = pass_cost(g);
+            Ok(iterated_greedy(g, colors, k, seed, cost, meter))
+        }
+    }
+}
+
+/// Work units of one greedy pass over an implicit view (its raw entries).
+pub(crate) fn pass_cost<G: Graph>(g: &G) -> u64 {
+    let mut total = 0u64;
+    for v in 0..g.len() {
+        let mut d = 0u64;
+        g.for_each_raw(v, |_| d += 1);
+        total = total.saturating_add(d);
+    }
+    total.max(1)
+}
+
+/// Work units of one star/acyclic greedy pass: the two-hop walks.
+fn symmetric_pass_cost(pattern: &Pattern) -> u64 {
+    (0..pattern.nrows())
+        .map(|v| (pattern.row(v).len() as u64).saturating_pow(2))
+        .fold(0u64, u64::saturating_add)
+        .max(1)
 }
 
 /// Vertices grouped by color class, classes in the order `class_order`.
@@ -129,19 +168,22 @@ fn class_order(colors: &[usize], ncolors: usize, round: u64, rng: &mut SplitMix6
     order
 }
 
-/// Re-runs a symmetric greedy algorithm on class-grouped orders.
+/// Re-runs a symmetric greedy algorithm on class-grouped orders, `cost`
+/// units a run.
 fn regreedy(
-    coloring: &Coloring,
-    opts: &ImproveOptions,
+    colors: Vec<usize>,
+    k: usize,
+    seed: u64,
+    cost: u64,
+    meter: &mut Meter<'_>,
     mut run: impl FnMut(&[usize]) -> (Vec<usize>, usize),
 ) -> (Vec<usize>, usize) {
-    let deadline = Instant::now() + opts.time_budget;
-    let mut rng = SplitMix64::new(opts.seed);
-    let (mut best, mut k) = (coloring.colors.clone(), coloring.ncolors);
+    let mut rng = SplitMix64::new(seed);
+    let (mut best, mut k) = (colors, k);
     let (mut cur, mut cur_k) = (best.clone(), k);
     let mut stale = 0u32;
     let mut round = 0u64;
-    while Instant::now() < deadline && stale < 30 && k > 1 {
+    while stale < STALE_ROUNDS && k > 1 && meter.spend(cost) {
         let cls = class_order(&cur, cur_k, round, &mut rng);
         round += 1;
         let (c, ck) = run(&grouped(&cur, cur_k, &cls));
@@ -164,27 +206,24 @@ fn regreedy(
     (best, k)
 }
 
-/// Improves a proper coloring of `g` (see [`improve`]).
-pub(crate) fn improve_graph<G: Graph>(
+/// Iterated greedy (Culberson): grouping by class keeps every class
+/// independent, so greedy never needs more colors than there are classes.
+/// Stops after [`STALE_ROUNDS`] rounds without progress; `cost` units a
+/// round.
+pub(crate) fn iterated_greedy<G: Graph>(
     g: &G,
     colors: Vec<usize>,
-    ncolors: usize,
-    opts: &ImproveOptions,
+    k: usize,
+    seed: u64,
+    cost: u64,
+    meter: &mut Meter<'_>,
 ) -> (Vec<usize>, usize) {
-    let start = Instant::now();
-    let deadline = start + opts.time_budget;
     let bound = g.lower_bound();
-    let mut rng = SplitMix64::new(opts.seed);
-    let (mut best, mut k) = (colors, ncolors);
-    if k <= bound || opts.time_budget.is_zero() {
-        return (best, k);
-    }
-    // Iterated greedy: grouping by class keeps every class independent, so
-    // greedy never needs more colors than there are classes.
-    let ig_deadline = start + opts.time_budget / 4;
+    let mut rng = SplitMix64::new(seed);
+    let (mut best, mut k) = (colors, k);
     let mut stale = 0u32;
     let mut round = 0u64;
-    while Instant::now() < ig_deadline && stale < 30 && k > bound {
+    while stale < STALE_ROUNDS && k > bound && meter.spend(cost) {
         let cls = class_order(&best, k, round, &mut rng);
         round += 1;
         let (c, ck) = greedy(g, &grouped(&best, k, &cls));
@@ -194,15 +233,33 @@ pub(crate) fn improve_graph<G: Graph>(
             k = ck;
         }
     }
-    if k <= bound || Instant::now() >= deadline {
-        return (best, k);
+    (best, k)
+}
+
+/// Improves a proper coloring of an explicit graph (see [`improve`]):
+/// iterated greedy on up to a quarter of the budget, then tabu search for
+/// one color less while it succeeds.
+pub(crate) fn improve_graph(
+    g: &ExplicitGraph,
+    colors: Vec<usize>,
+    k: usize,
+    seed: u64,
+    meter: &mut Meter<'_>,
+) -> (Vec<usize>, usize) {
+    let bound = g.lower_bound();
+    if k <= bound || meter.exhausted() {
+        return (colors, k);
     }
-    let Some(eg) = ExplicitGraph::build(g, TABU_GRAPH_CAP, deadline) else {
+    let cost = (g.entries() as u64).max(1);
+    let mut first = meter.share(4);
+    let (mut best, mut k) = iterated_greedy(g, colors, k, seed, cost, &mut first);
+    meter.absorb(first);
+    let Some(mut tabu) = Tabu::new(g, k, seed) else {
         return (best, k);
     };
-    let mut tabu = Tabu::new(&eg, opts.max_iterations, deadline, &mut rng);
     while k > bound {
-        match tabu.search(&best, k - 1) {
+        drop_smallest_class_last(&mut best, k);
+        match tabu.search(&best, k - 1, meter) {
             Some(c) => {
                 best = c;
                 k -= 1;
@@ -213,33 +270,54 @@ pub(crate) fn improve_graph<G: Graph>(
     (best, k)
 }
 
-/// State of the TabuCol search on an explicit graph.
+/// Swaps color ids so that the smallest class has the last color `k - 1`:
+/// the tabu search for `k - 1` colors starts by moving that class, so the
+/// fewer vertices it holds, the fewer conflicts it starts from.
+fn drop_smallest_class_last(colors: &mut [usize], k: usize) {
+    let mut sizes = vec![0usize; k];
+    for &c in colors.iter() {
+        if let Some(s) = sizes.get_mut(c) {
+            *s += 1;
+        }
+    }
+    let Some(smallest) = (0..k).min_by_key(|&c| (sizes[c], Reverse(c))) else {
+        return;
+    };
+    let last = k - 1;
+    if smallest != last {
+        for c in colors.iter_mut() {
+            if *c == smallest {
+                *c = last;
+            } else if *c == last {
+                *c = smallest;
+            }
+        }
+    }
+}
+
+/// State of the TabuCol search (Hertz and de Werra) on an explicit graph.
 struct Tabu<'a> {
     g: &'a ExplicitGraph,
-    rng: &'a mut SplitMix64,
-    deadline: Instant,
-    iterations_left: u64,
+    rng: SplitMix64,
 }
 
 impl<'a> Tabu<'a> {
-    fn new(
-        g: &'a ExplicitGraph,
-        max_iterations: Option<u64>,
-        deadline: Instant,
-        rng: &'a mut SplitMix64,
-    ) -> Self {
-        Tabu {
+    /// A search on `g` for fewer than `k` colors; `None` when its tables
+    /// would be too large.
+    fn new(g: &'a ExplicitGraph, k: usize, seed: u64) -> Option<Self> {
+        let cells = g.len().checked_mul(k)?;
+        (cells <= TABU_TABLE_CAP).then(|| Tabu {
             g,
-            rng,
-            deadline,
-            iterations_left: max_iterations.unwrap_or(u64::MAX),
-        }
+            // a stream apart from the iterated greedy's
+            rng: SplitMix64::new(seed ^ 0x5bd1_e995_7a4f_0c31),
+        })
     }
 
     /// Looks for a proper `k`-coloring starting from `start` (colors `>= k`
-    /// are moved to their least-conflicting color); `None` when out of time
-    /// or iterations.
-    fn search(&mut self, start: &[usize], k: usize) -> Option<Vec<usize>> {
+    /// are moved to their least-conflicting color); `None` when the budget
+    /// runs out. Each move spends the candidates it scores plus the degree
+    /// of the moved vertex.
+    fn search(&mut self, start: &[usize], k: usize, meter: &mut Meter<'_>) -> Option<Vec<usize>> {
         let g = self.g;
         let n = g.len();
         if k == 0 {
@@ -248,10 +326,13 @@ impl<'a> Tabu<'a> {
         let mut col = start.to_vec();
         // gamma[v * k + c]: neighbours of v with color c
         let mut gamma = vec![0u32; n * k];
+        if !meter.spend(g.entries() as u64) {
+            return None;
+        }
         for v in 0..n {
             if col[v] < k {
                 for &u in g.neighbors(v) {
-                    gamma[u * k + col[v]] += 1;
+                    gamma[u as usize * k + col[v]] += 1;
                 }
             }
         }
@@ -266,7 +347,7 @@ impl<'a> Tabu<'a> {
                 }
                 col[v] = c;
                 for &u in g.neighbors(v) {
-                    gamma[u * k + c] += 1;
+                    gamma[u as usize * k + c] += 1;
                 }
             }
         }
@@ -277,8 +358,7 @@ impl<'a> Tabu<'a> {
         for v in 0..n {
             let g_v = gamma[v * k + col[v]];
             if g_v > 0 {
-                pos[v] = conf.len();
-                conf.push(v);
+                set_member(&mut conf, &mut pos, v, true);
                 conflicts += i64::from(g_v);
             }
         }
@@ -287,14 +367,10 @@ impl<'a> Tabu<'a> {
         let mut tabu_until = vec![0u64; n * k];
         let mut iter: u64 = 0;
         while conflicts > 0 {
-            if self.iterations_left == 0 {
+            if !meter.spend((conf.len() * k) as u64 + 1) {
                 return None;
             }
-            self.iterations_left -= 1;
             iter += 1;
-            if iter % 256 == 0 && Instant::now() >= self.deadline {
-                return None;
-            }
             // best move among conflicting vertices
             let mut best_delta = i64::MAX;
             let mut chosen = (NONE, NONE);
@@ -335,9 +411,13 @@ impl<'a> Tabu<'a> {
             if c == old {
                 continue;
             }
+            if !meter.spend(g.neighbors(v).len() as u64) {
+                return None;
+            }
             conflicts += i64::from(gamma[v * k + c]) - i64::from(gamma[v * k + old]);
             col[v] = c;
             for &u in g.neighbors(v) {
+                let u = u as usize;
                 gamma[u * k + old] -= 1;
                 gamma[u * k + c] += 1;
                 let in_conflict = gamma[u * k + col[u]] > 0;

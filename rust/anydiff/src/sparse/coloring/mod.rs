@@ -1,24 +1,36 @@
 //! Colorings of a sparsity pattern: column and row (partial distance-2),
-//! star and acyclic (symmetric), their validity checks, and an improvement
-//! pass.
+//! star and acyclic (symmetric), bicolorings (two-sided), their validity
+//! checks, an improvement pass and the "best" strategies.
+//!
+//! Layers, each using only those above it: `budget` (work metering) and
+//! `greedy` (the greedy primitive); the colorings of one kind (`column`,
+//! `star`, `acyclic`); `improve` (searches that lower a coloring's count);
+//! `best` and `bicoloring` (strategies combining orderings and searches).
 
 mod acyclic;
+mod best;
+mod bicoloring;
+mod budget;
 mod column;
+mod greedy;
 mod improve;
 mod star;
 
 use std::fmt;
-use std::time::{Duration, Instant};
 
 use crate::error::Error;
 
 pub use acyclic::color_acyclic;
-pub use column::{color_columns, color_columns_best, color_rows, color_rows_best};
-pub use improve::{improve, ImproveOptions};
+pub use best::{
+    color_columns_best, color_hessian, color_rows_best, color_symmetric_best, BEST_ORDERS,
+};
+pub use bicoloring::{bicolor, Bicoloring};
+pub use budget::{ImproveOptions, DEFAULT_WORK};
+pub use column::{color_columns, color_rows};
+pub use improve::improve;
 pub use star::color_star;
 pub(crate) use star::star_recovery;
 
-use super::order::Order;
 use super::pattern::Pattern;
 
 /// What a [`Coloring`] colors and which recovery it supports.
@@ -190,59 +202,4 @@ pub(crate) fn require_symmetric(pattern: &Pattern, what: &str) -> Result<(), Err
         )));
     }
     Ok(())
-}
-
-/// Star or acyclic coloring of a symmetric pattern with the fewest colors over
-/// several orderings (`orders` empty: all of them), then [`improve`] within what
-/// is left of `time_budget`.
-///
-/// ```
-/// use std::time::Duration;
-/// use anydiff::sparse::{color_symmetric_best, is_valid, ColoringKind, Pattern};
-/// // tridiagonal 5 x 5: a star coloring needs 3 colors
-/// let (rows, cols): (Vec<usize>, Vec<usize>) = (0..5usize)
-///     .flat_map(|i| (i.saturating_sub(1)..(i + 2).min(5)).map(move |j| (i, j)))
-///     .unzip();
-/// let p = Pattern::from_coo(5, 5, &rows, &cols).unwrap();
-/// let c = color_symmetric_best(&p, ColoringKind::Star, &[], Duration::from_millis(10)).unwrap();
-/// assert_eq!(c.ncolors, 3);
-/// assert!(is_valid(&p, &c));
-/// ```
-pub fn color_symmetric_best(
-    pattern: &Pattern,
-    kind: ColoringKind,
-    orders: &[Order],
-    time_budget: Duration,
-) -> Result<Coloring, Error> {
-    let start = Instant::now();
-    let color = match kind {
-        ColoringKind::Star => color_star,
-        ColoringKind::Acyclic => color_acyclic,
-        other => {
-            return Err(Error::invalid(format!(
-                "symmetric colorings are star or acyclic; got {other}"
-            )))
-        }
-    };
-    let orders = if orders.is_empty() {
-        &Order::ALL[..]
-    } else {
-        orders
-    };
-    let mut best: Option<Coloring> = None;
-    for &o in orders {
-        let c = color(pattern, o)?;
-        if best.as_ref().map_or(true, |b| c.ncolors < b.ncolors) {
-            best = Some(c);
-        }
-    }
-    let best = match best {
-        Some(b) => b,
-        None => color(pattern, Order::Natural)?,
-    };
-    let opts = ImproveOptions {
-        time_budget: time_budget.saturating_sub(start.elapsed()),
-        ..ImproveOptions::default()
-    };
-    improve(pattern, &best, &opts)
 }
