@@ -656,10 +656,6 @@ impl<T: Elementary> Elementary for Dual2Vec<T> {
         (self.sin(), self.cos())
     }
 
-    fn polygamma(&self, n: u32) -> Self {
-        self.unary(|x| x.polygamma(n))
-    }
-
     fn atan2(&self, x: &Self) -> Self {
         self.binary(x, |a, b| a.atan2(b))
     }
