@@ -1,4 +1,7 @@
-"""Solve the stiff 2-D Brusselator (DESIGN.md) with scipy's BDF and four Jacobians.
+"""Solve the stiff 2-D Brusselator with scipy's BDF and four Jacobians.
+
+The Brusselator (Hairer & Wanner, Solving ODEs II, IV.10; the form of DiffEqBenchmarks.jl)
+on an N x N periodic grid: ``anydiff.bench.problems.brusselator_rhs``.
 
 For N = 32 and N = 64 (2 N^2 states, t in [0, 11.5]) the same right-hand side is solved with
 

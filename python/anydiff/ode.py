@@ -90,13 +90,13 @@ def ode_jacobian(
 ) -> ODEJacobian:
     """Prepare the sparse Jacobian ``d f / d y`` of the ODE right-hand side ``f(t, y, *args)``.
 
-    ``backend`` is a dense first-order backend (``JaxBackend``, ``TorchBackend``,
-    ``FiniteDifferences``, ``CallbackBackend``); it is wrapped in
+    ``backend`` is a dense first-order backend (``DualBackend``, ``JaxBackend``,
+    ``TorchBackend``, ``FiniteDifferences``, ``CallbackBackend``); it is wrapped in
     ``SparseBackend(backend, detector=detector, **sparse_options)``. The pattern is found
-    once at ``(t0, y0)``: the default ``AutoDetector`` traces f (numpy or JAX code; valid
-    for every state) and otherwise probes dense Jacobians near ``y0`` (valid only there,
-    with a warning when they are large), so give ``KnownPattern(S)`` when the pattern is
-    known. ``t`` and ``args`` are passed as
+    once at ``(t0, y0)``: the default ``AutoDetector`` traces f (numpy or JAX code; a
+    pattern valid for every ``y``; with ``DualBackend`` the Jacobian is then computed entry
+    by entry) and otherwise probes dense Jacobians near ``y0`` (valid only there, with a
+    warning when they are large); ``KnownPattern(S)`` takes a known one. ``t`` and ``args`` are passed as
     :class:`~anydiff.Constant`, so they may change between calls without recompiling;
     with JAX, ``f`` must treat ``t`` as a traced scalar (``jnp.where(t > 1, ...)``, not
     ``if t > 1``).

@@ -1,4 +1,4 @@
-"""The reference problems of DESIGN.md, each written once per framework.
+"""The benchmark problems (benches/README.md describes them), each written once per framework.
 
 A problem builds its function for ``numpy``, ``jax`` (``jax.numpy``) or ``torch`` from
 one body over an array namespace; constants (weights) are drawn once with numpy and
@@ -181,7 +181,7 @@ BRUSSELATOR_CHECKS = {
     2000: -403.5817880634729,
     2048: 1431.1460373522068,
 }
-"""DESIGN.md check values of ``du`` at t = 0 for N = 32 (1-based Julia indices)."""
+"""Reference check values of ``du`` at t = 0 for N = 32 (1-based Julia indices)."""
 
 
 def brusselator_init(n_grid: int) -> np.ndarray:
@@ -223,7 +223,7 @@ def brusselator_rhs(u: Any, n_grid: int, t: float = 0.0, framework: str = "numpy
 
 
 def brusselator_check_error(framework: str = "numpy") -> float:
-    """Largest absolute deviation of ``brusselator_rhs`` (N = 32, t = 0) from the DESIGN.md
+    """Largest absolute deviation of ``brusselator_rhs`` (N = 32, t = 0) from the reference
     check values; about 1e-13 when the definition is right."""
     u = to_framework(brusselator_init(32), framework)
     du = to_numpy(brusselator_rhs(u, 32, 0.0, framework))
