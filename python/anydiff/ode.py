@@ -96,10 +96,10 @@ def ode_jacobian(
     once at ``(t0, y0)``: the default ``AutoDetector`` traces f (numpy or JAX code; a
     pattern valid for every ``y``; with ``DualBackend`` the Jacobian is then computed entry
     by entry) and otherwise probes dense Jacobians near ``y0`` (valid only there, with a
-    warning when they are large); ``KnownPattern(S)`` takes a known one. ``t`` and ``args`` are passed as
-    :class:`~anydiff.Constant`, so they may change between calls without recompiling;
-    with JAX, ``f`` must treat ``t`` as a traced scalar (``jnp.where(t > 1, ...)``, not
-    ``if t > 1``).
+    warning when they are large); ``KnownPattern(S)`` takes a known one. ``t`` and
+    ``args`` are passed as :class:`~anydiff.Constant`, so they may change between calls
+    without recompiling; with JAX, ``f`` must treat ``t`` as a traced scalar
+    (``jnp.where(t > 1, ...)``, not ``if t > 1``).
 
     Example:
         >>> import numpy as np, anydiff

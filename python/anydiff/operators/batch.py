@@ -14,6 +14,8 @@ from typing import Any, Callable, Literal, Optional, Union
 
 import numpy as np
 
+from anydiff import _core
+from anydiff._arrays import dtype_of, ops_for
 from anydiff._contract import AbstractBackend, Function, check_backend
 from anydiff._modes import check_option
 from anydiff._signature import Constant
@@ -86,19 +88,21 @@ class BatchPlan(abc.ABC):
                 "other arguments in anydiff.Constant"
             )
         shape = tuple(getattr(X, "shape", np.shape(X)))
-        if len(shape) < 1 or shape[0] < 1:
+        if len(shape) < 1:
             raise ValueError(
-                f"batch_{operator}: X needs a leading batch axis of at least one point; "
-                f"got shape {shape}"
+                f"batch_{operator}: X needs a leading batch axis; got a scalar of shape ()"
             )
         self.operator, self.backend = operator, b
-        self.plan: PointPlan = _PER_POINT[operator](b, f, X[0], *args)
+        self.plan: PointPlan = _PER_POINT[operator](b, f, _first_point(X, shape), *args)
         self.point_shape = shape[1:]
 
     def __call__(self, X: Any, *args: Any) -> Any:
         shape = self._batch_shape(X)
         sig = self.plan.signature
-        _, cs = sig.split((X[0], *args))
+        _, cs = sig.split((_first_point(X, shape), *args))
+        empty = self._allocatable(shape[0])
+        if empty is not None:
+            return empty
         return self.evaluate(sig.to_backend((X,)), cs, shape[0])
 
     @abc.abstractmethod
@@ -126,6 +130,19 @@ class BatchPlan(abc.ABC):
                 + f"); got {shape}"
             )
         return shape
+
+    def _allocatable(self, batch: int) -> Any:
+        """Check that the results of ``batch`` points fit in memory (``MemoryError`` naming
+        their size, before any work); for no points, the empty result itself."""
+        shape, dtype = self._result_shape(batch), np.dtype(self.plan.dtype)
+        _core.ensure_allocatable(f"the batch of {self.operator}s", shape, dtype.itemsize)
+        if batch:
+            return None
+        sig = self.plan.signature
+        empty = np.zeros(shape, dtype=dtype)
+        return (
+            sig.user_ops.from_numpy(empty, like=sig.like) if sig.user_ops.name != "numpy" else empty
+        )
 
     def _result_shape(self, batch: int) -> tuple[int, ...]:
         """The shape of the batched result: the batch, then one point's result."""
@@ -156,6 +173,9 @@ class GenericBatchPlan(BatchPlan):
         if self._vectorized is not None:
             return super().__call__(X, *args)
         shape = self._batch_shape(X)
+        empty = self._allocatable(shape[0])
+        if empty is not None:
+            return empty
         results = [self.plan(X[i], *args) for i in range(shape[0])]
         sig = self.plan.signature
         return sig.user_ops.stack(results) if sig.user_ops.name != "numpy" else np.stack(results)
@@ -164,6 +184,16 @@ class GenericBatchPlan(BatchPlan):
         if self._vectorized is None:
             raise TypeError(f"{type(self.backend).__name__} has no vectorizing transform")
         return self.plan.signature.to_user(self._vectorized(xs, cs))
+
+
+def _first_point(X: Any, shape: tuple) -> Any:
+    """X's first row; zeros of a row's shape, of X's kind and dtype, when X has no rows
+    (the plan still needs a point for the shapes of f's value)."""
+    if shape[0]:
+        return X[0]
+    ops = ops_for(X)
+    zeros = np.zeros(shape[1:], dtype=dtype_of(X))
+    return ops.from_numpy(zeros, like=X) if ops.name != "numpy" else zeros
 
 
 def batch_jacobian(b: AbstractBackend, f: Function, X: Any, *args: Any) -> Any:
