@@ -35,6 +35,7 @@ from anydiff.backends import (
 from anydiff.backends.sparse import SparseHessianPlan, SparseJacobianPlan
 from anydiff.detection import (
     AbstractDetector,
+    AutoDetector,
     KnownPattern,
     LocalDetector,
     TracerDetector,
@@ -93,6 +94,7 @@ from anydiff.spy import spy
 __all__ = [
     "AbstractBackend",
     "AbstractDetector",
+    "AutoDetector",
     "AbstractFiniteDifference",
     "AbstractForwardMode",
     "AbstractReverseMode",

@@ -7,6 +7,7 @@ backend (for the arrays that backend computes with) or of the user's input (for 
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -17,6 +18,7 @@ __all__ = [
     "ArrayOps",
     "JaxOps",
     "NumpyOps",
+    "cast",
     "TorchOps",
     "dtype_of",
     "import_framework",
@@ -122,7 +124,19 @@ class JaxOps(ArrayOps):
 
     def canonical_dtype(self, dtype: np.dtype) -> np.dtype:
         base = super().canonical_dtype(dtype)
-        return np.dtype(self.jax.dtypes.canonicalize_dtype(base))
+        got = np.dtype(self.jax.dtypes.canonicalize_dtype(base))
+        if got != base and not JaxOps._warned_x64:
+            JaxOps._warned_x64 = True
+            warnings.warn(
+                f"{base} inputs are computed in {got} by JAX, whose 64-bit mode is off: the "
+                f"derivatives are {got}-accurate; call "
+                'jax.config.update("jax_enable_x64", True) first for float64 derivatives',
+                UserWarning,
+                stacklevel=2,
+            )
+        return got
+
+    _warned_x64 = False
 
     def concat(self, arrays: Sequence[Any], axis: int) -> Any:
         return self.jnp.concatenate(arrays, axis=axis)
@@ -162,6 +176,8 @@ class TorchOps(ArrayOps):
         return getattr(self.torch, np.dtype(dtype).name)
 
     def asarray(self, x: Any, dtype: Any = None) -> Any:
+        if isinstance(x, np.ndarray) and any(st < 0 for st in x.strides):
+            x = np.ascontiguousarray(x)  # torch has no negative strides (a flipped view)
         return self.torch.as_tensor(x, dtype=self._torch_dtype(dtype))
 
     def to_numpy(self, a: Any) -> np.ndarray:
@@ -226,6 +242,17 @@ def dtype_of(a: Any) -> np.dtype:
     if isinstance(dtype, np.dtype):
         return dtype
     return np.dtype(str(dtype).removeprefix("torch."))
+
+
+def cast(a: Any, dtype: np.dtype) -> Any:
+    """``a`` (an array of any kind, or a tracer) as ``dtype``, unchanged when it already is."""
+    if dtype_of(a) == dtype:
+        return a
+    if hasattr(a, "astype"):  # numpy, JAX, anydiff's tracers
+        return a.astype(dtype)
+    if hasattr(a, "to"):  # torch
+        return a.to(getattr(import_framework("torch"), np.dtype(dtype).name))
+    return np.asarray(a, dtype=dtype)
 
 
 def to_host(a: Any) -> np.ndarray:

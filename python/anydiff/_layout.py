@@ -59,7 +59,8 @@ class Layout:
 
     def flatten_rows(self, ops: ArrayOps, value: Any, k: int) -> Any:
         """Batch-leading structured value -> k x size matrix."""
-        parts = [p.reshape(k, -1) for p in leaves(value)]
+        # explicit sizes: reshape(k, -1) is ambiguous for empty arrays
+        parts = [p.reshape(k, s) for p, s in zip(leaves(value), self.sizes)]
         return parts[0] if len(parts) == 1 else ops.concat(parts, 1)
 
     def split_rows(self, m: Any, k: int) -> Any:

@@ -49,6 +49,14 @@ class Signature:
         self.const_positions = tuple(i for i, a in enumerate(args) if isinstance(a, Constant))
         xs = [args[i] for i in self.diff_positions]
         for i, x in zip(self.diff_positions, xs):
+            if isinstance(x, dict) or (
+                isinstance(x, (list, tuple)) and any(hasattr(e, "shape") for e in x)
+            ):
+                raise TypeError(
+                    f"{operator}: argument {i} is a {type(x).__name__} of arrays; anydiff "
+                    "differentiates arrays: pass them as separate arguments (f(w, b, x)), or "
+                    "wrap the container in anydiff.Constant when it is not differentiated"
+                )
             if dtype_of(x).kind != "f":
                 raise TypeError(
                     f"{operator}: argument {i} must be floating point (float32 or float64), "
@@ -108,7 +116,9 @@ class Signature:
         for x, kind, shape, dtype in zip(xs, self.kinds, self.shapes, self.dtypes):
             if isinstance(x, Constant) or kind_name(x) != kind:
                 self._mismatch(args)
-            if getattr(x, "shape", ()) != shape or getattr(x, "dtype", None) != dtype:
+            if tuple(getattr(x, "shape", np.shape(x))) != shape:
+                self._mismatch(args)
+            if getattr(x, "dtype", None) != dtype:
                 self._mismatch(args)
 
     def to_backend(self, xs: tuple) -> tuple:

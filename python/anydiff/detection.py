@@ -4,12 +4,16 @@ A detector receives a :class:`SparsityProblem` (the function of one input, the p
 the matrix shape and a way to form dense matrices) and returns a
 :class:`~anydiff.coloring.Pattern`. ``KnownPattern`` trusts the user;
 ``LocalDetector`` probes dense matrices at random points near the input, so its pattern
-is valid only near them. Global detection by tracing plugs in through the same interface.
+is valid only near them; ``TracerDetector`` propagates index sets through the traced
+function, valid everywhere; ``AutoDetector`` (SparseBackend's default) traces when f
+traces and probes otherwise.
 """
 
 from __future__ import annotations
 
 import abc
+import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -22,6 +26,7 @@ from anydiff.coloring import Pattern
 
 __all__ = [
     "AbstractDetector",
+    "AutoDetector",
     "KnownPattern",
     "LocalDetector",
     "SparsityProblem",
@@ -169,6 +174,51 @@ class TracerDetector(AbstractDetector):
 
     def __repr__(self) -> str:
         return f"TracerDetector(frontend={self.frontend!r})"
+
+
+DENSE_WARNING_ENTRIES = 1_000_000
+"""AutoDetector warns when its fallback forms dense matrices of at least this many entries."""
+
+
+class AutoDetector(AbstractDetector):
+    """SparseBackend's default: :class:`TracerDetector` when f traces (numpy or JAX code),
+    else ``fallback`` (a :class:`LocalDetector`, valid only near the input).
+
+    The fallback forms dense matrices; when they hold at least a million entries
+    (``m * n >= 10**6``) it warns (``UserWarning``) with the size and the time it took,
+    naming ``TracerDetector`` and ``KnownPattern`` as what to pass instead.
+    """
+
+    def __init__(self, fallback: Optional[AbstractDetector] = None) -> None:
+        if fallback is not None and not isinstance(fallback, AbstractDetector):
+            raise TypeError(f"fallback must be an anydiff detector; got {type(fallback).__name__}")
+        self.fallback = fallback if fallback is not None else LocalDetector()
+
+    def detect(self, problem: SparsityProblem) -> Pattern:
+        try:
+            return TracerDetector().detect(problem)
+        except MemoryError:
+            raise
+        except Exception as err:  # f does not trace: any failure means "probe instead"
+            reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        start = time.perf_counter()
+        pattern = self.fallback.detect(problem)
+        seconds = time.perf_counter() - start
+        m, n = problem.shape
+        if m * n >= DENSE_WARNING_ENTRIES:
+            what = "Hessian" if problem.hessian else "Jacobian"
+            warnings.warn(
+                f"SparseBackend's default detector could not trace f ({reason[:200]}), so "
+                f"{self.fallback!r} formed dense {m} x {n} {what}s ({seconds:.2f} s), and its "
+                "pattern is valid only near the input; pass detector=TracerDetector() with "
+                "traceable numpy/JAX code, or detector=KnownPattern(S) when the pattern is known",
+                UserWarning,
+                stacklevel=2,
+            )
+        return pattern
+
+    def __repr__(self) -> str:
+        return f"AutoDetector(fallback={self.fallback!r})"
 
 
 def jacobian_sparsity(f: Callable[[Any], Any], x: Any, frontend: str = "auto") -> Pattern:

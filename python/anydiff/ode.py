@@ -93,13 +93,13 @@ def ode_jacobian(
     ``backend`` is a dense first-order backend (``DualBackend``, ``JaxBackend``,
     ``TorchBackend``, ``FiniteDifferences``, ``CallbackBackend``); it is wrapped in
     ``SparseBackend(backend, detector=detector, **sparse_options)``. The pattern is found
-    once at ``(t0, y0)``: ``TracerDetector()`` gives one valid for every ``y`` from numpy or
-    JAX code (with ``DualBackend`` the Jacobian is then computed entry by entry);
-    ``KnownPattern(S)`` takes a known one; the default ``LocalDetector`` probes near ``y0``
-    only and can miss entries that are zero there. ``t`` and ``args`` are passed as
-    :class:`~anydiff.Constant`, so they may change between calls without recompiling;
-    with JAX, ``f`` must treat ``t`` as a traced scalar (``jnp.where(t > 1, ...)``, not
-    ``if t > 1``).
+    once at ``(t0, y0)``: the default ``AutoDetector`` traces f (numpy or JAX code; a
+    pattern valid for every ``y``; with ``DualBackend`` the Jacobian is then computed entry
+    by entry) and otherwise probes dense Jacobians near ``y0`` (valid only there, with a
+    warning when they are large); ``KnownPattern(S)`` takes a known one. ``t`` and
+    ``args`` are passed as :class:`~anydiff.Constant`, so they may change between calls
+    without recompiling; with JAX, ``f`` must treat ``t`` as a traced scalar
+    (``jnp.where(t > 1, ...)``, not ``if t > 1``).
 
     Example:
         >>> import numpy as np, anydiff

@@ -12,11 +12,12 @@ recipe that prepared them and are prepared again where they are unpickled.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
 
-from anydiff._arrays import dtype_of
+from anydiff._arrays import cast, dtype_of
 from anydiff._contract import AbstractBackend, Function, check_backend
 from anydiff._errors import UnsupportedOperationError
 from anydiff._layout import Layout
@@ -82,15 +83,19 @@ class Plan:
         else:
             self.outer = self.inner = backend.first_order
         self.signature = Signature(args, self.inner.ops, self.operator)
+        _check_module_dtype(self.operator, f, self.signature.dtype)
         self.inputs = Layout(self.signature.shapes, self.signature.n_inputs > 1)
         value = self._value_at_preparation(args)
         self.outputs = Layout.of(value)
         out_dtypes = [dtype_of(v) for v in leaves(value)]
-        self.dtype = np.result_type(self.signature.dtype, *out_dtypes)
-        if self.dtype.kind != "f":
+        bad = [d for d in out_dtypes if d.kind != "f"]
+        if bad:
             raise TypeError(
-                f"{self.operator}: f must return floating-point arrays; got dtype {self.dtype}"
+                f"{self.operator}: f must return floating-point arrays; got dtype {bad[0]}"
             )
+        # Derivatives carry the inputs' dtype (float32 in, float32 out), also where f
+        # computes in a wider one internally.
+        self.dtype = np.dtype(self.signature.dtype)
 
     def _value_at_preparation(self, args: tuple) -> Any:
         """f at the preparation point, for the output layout and dtype: called with the
@@ -100,7 +105,7 @@ class Plan:
     def call_f(self, xs: tuple, cs: tuple) -> Any:
         """``f`` called at inputs ``xs`` (backend arrays) and constant values ``cs``: the
         function of ``(xs, cs)`` that the derivations differentiate."""
-        return self.signature.bind(self.f, cs)(*xs)
+        return self.bound(cs)(*xs)
 
     def value_at(self, xs: tuple, cs: tuple) -> Any:
         """f's value at ``(xs, cs)`` as the plan computes it: by default one compiled call
@@ -112,7 +117,16 @@ class Plan:
 
     def bound(self, cs: tuple) -> Function:
         """``f`` as a function of the differentiated inputs alone, constants ``cs`` bound."""
-        return self.signature.bind(self.f, cs)
+        f = self.signature.bind(self.f, cs)
+        dtype = getattr(self, "dtype", None)  # unset while preparing
+        if dtype is None:
+            return f
+
+        def in_dtype(*xs: Any) -> Any:
+            # derivatives carry the inputs' dtype: a wider value is cast back inside f
+            return map_leaves(lambda o: cast(o, dtype), f(*xs))
+
+        return in_dtype
 
     @property
     def flat_inputs(self) -> Layout:
@@ -148,6 +162,21 @@ class Plan:
 def _prepare_again(cls: type, backend: Any, args: tuple, options: dict) -> Any:
     """A pickled plan, prepared again in the unpickling process (see ``Plan.__reduce__``)."""
     return cls(backend, *args, **options)
+
+
+def _check_module_dtype(operator: str, f: Any, dtype: np.dtype) -> None:
+    """A torch module whose parameters have another dtype than the inputs: TypeError naming
+    both (torch.func does not cast either; torch's own message names neither argument)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(f, torch.nn.Module):
+        return
+    params = [p for p in f.parameters() if p.is_floating_point()]
+    if params and dtype_of(params[0]) != dtype:
+        got = dtype_of(params[0])
+        raise TypeError(
+            f"{operator}: the inputs are {dtype} but the torch module's parameters are "
+            f"{got}; convert one of them (x.astype(np.{got}) or module.to(torch.{dtype}))"
+        )
 
 
 def check_tangent(sig: Signature, v: Any, shape: tuple, batched: bool, name: str) -> Any:

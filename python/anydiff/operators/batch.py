@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator, Literal, Optional, Union
 
 import numpy as np
 
+from anydiff import _core
+from anydiff._arrays import dtype_of, ops_for
 from anydiff._contract import AbstractBackend, Function, check_backend
 from anydiff._modes import check_option
 from anydiff._signature import Constant
@@ -78,7 +80,7 @@ class BatchPlan(abc.ABC):
             order = 2 if operator == "hessian" else 1
             cls = plan_class(BatchPlan, check_backend(b), order)
         plan = super().__new__(cls)
-        plan._recipe = (operator, b, (*args[:1], _first_point(args[1]), *args[2:]))
+        plan._recipe = (operator, b, (*args[:1], _recipe_point(args[1]), *args[2:]))
         return plan
 
     def __reduce__(self) -> tuple:
@@ -97,19 +99,21 @@ class BatchPlan(abc.ABC):
                 "other arguments in anydiff.Constant"
             )
         shape = tuple(getattr(X, "shape", np.shape(X)))
-        if len(shape) < 1 or shape[0] < 1:
+        if len(shape) < 1:
             raise ValueError(
-                f"batch_{operator}: X needs a leading batch axis of at least one point; "
-                f"got shape {shape}"
+                f"batch_{operator}: X needs a leading batch axis; got a scalar of shape ()"
             )
         self.operator, self.backend = operator, b
-        self.plan: PointPlan = _PER_POINT[operator](b, f, X[0], *args)
+        self.plan: PointPlan = _PER_POINT[operator](b, f, _first_point(X, shape), *args)
         self.point_shape = shape[1:]
 
     def __call__(self, X: Any, *args: Any) -> Any:
         shape = self._batch_shape(X)
         sig = self.plan.signature
-        _, cs = sig.split((X[0], *args))
+        _, cs = sig.split((_first_point(X, shape), *args))
+        empty = self._allocatable(shape[0])
+        if empty is not None:
+            return empty
         return self.evaluate(sig.to_backend((X,)), cs, shape[0])
 
     @abc.abstractmethod
@@ -137,6 +141,19 @@ class BatchPlan(abc.ABC):
                 + f"); got {shape}"
             )
         return shape
+
+    def _allocatable(self, batch: int) -> Any:
+        """Check that the results of ``batch`` points fit in memory (``MemoryError`` naming
+        their size, before any work); for no points, the empty result itself."""
+        shape, dtype = self._result_shape(batch), np.dtype(self.plan.dtype)
+        _core.ensure_allocatable(f"the batch of {self.operator}s", shape, dtype.itemsize)
+        if batch:
+            return None
+        sig = self.plan.signature
+        empty = np.zeros(shape, dtype=dtype)
+        return (
+            sig.user_ops.from_numpy(empty, like=sig.like) if sig.user_ops.name != "numpy" else empty
+        )
 
     def _result_shape(self, batch: int) -> tuple[int, ...]:
         """The shape of the batched result: the batch, then one point's result."""
@@ -167,6 +184,9 @@ class GenericBatchPlan(BatchPlan):
         if self._vectorized is not None:
             return super().__call__(X, *args)
         shape = self._batch_shape(X)
+        empty = self._allocatable(shape[0])
+        if empty is not None:
+            return empty
         results = [self.plan(X[i], *args) for i in range(shape[0])]
         sig = self.plan.signature
         return sig.user_ops.stack(results) if sig.user_ops.name != "numpy" else np.stack(results)
@@ -177,13 +197,23 @@ class GenericBatchPlan(BatchPlan):
         return self.plan.signature.to_user(self._vectorized(xs, cs))
 
 
-def _first_point(X: Any) -> Any:
+def _recipe_point(X: Any) -> Any:
     """X's first row as a batch of one, owning its memory (the recipe a pickled plan
     carries: not the whole batch, and not a view of a memmap)."""
     if isinstance(X, np.ndarray):
         return np.array(X[:1])
     first = X[:1]
     return first.clone() if hasattr(first, "clone") else first
+
+
+def _first_point(X: Any, shape: tuple) -> Any:
+    """X's first row; zeros of a row's shape, of X's kind and dtype, when X has no rows
+    (the plan still needs a point for the shapes of f's value)."""
+    if shape[0]:
+        return X[0]
+    ops = ops_for(X)
+    zeros = np.zeros(shape[1:], dtype=dtype_of(X))
+    return ops.from_numpy(zeros, like=X) if ops.name != "numpy" else zeros
 
 
 def _prepare_again(cls: type, operator: str, b: Any, args: tuple) -> Any:

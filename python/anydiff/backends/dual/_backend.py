@@ -14,7 +14,7 @@ from anydiff import _core
 from anydiff._arrays import ops_named
 from anydiff._contract import AbstractForwardMode, AbstractReverseMode, Function
 from anydiff._layout import Layout
-from anydiff._modes import check_option
+from anydiff._modes import check_dtype, check_option
 from anydiff._tree import leaves, map_leaves
 from anydiff.backends.dual._gpu import GpuKernels
 from anydiff.backends.dual._traced import TracedFunction
@@ -39,8 +39,9 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
             second order (VJPs, Hessians, HVPs) run on the CPU engine either way.
             ``ANYDIFF_WGPU_ADAPTER`` picks an adapter by name; ``ANYDIFF_WGPU_NO_F64=1``
             opens it without shader-f64 (float32 only).
-        dtype: for ``device="gpu"``, ``"float32"`` or ``"float64"`` (which needs an
-            adapter with shader-f64); by default the inputs' dtype.
+        dtype: for ``device="gpu"``, float32 or float64 (which needs an adapter with
+            shader-f64), as anything ``np.dtype()`` accepts (``np.float64``, ``"f4"``);
+            by default the inputs' dtype.
         frontend: ``"numpy"`` traces numpy code with tracer arrays, ``"jax"`` translates
             the jaxpr; ``"auto"`` uses JAX for JAX inputs and numpy otherwise, falling back
             to JAX when numpy tracing fails.
@@ -69,7 +70,7 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
         self,
         device: str = "cpu",
         frontend: Frontend = "auto",
-        dtype: Optional[str] = None,
+        dtype: Any = None,
         engine: str = "auto",
     ) -> None:
         self.device = check_option("device", device, ("cpu", "gpu"))
@@ -78,7 +79,7 @@ class DualBackend(AbstractForwardMode, AbstractReverseMode):
         if engine != "auto" and device != "cpu":
             raise ValueError(f"engine={engine!r} is for device='cpu'; got device={device!r}")
         if dtype is not None:
-            check_option("dtype", dtype, ("float32", "float64"))
+            dtype = check_dtype("dtype", dtype)
             if device != "gpu":
                 raise ValueError(f"dtype={dtype!r} is for device='gpu'; got device={device!r}")
         self.dtype = dtype

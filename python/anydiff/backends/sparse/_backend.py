@@ -7,7 +7,7 @@ from typing import Literal, Optional
 from anydiff._contract import AbstractBackend, DelegatingBackend
 from anydiff._modes import check_option
 from anydiff.coloring import ORDERS, ColoringOrder
-from anydiff.detection import AbstractDetector, LocalDetector
+from anydiff.detection import AbstractDetector, AutoDetector
 
 __all__ = ["SparseBackend"]
 
@@ -30,8 +30,11 @@ class SparseBackend(DelegatingBackend):
 
     Args:
         inner: the backend computing the products.
-        detector: finds the pattern; default ``LocalDetector()``, valid near the input only.
-            Give ``KnownPattern(S)`` when the pattern is known.
+        detector: finds the pattern; default ``AutoDetector()``: by tracing f
+            (``TracerDetector``, valid for every input) when f is numpy or JAX code that
+            traces, else ``LocalDetector()`` (dense matrices near the input, valid only
+            there; a ``UserWarning`` when they are large). Give ``KnownPattern(S)`` when
+            the pattern is known.
         coloring: the greedy ordering, or ``"best"`` (the strong orderings, then an
             improvement pass with a deterministic work budget: the same plan every run).
         time_budget: optional wall-clock limit (seconds) replacing the work budget.
@@ -69,7 +72,7 @@ class SparseBackend(DelegatingBackend):
                 f"got {type(detector).__name__}"
             )
         self.inner = inner
-        self.detector = detector if detector is not None else LocalDetector()
+        self.detector = detector if detector is not None else AutoDetector()
         self.coloring = check_option("coloring", coloring, ORDERS)
         if time_budget is not None and not time_budget >= 0:
             raise ValueError(

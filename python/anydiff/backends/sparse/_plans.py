@@ -126,6 +126,7 @@ class SparseJacobianPlan(JacobianPlan):
     ) -> None:
         super().__init__(backend, f, *args, batch_size=batch_size)
         self._one_input()
+        _float32_or_64(self)
         if self.outputs.multi:
             raise TypeError(
                 "sparse jacobian: f must return one array, "
@@ -213,6 +214,7 @@ class SparseHessianPlan(HessianPlan):
         symmetrize: bool = False,
     ) -> None:
         super().__init__(backend, f, *args, batch_size=batch_size, symmetrize=symmetrize)
+        _float32_or_64(self)
         n = self.inputs.size
         dense = _dense_matrices(self, args, (n, n), lambda: HessianPlan(backend.inner, f, *args))
         xs, cs = self.signature.split(args)
@@ -307,6 +309,16 @@ class SparseBatchPlan(BatchPlan):
 
     def evaluate(self, xs: tuple, cs: tuple, batch: int) -> Any:
         return self.dense.evaluate(xs, cs, batch)
+
+
+def _float32_or_64(plan: Plan) -> None:
+    """Sparse matrices are decompressed in Rust, in float32 or float64: refuse others at
+    preparation."""
+    if plan.dtype not in (np.float32, np.float64):
+        raise TypeError(
+            f"sparse {plan.operator}: the inputs must be float32 or float64; got "
+            f"{plan.dtype} (convert x, e.g. x.astype(np.float32))"
+        )
 
 
 def _dense_matrices(
