@@ -122,7 +122,10 @@ class DualJacobianPlan(DualPlan, JacobianPlan):
         self, backend: AbstractBackend, f: Function, *args: Any, batch_size: Optional[int] = None
     ) -> None:
         super().__init__(backend, f, *args, batch_size=batch_size)
-        self.mode = cheaper_mode(self.inner, self.inputs.size, self.outputs.size)
+        n, m = self.inputs.size, self.outputs.size
+        # The engine allocates the m x n result: refuse one that cannot fit by its size.
+        _core.ensure_allocatable("the Jacobian", (m, n), self.dtype.itemsize)
+        self.mode = cheaper_mode(self.inner, n, m)
         self._eye: Optional[np.ndarray] = None
 
     def jacobian_at(self, xs: tuple, cs: tuple) -> Any:
