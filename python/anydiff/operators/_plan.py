@@ -123,8 +123,9 @@ class Plan:
             return f
 
         def in_dtype(*xs: Any) -> Any:
-            # derivatives carry the inputs' dtype: a wider value is cast back inside f
-            return map_leaves(lambda o: cast(o, dtype), f(*xs))
+            # derivatives carry the inputs' dtype: a real value of another width is cast
+            # back inside f; complex values (a complex-step backend's) pass unchanged
+            return map_leaves(lambda o: cast(o, dtype) if dtype_of(o).kind == "f" else o, f(*xs))
 
         return in_dtype
 
