@@ -47,6 +47,7 @@ def trace(
     cs: Sequence[Any],
     frontend: Frontend,
     is_param: Optional[Sequence[bool]] = None,
+    value: Any = None,
 ) -> tuple[Graph, tuple[bool, ...]]:
     """Trace ``fn(xs, cs)``: inputs from ``xs``, parameters from array-like ``cs`` (the
     rest is baked in). Returns the graph and which constants are parameters.
@@ -54,7 +55,7 @@ def trace(
     If ``fn`` turns a parameter into a plain array (``np.asarray(c)``), the trace is
     repeated with every constant baked in; callers then key programs on their values.
     The traced program's value at ``(xs, cs)`` is checked against ``fn``'s own
-    (:func:`check_value`).
+    (:func:`check_value`; ``value``, when given, is that value, already computed).
     """
     params = tuple(is_parameter(c) for c in cs) if is_param is None else tuple(is_param)
     try:
@@ -64,7 +65,7 @@ def trace(
             raise
         params = (False,) * len(cs)
         graph = _trace(fn, xs, cs, frontend, params)
-    check_value(fn, xs, cs, graph, params)
+    check_value(fn, xs, cs, graph, params, value)
     return graph, params
 
 
@@ -150,6 +151,7 @@ def check_value(
     cs: Sequence[Any],
     graph: Graph,
     is_param: Sequence[bool],
+    value: Any = None,
 ) -> None:
     """Compare the traced program's value with f's own at ``(xs, cs)``; raise
     :class:`TraceMismatchError` where they differ (NaNs and infinities in other places, or
@@ -157,7 +159,7 @@ def check_value(
     program = _PREPARED.get(graph)
     if program is None:
         program = _PREPARED[graph] = _compile_graph(graph)
-    eager = _flat_leaves(fn(tuple(xs), tuple(cs)))
+    eager = _flat_leaves(fn(tuple(xs), tuple(cs)) if value is None else value)
     points = flat_points([_host(x) for x in xs], np.dtype(np.float64))
     params = [np.ascontiguousarray(_host(c).ravel()) for c, p in zip(cs, is_param) if p]
     with np.errstate(all="ignore"):

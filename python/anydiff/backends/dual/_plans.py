@@ -73,7 +73,8 @@ class DualPlan(Plan):
         self.traced = TracedFunction(
             self._traced_function(), frontend, gpu=backend.gpu_kernels(), engine=backend.engine
         )
-        self.prepared = self.traced.program(xs, self._trace_constants(cs, value))
+        constants = self._trace_constants(cs, value)
+        self.prepared = self.traced.program(xs, constants, self._traced_value(value))
         return value
 
     def _first_value(self, xs: tuple, cs: tuple, frontend: Frontend) -> tuple[Any, Frontend]:
@@ -98,6 +99,11 @@ class DualPlan(Plan):
     def _traced_function(self) -> Function:
         """The function of ``(xs, cs)`` to trace: f itself by default."""
         return self.call_f
+
+    def _traced_value(self, value: Any) -> Any:
+        """The traced function's value at the preparation point, given f's (None: unknown,
+        the value check then calls it)."""
+        return value
 
     def _trace_constants(self, cs: tuple, value: Any) -> tuple:
         """The constants the traced function takes, given f's and its value."""
@@ -272,6 +278,9 @@ class DualSecondDerivativePlan(DualPlan, SecondDerivativePlan):
 
     def _trace_constants(self, cs: tuple, value: Any) -> tuple:
         return (*cs, *(np.zeros(np.shape(o)) for o in leaves(value)))
+
+    def _traced_value(self, value: Any) -> Any:
+        return None
 
     def all_derivatives_at(self, xs: tuple, cs: tuple) -> tuple[Any, Any, Any]:
         dtype, size = self.dtype, self.outputs.size

@@ -49,8 +49,9 @@ class TracedFunction:
         self._params: dict[Any, tuple[bool, ...]] = {}
         self.outputs: Layout = Layout((), False)
 
-    def program(self, xs: tuple, cs: tuple) -> TracedProgram:
-        """The program for inputs like ``xs`` and constants ``cs`` (traced if new)."""
+    def program(self, xs: tuple, cs: tuple, value: Any = None) -> TracedProgram:
+        """The program for inputs like ``xs`` and constants ``cs`` (traced if new;
+        ``value``, when given, is f's value there, for the trace's value check)."""
         if not cs and self._only is not None:
             # Without constants a plan's inputs always have the shapes it was prepared
             # with (its signature checks them), so there is exactly one program.
@@ -62,7 +63,7 @@ class TracedFunction:
             prog = self._programs.get(key)
             if prog is not None:
                 return prog
-        graph, is_param = trace(self.fn, xs, cs, self.frontend, is_param)
+        graph, is_param = trace(self.fn, xs, cs, self.frontend, is_param, value)
         self._params[shapes] = is_param
         key = shapes + tuple(constant_key(c, p) for c, p in zip(cs, is_param))
         prog = self._programs[key] = TracedProgram(graph, is_param)
