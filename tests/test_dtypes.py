@@ -5,6 +5,7 @@ modules and containers, Python lists, negative strides, sparse + float16 (issue 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -224,8 +225,14 @@ def test_jax_x64_off_warns_once() -> None:
         print(json.dumps([msgs, str(J.dtype)]))
         """
     )
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}  # JAX's default
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
     )
     msgs, dtype = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(msgs) == 1 and "float32-accurate" in msgs[0], msgs
