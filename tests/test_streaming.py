@@ -149,5 +149,8 @@ def test_streaming_peak_memory_follows_the_chunk_not_the_batch(tmp_path: Path) -
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     total = n * (6 + 12) * 8  # the points and their Jacobians
     assert figures["ok"]
-    assert figures["streamed"] < 3 * figures["working_set"], figures
+    # the in-memory peak can read near zero when its pages were already resident: the
+    # chunk's own data (points and Jacobians) is the floor of its working set
+    working_set = max(figures["working_set"], total // (n // chunk))
+    assert figures["streamed"] < 3 * working_set, figures
     assert figures["streamed"] < total / 4, figures
