@@ -168,6 +168,8 @@ def _run(graph: Graph, jaxpr: Any, consts: list[Any], args: list[Any]) -> list[A
         except TraceError:
             raise
         except (ValueError, TypeError, IndexError, NotImplementedError) as err:
+            # JAX's and numpy's own refusals (JAX raises NotImplementedError for some
+            # primitives' params), named by the primitive that met them
             raise TraceError(f"JAX primitive {eqn.primitive.name!r}: {err}") from err
         for var, val in zip(eqn.outvars, outs):
             env[var] = val
