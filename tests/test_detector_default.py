@@ -127,3 +127,16 @@ def test_torch_function_falls_back() -> None:
     x = torch.linspace(0.0, 1.0, 8, dtype=torch.float64)
     J = anydiff.jacobian(SparseBackend(anydiff.TorchBackend("forward")), torch.sin, x)
     np.testing.assert_allclose(J.toarray(), np.diag(np.cos(x.numpy())), rtol=1e-12)
+
+
+def test_error_after_tracing_is_not_hidden_by_the_fallback(monkeypatch: Any) -> None:
+    # only f failing on tracers means "probe instead"; a fault in anydiff's own pattern
+    # step must surface, not quietly become the local detector
+    from anydiff.detection import TracerDetector
+
+    def broken(program: Any, hessian: bool) -> Any:
+        raise RuntimeError("pattern step failed")
+
+    monkeypatch.setattr(TracerDetector, "program_pattern", staticmethod(broken))
+    with pytest.raises(RuntimeError, match="pattern step failed"):
+        anydiff.prepare_jacobian(SparseBackend(anydiff.FiniteDifferences()), branching, np.ones(6))

@@ -149,17 +149,25 @@ class TracerDetector(AbstractDetector):
         self.frontend = check_option("frontend", frontend, FRONTENDS)
 
     def detect(self, problem: SparsityProblem) -> Pattern:
+        return self.program_pattern(self.trace(problem), problem.hessian)
+
+    def trace(self, problem: SparsityProblem) -> Any:
+        """``problem.f`` as an ``anydiff._core.Program`` (the plan's own trace when it has
+        one from this front end, so that f is traced once)."""
         traced = problem.program() if problem.program is not None else None
         if traced is not None and self.frontend in ("auto", traced[0]):
-            return self.program_pattern(traced[1], problem.hessian)  # f is traced once
-        return self.pattern(problem.f, problem.x, problem.hessian)
+            return traced[1]
+        return self._trace(problem.f, problem.x)
 
     def pattern(self, f: Callable[[Any], Any], x: Any, hessian: bool = False) -> Pattern:
         """The Jacobian (or, for scalar f, Hessian) pattern of ``f`` at inputs shaped like x."""
+        return self.program_pattern(self._trace(f, x), hessian)
+
+    def _trace(self, f: Callable[[Any], Any], x: Any) -> Any:
         from anydiff.ir._compile import TracedProgram, trace
 
         graph, is_param = trace(lambda xs, cs: f(xs[0]), (x,), (), self.frontend)  # type: ignore[arg-type]
-        return self.program_pattern(TracedProgram(graph, is_param).program, hessian)
+        return TracedProgram(graph, is_param).program
 
     @staticmethod
     def program_pattern(program: Any, hessian: bool) -> Pattern:
@@ -195,12 +203,18 @@ class AutoDetector(AbstractDetector):
         self.fallback = fallback if fallback is not None else LocalDetector()
 
     def detect(self, problem: SparsityProblem) -> Pattern:
+        tracer = TracerDetector()
         try:
-            return TracerDetector().detect(problem)
+            program = tracer.trace(problem)
         except MemoryError:
             raise
-        except Exception as err:  # f does not trace: any failure means "probe instead"
+        # f's own code fails on tracers in many ways (a TraceError, or a TypeError from torch
+        # or a C extension): all mean "probe instead". Only tracing is guarded: an error
+        # while computing the pattern of a traced program is anydiff's and propagates.
+        except Exception as err:
             reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        else:
+            return tracer.program_pattern(program, problem.hessian)
         start = time.perf_counter()
         pattern = self.fallback.detect(problem)
         seconds = time.perf_counter() - start
