@@ -146,6 +146,20 @@ def test_recommendation_includes_natives_and_reports_ties() -> None:
     assert "ties with anydiff B()" in str(tied)
 
 
+def test_rounds_slowed_by_load_do_not_change_the_recommendation() -> None:
+    def timed(name: str, rounds: list[float]) -> Result:
+        r = _result(name, min(rounds))
+        r.rounds = rounds
+        return r
+
+    # A's best round reproduces (the other one was slowed by load): A alone is fastest
+    alone = recommend([timed("A()", [1.0, 1.01, 4.0]), timed("B()", [1.5, 1.5, 1.5])])
+    assert alone["p jacobian"].fastest == ("anydiff A()",)
+    # A's best round does not reproduce: B, within that noise, is named as a tie
+    noisy = recommend([timed("A()", [1.0, 1.6, 1.7]), timed("B()", [1.3, 1.3, 1.3])])
+    assert noisy["p jacobian"].fastest == ("anydiff A()", "anydiff B()")
+
+
 def test_errors_are_kept_whole(tmp_path: Path) -> None:
     long = "ValueError: " + "x" * 500
     results = [_result("A()", 1e-4), _result("B()", None, error=long)]

@@ -1,7 +1,7 @@
 """Benchmarks: anydiff's prepared calls side by side with JAX, torch and scipy.
 
 Run ``python -m anydiff bench --help``. The modules: :mod:`problems` (reference problems
-per framework), :mod:`contenders` (what is timed), :mod:`timing` (interleaved medians),
+per framework), :mod:`contenders` (what is timed), :mod:`timing` (interleaved rounds),
 :mod:`runner` (prepare, check, time), :mod:`report` (table, JSON, chart),
 :mod:`machine` (where it ran), :mod:`cli` (the command).
 """

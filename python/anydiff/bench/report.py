@@ -36,8 +36,8 @@ def _groups(results: Sequence[Result]) -> dict[tuple[str, str], list[Result]]:
     return groups
 
 
-TIE_TOLERANCE = 0.05
-"""Contenders within this fraction of the fastest (or within the rounds' own spread, when
+TIE_TOLERANCE = 0.10
+"""Contenders within this fraction of the fastest (or within their rounds' own noise, when
 larger) tie with it."""
 
 
@@ -75,11 +75,13 @@ def _label(r: Result) -> str:
     return ("native " if r.native else "anydiff ") + r.contender
 
 
-def _spread(r: Result) -> float:
-    """The relative range of a contender's rounds."""
-    if not r.rounds or not r.seconds:
+def _noise(r: Result) -> float:
+    """How far a contender's best round is from reproducing: the gap between its two
+    fastest rounds, relative to the fastest."""
+    best = sorted(r.rounds)[:2]
+    if len(best) < 2 or best[0] <= 0:
         return 0.0
-    return (max(r.rounds) - min(r.rounds)) / r.seconds
+    return (best[1] - best[0]) / best[0]
 
 
 def recommend(results: Sequence[Result]) -> dict[str, Recommendation]:
@@ -99,7 +101,7 @@ def recommend(results: Sequence[Result]) -> dict[str, Recommendation]:
         lead, base = ok[0], ok[0].seconds or 0.0
         tolerance, tied = TIE_TOLERANCE, []
         for r in ok[1:]:
-            r_tol = max(TIE_TOLERANCE, (_spread(lead) + _spread(r)) / 2)
+            r_tol = max(TIE_TOLERANCE, (_noise(lead) + _noise(r)) / 2)
             if (r.seconds or 0.0) <= base * (1.0 + r_tol):
                 tied.append(_label(r))
                 tolerance = max(tolerance, r_tol)
@@ -134,8 +136,9 @@ def format_table(results: Sequence[Result]) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.append("")
     lines.append(
-        "time/call: median over interleaved rounds. vs native: time / fastest native call of "
-        "the same problem and operator."
+        "time/call: the fastest of the interleaved rounds, each the mean of many calls (load "
+        "on the machine only adds time). vs native: time / fastest native call of the same "
+        "problem and operator."
     )
     lines.append(
         "check: every result is compared with the 'reference' (an exact native call where "

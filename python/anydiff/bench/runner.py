@@ -27,7 +27,7 @@ class Settings:
     @classmethod
     def quick(cls) -> Settings:
         """Fewer, shorter measurements (for a first look or CI)."""
-        return cls(target=0.05, rounds=3, warmup=1)
+        return cls(target=0.03, rounds=5, warmup=1)
 
     def as_dict(self) -> dict[str, float]:
         """The settings as saved with results."""
@@ -69,7 +69,8 @@ def mostly_zeros(problem: Problem, min_inputs: int = 32) -> bool:
 class Result:
     """One contender on one task.
 
-    ``seconds`` is the median time per call (None when preparation failed); ``ratio`` is
+    ``seconds`` is the time per call of the fastest round (None when preparation failed;
+    ``rounds`` holds every round); ``ratio`` is
     it divided by the fastest native call of the task; ``check`` is ``ok``,
     ``reference`` (the result the others were compared with), ``MISMATCH ...`` or
     ``error`` (the contender could not run; ``error`` holds the whole message).
@@ -137,7 +138,7 @@ def run_task(
         r.check = "ok" if ok else f"MISMATCH (err {r.max_error:.1e})"
     timings = measure(calls, settings.target, settings.rounds, settings.warmup, progress)
     for name, t in timings.items():
-        results[name].seconds = t.median
+        results[name].seconds = t.best
         results[name].calls_per_round = t.calls_per_round
         results[name].rounds = t.rounds
     native = [r.seconds for r in results.values() if r.native and r.seconds is not None]

@@ -41,11 +41,10 @@ class Timing:
     calls_per_round: int = 1
 
     @property
-    def spread(self) -> float:
-        """Relative spread of the rounds, ``(max - min) / median``."""
-        if not self.rounds or self.median == 0:
-            return 0.0
-        return (max(self.rounds) - min(self.rounds)) / self.median
+    def best(self) -> float:
+        """The fastest round's seconds per call: other work on the machine only adds time,
+        so it is the estimate that moves least with load."""
+        return min(self.rounds) if self.rounds else self.median
 
 
 def _run(call: Call, number: int) -> float:
