@@ -83,6 +83,9 @@ class Plan:
         else:
             self.outer = self.inner = backend.first_order
         self.signature = Signature(args, self.inner.ops, self.operator)
+        if not self.inner.differentiates_any_function:
+            # the user's callbacks are written for arrays, not for a tree's flat vector
+            self.signature.refuse_trees(f"{type(self.inner).__name__} (its callbacks take arrays)")
         _check_module_dtype(self.operator, f, self.signature.dtype)
         self.inputs = Layout(self.signature.shapes, self.signature.n_inputs > 1)
         value = self._value_at_preparation(args)
@@ -198,4 +201,7 @@ def check_tangents(sig: Signature, tangents: Any, batched: bool, name: str) -> t
             "(one per differentiated input); "
             f"got {type(tangents).__name__}"
         )
-    return tuple(check_tangent(sig, t, s, batched, name) for t, s in zip(parts, sig.shapes))
+    return tuple(
+        check_tangent(sig, sig.tangent(t, k, batched, name), s, batched, name)
+        for k, (t, s) in enumerate(zip(parts, sig.shapes))
+    )

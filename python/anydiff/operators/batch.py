@@ -20,6 +20,7 @@ from anydiff._arrays import dtype_of, ops_for
 from anydiff._contract import AbstractBackend, Function, check_backend
 from anydiff._modes import check_option
 from anydiff._signature import Constant
+from anydiff._tree import is_tree
 from anydiff.operators._dask import dask_batch, is_dask_array
 from anydiff.operators._registry import operator, plan_class, register_plan
 from anydiff.operators._sharded import is_multi_device_jax, sharded_batch
@@ -97,6 +98,11 @@ class BatchPlan(abc.ABC):
             raise TypeError(
                 f"batch_{operator} differentiates the batched first argument only; wrap the "
                 "other arguments in anydiff.Constant"
+            )
+        if is_tree(X):
+            raise TypeError(
+                f"batch_{operator}: X is a {type(X).__name__} of arrays; the batched "
+                "operators take one array X with the batch axis leading"
             )
         shape = tuple(getattr(X, "shape", np.shape(X)))
         if len(shape) < 1:

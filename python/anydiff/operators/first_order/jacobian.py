@@ -93,10 +93,11 @@ class JacobianPlan(Plan, abc.ABC):
 
     def _user_jacobian(self, value: Any) -> Any:
         """A Jacobian (nested per output and input) as the user's arrays."""
-        to_user, multi_in = self.signature.to_user, self.inputs.multi
+        sig, multi_in = self.signature, self.inputs.multi
+        to_user = sig.to_user
 
         def per_output(row: Any) -> Any:
-            return tuple(to_user(b) for b in row) if multi_in else to_user(row)
+            return sig.group(tuple(to_user(b) for b in (row if multi_in else (row,))))
 
         return tuple(per_output(r) for r in value) if self.outputs.multi else per_output(value)
 
@@ -229,6 +230,7 @@ def lazy_first_order(
     the dense Jacobian prepared on first use)."""
     forward = cached_plan(PushforwardPlan, b, f, args)
     forward._one_input()
+    forward.signature.refuse_trees(f"a {name}")
     if scalar_input:
         forward._scalar_input()
     if scalar_output:

@@ -81,8 +81,7 @@ class PullbackPlan(Plan, abc.ABC):
             outputs.multi,
         )
         grads = (self.vjp_batch_at if batched else self.vjp_at)(xs, cs, ws)
-        grads = tuple(sig.to_user(g) for g in grads)
-        return grads if len(grads) > 1 else grads[0]
+        return sig.group(tuple(sig.to_user(g) for g in grads))
 
 
 @register_plan(PullbackPlan, AbstractBackend)
