@@ -329,6 +329,21 @@ def test_engine_conventions_where_jax_gives_nan() -> None:
         assert np.array_equal(anydiff.gradient(b, f, x), [0.0, 0.0, 0.25])
         h = anydiff.hessian(b, f, x)
         assert np.all(np.isfinite(h)) and h[2, 2] == pytest.approx(-1 / 32)
+        # std over slices of one element is constantly 0: every derivative 0, in every mode
+        # and order (JAX: NaN from sqrt at 0), as the numpy front end has it
+        for f, x in (
+            (jnp.std, np.array(3.5)),
+            (lambda z: jnp.sum(jnp.std(z, axis=0)), np.array([[0.3, -1.2, 0.5]])),
+            (lambda z: jnp.sum(jnp.std(z, axis=1, keepdims=True) ** 2), np.ones((3, 1))),
+        ):
+            assert np.array_equal(anydiff.gradient(b, f, x), np.zeros_like(x))
+            assert np.array_equal(anydiff.hessian(b, f, x), np.zeros(x.shape * 2))
+            assert np.array_equal(anydiff.jacobian(b, f, x), np.zeros_like(x))
+        # more than one element per slice: JAX's std, derivatives included
+        f = lambda z: jnp.sum(jnp.std(z, axis=0))  # noqa: E731
+        x = np.array([[0.3, -1.2], [0.5, 2.0]])
+        assert agree(anydiff.hessian(b, f, x), jax.hessian(f)(x))
+        assert agree(anydiff.gradient(b, f, x), jax.grad(f)(x))
 
 
 def test_hypot_has_the_functions_derivatives() -> None:

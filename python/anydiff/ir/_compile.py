@@ -189,11 +189,27 @@ def check_value(
             raise TraceMismatchError(
                 f"the traced program of f does not compute f: at the preparation point, "
                 f"output {k} element {tuple(int(i) for i in where)} is {got[bad]!r} traced "
-                f"and {want[bad]!r} when f runs. f probably uses something the tracer "
-                "records differently from how it runs (randomness or state that changes "
-                "between calls, Python numbers computed from array values, or a tracer "
-                "bug: please report it)"
+                f"and {want[bad]!r} when f runs. " + _mismatch_cause(graph)
             )
+
+
+def _mismatch_cause(graph: Graph) -> str:
+    """The likeliest reason a traced program's value differs from f's."""
+    vectors = sorted({n.attrs.get("fn") for n in graph.nodes if n.op == "linalg"} & {"eigh", "svd"})
+    if vectors:
+        return (
+            f"f uses {' and '.join(vectors)}, whose eigenvectors / singular vectors the "
+            "engine returns with each vector's largest-magnitude component positive, where "
+            "LAPACK (numpy, JAX) picks signs of its own, and the derivative of a function "
+            "of the vectors depends on their signs. Make f sign-invariant (v * v, v @ v.T, "
+            "the eigenvalues alone), or give the vectors the engine's signs in f: "
+            "v * np.where(v.max(axis=-2) >= -v.min(axis=-2), 1.0, -1.0) for columns"
+        )
+    return (
+        "f probably uses something the tracer records differently from how it runs "
+        "(randomness or state that changes between calls, Python numbers computed from "
+        "array values, or a tracer bug: please report it)"
+    )
 
 
 def _mismatch(got: np.ndarray, want: np.ndarray, eps: float, input_scale: float) -> Optional[int]:
