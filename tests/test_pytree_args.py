@@ -237,3 +237,28 @@ def test_plan_reuse_and_flat_arrays_unchanged() -> None:
     # a list of plain numbers is still one array, as before
     J = anydiff.jacobian(b, np.sin, [1.0, 2.0])
     np.testing.assert_allclose(J, np.diag(np.cos([1.0, 2.0])), rtol=1e-14)
+
+
+def tree_out(p: Any) -> Any:
+    m = ns(p["w"])
+    return {"a": m.sin(p["w"]) * p["b"][0], "n": (p["b"][1] * 2.0, m.sum(p["w"] * p["w"]))}
+
+
+@pytest.mark.parametrize("name", ["jax-fwd", "jax-rev", "dual", "dual-jaxpr", "fd", "torch-rev"])
+def test_tree_outputs(name: str) -> None:
+    """A dict/nested output: values, Jacobians nested output-first (``jax.jacfwd``), JVPs
+    of the output's structure, cotangents of the output's structure."""
+    b, kind, rtol = _backend(name)
+    p, pj = _params(), _as("jax", _params())
+    x = _as(kind, p)
+    value, J = anydiff.value_and_jacobian(b, tree_out, x)
+    assert_tree_close(value, tree_out(pj), 1e-12)
+    assert_tree_close(J, jax.jacfwd(tree_out)(pj), rtol)
+    t = jax.tree_util.tree_map(lambda a: np.cos(3 * a + 1), p)
+    jvp = anydiff.pushforward_function(b, tree_out, x)(_as(kind, t))
+    assert_tree_close(jvp, jax.jvp(tree_out, (pj,), (_as("jax", t),))[1], rtol)
+    w = {"a": np.array([1.0, -2.0, 0.5]), "n": (np.full((2, 2), 0.3), np.array(-1.5))}
+    vjp = anydiff.pullback_function(b, tree_out, x)(_as(kind, w))
+    assert_tree_close(vjp, jax.vjp(tree_out, pj)[1](_as("jax", w))[0], rtol)
+    with pytest.raises(ValueError, match="structure of f's output"):
+        anydiff.pullback_function(b, tree_out, x)(_as(kind, {"a": w["a"]}))

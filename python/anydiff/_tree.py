@@ -15,7 +15,7 @@ import numpy as np
 
 from anydiff._arrays import cast, dtype_of, kind_name, ops_named
 
-__all__ = ["ArgTree", "is_multi", "is_tree", "leaves", "map_leaves", "rebuild"]
+__all__ = ["ArgTree", "OutputTree", "is_multi", "is_tree", "leaves", "map_leaves", "rebuild"]
 
 
 def is_multi(out: Any) -> bool:
@@ -274,3 +274,54 @@ def _describe_any(t: Any) -> str:
         except TypeError:
             return f"a {type(t).__name__} with non-array leaves"
     return f"{type(t).__name__} of shape {tuple(getattr(t, 'shape', np.shape(t)))}"
+
+
+# --- pytree outputs ------------------------------------------------------------------------
+
+
+def _is_deep(out: Any) -> bool:
+    """Whether an output is a pytree beyond one array or a flat tuple/list of arrays."""
+    if isinstance(out, dict):
+        return True
+    return isinstance(out, (list, tuple)) and any(isinstance(o, (dict, list, tuple)) for o in out)
+
+
+class OutputTree:
+    """``f`` returning its pytree output (dicts, nested lists/tuples) as the flat tuple of
+    its leaves, the structure the operators know; :meth:`rebuild` gives results the
+    output's structure back. Outputs that are one array or a flat tuple pass unchanged."""
+
+    def __init__(self, f: Callable[..., Any]) -> None:
+        self.f = f
+        self.node: Optional[_Node] = None
+        self.paths: tuple = ()
+
+    def __call__(self, *args: Any) -> Any:
+        out = self.f(*args)
+        if not _is_deep(out):
+            return out
+        if self.node is None:
+            found: list = []
+            self.node = _structure(out, (), found, "f's output")
+            self.paths = tuple(p for p, _ in found)
+            return tuple(leaf for _, leaf in found)
+        leaves: list = []
+        if not _guided(self.node, out, leaves):
+            raise ValueError("f returned an output of another structure than at preparation")
+        return tuple(leaves)
+
+    def rebuild(self, parts: Any) -> Any:
+        """Per-output results (a tuple in leaf order) in the output's structure."""
+        assert self.node is not None
+        return _rebuild(self.node, iter(parts))
+
+    def flatten(self, t: Any, what: str) -> tuple:
+        """A value of the output's structure (cotangents) as the tuple of its leaves."""
+        assert self.node is not None
+        found: list = []
+        if not _guided(self.node, t, found):
+            raise ValueError(
+                f"{what} must have the structure of f's output "
+                f"({[_path_text(p) for p in self.paths]}); got {_describe_any(t)}"
+            )
+        return tuple(found)

@@ -111,6 +111,11 @@ class BatchPlan(abc.ABC):
             )
         self.operator, self.backend = operator, b
         self.plan: PointPlan = _PER_POINT[operator](b, f, _first_point(X, shape), *args)
+        if getattr(self.plan, "output_tree", None) is not None:
+            raise TypeError(
+                f"batch_{operator}: f returns a dict or nested tuple; the batched operators "
+                "take f returning one array or a tuple of arrays"
+            )
         self.point_shape = shape[1:]
 
     def __call__(self, X: Any, *args: Any) -> Any:

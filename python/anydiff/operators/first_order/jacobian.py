@@ -99,7 +99,9 @@ class JacobianPlan(Plan, abc.ABC):
         def per_output(row: Any) -> Any:
             return sig.group(tuple(to_user(b) for b in (row if multi_in else (row,))))
 
-        return tuple(per_output(r) for r in value) if self.outputs.multi else per_output(value)
+        if not self.outputs.multi:
+            return per_output(value)
+        return self._output_structure(tuple(per_output(r) for r in value))
 
 
 @register_plan(JacobianPlan, AbstractBackend)

@@ -68,6 +68,8 @@ class PullbackPlan(Plan, abc.ABC):
 
     def _apply(self, xs: tuple, cs: tuple, cotangent: Any, batched: bool) -> Any:
         sig, outputs = self.signature, self.outputs
+        if self.output_tree is not None:
+            cotangent = self.output_tree.flatten(cotangent, f"{self.operator}: the cotangent")
         parts = leaves(cotangent) if outputs.multi else (cotangent,)
         if outputs.multi and (
             not isinstance(cotangent, (tuple, list)) or len(parts) != len(outputs.shapes)
