@@ -8,6 +8,7 @@ between the two, and gives results the argument's structure back.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, Optional
 
@@ -74,19 +75,27 @@ def _is_leaf(x: Any) -> bool:
     return (hasattr(x, "shape") and hasattr(x, "dtype")) or isinstance(x, float)
 
 
+def _make_dict(keys: tuple, parts: list) -> dict:
+    return dict(zip(keys, parts))
+
+
+def _splat(t: type, parts: list) -> Any:
+    return t(*parts)
+
+
 def _structure(x: Any, path: tuple, found: list, where: str) -> _Node:
     """The structure of ``x``; appends ``(path, leaf)`` for each leaf, in order."""
     if isinstance(x, dict):
         keys = tuple(x)
         children = tuple(_structure(x[k], (*path, k), found, where) for k in keys)
-        return _Node("dict", keys, children, lambda parts, ks=keys: dict(zip(ks, parts)))
+        return _Node("dict", keys, children, functools.partial(_make_dict, keys))
     if isinstance(x, (list, tuple)):
         children = tuple(_structure(e, (*path, i), found, where) for i, e in enumerate(x))
         if isinstance(x, list):
             return _Node("list", tuple(range(len(x))), children, list)
         t = type(x)
         if hasattr(x, "_fields"):  # a namedtuple
-            return _Node(t.__name__, tuple(range(len(x))), children, lambda p, t=t: t(*p))
+            return _Node(t.__name__, tuple(range(len(x))), children, functools.partial(_splat, t))
         return _Node("tuple", tuple(range(len(x))), children, tuple)
     if not _is_leaf(x):
         raise TypeError(

@@ -253,7 +253,7 @@ def _vector_signs(fn: str, attrs: dict, probe: int, rng: np.random.Generator) ->
     (values, u with vectors as columns, vt with vectors as rows) result."""
     batch, m, n = attrs["batch"], attrs["m"], attrs["n"]
     p = n if fn == "eigh" else min(m, n)
-    rows = []
+    rows: list[np.ndarray] = []
     for _ in range(batch):
         s = -np.ones(p) if probe == 0 else rng.choice([-1.0, 1.0], size=p)
         if fn == "eigh":
@@ -265,7 +265,8 @@ def _vector_signs(fn: str, attrs: dict, probe: int, rng: np.random.Generator) ->
 
 def _mismatch_cause(graph: Graph) -> str:
     """The likeliest reason a traced program's value differs from f's."""
-    vectors = sorted({n.attrs.get("fn") for n in graph.nodes if n.op == "linalg"} & {"eigh", "svd"})
+    used = {str(n.attrs.get("fn")) for n in graph.nodes if n.op == "linalg"}
+    vectors = sorted(used & set(_VECTOR_FUNCTIONS))
     if vectors:
         return (
             f"f uses {' and '.join(vectors)}, whose eigenvectors / singular vectors the "
