@@ -1,4 +1,5 @@
-"""Normalising a call ``f(*args)``: differentiated inputs, ``Constant`` arguments, checks."""
+"""Normalising a call ``f(*args)``: differentiated inputs (arrays, or pytrees seen as the
+flat vector of their leaves), ``Constant`` arguments, checks."""
 
 from __future__ import annotations
 

@@ -125,7 +125,8 @@ def prepare_gradient(b: AbstractBackend, f: Function, *args: Any) -> GradientPla
 
 
 def gradient(b: AbstractBackend, f: Function, *args: Any) -> Any:
-    """Gradient of a scalar-valued f; a tuple for several inputs.
+    """Gradient of a scalar-valued f; a tuple for several inputs, a pytree input's
+    structure for a pytree (as ``jax.grad``).
 
     Args:
         b: the backend.

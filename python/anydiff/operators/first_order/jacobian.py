@@ -174,7 +174,8 @@ def prepare_derivative(b: AbstractBackend, f: Function, *args: Any) -> Derivativ
 
 
 def jacobian(b: AbstractBackend, f: Function, *args: Any) -> Any:
-    """Dense Jacobian, shape ``out_shape + in_shape``; tuples for several inputs/outputs.
+    """Dense Jacobian, shape ``out_shape + in_shape``; tuples for several inputs/outputs,
+    nested like ``jax.jacfwd`` for pytree inputs/outputs (dicts, lists, tuples of arrays).
 
     Args:
         b: the backend (a ``SparseBackend`` gives a sparse matrix).
