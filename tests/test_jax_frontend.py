@@ -329,6 +329,21 @@ def test_engine_conventions_where_jax_gives_nan() -> None:
         assert np.array_equal(anydiff.gradient(b, f, x), [0.0, 0.0, 0.25])
         h = anydiff.hessian(b, f, x)
         assert np.all(np.isfinite(h)) and h[2, 2] == pytest.approx(-1 / 32)
+        # std over slices of one element is constantly 0: every derivative 0, in every mode
+        # and order (JAX: NaN from sqrt at 0), as the numpy front end has it
+        for f, x in (
+            (jnp.std, np.array(3.5)),
+            (lambda z: jnp.sum(jnp.std(z, axis=0)), np.array([[0.3, -1.2, 0.5]])),
+            (lambda z: jnp.sum(jnp.std(z, axis=1, keepdims=True) ** 2), np.ones((3, 1))),
+        ):
+            assert np.array_equal(anydiff.gradient(b, f, x), np.zeros_like(x))
+            assert np.array_equal(anydiff.hessian(b, f, x), np.zeros(x.shape * 2))
+            assert np.array_equal(anydiff.jacobian(b, f, x), np.zeros_like(x))
+        # more than one element per slice: JAX's std, derivatives included
+        f = lambda z: jnp.sum(jnp.std(z, axis=0))  # noqa: E731
+        x = np.array([[0.3, -1.2], [0.5, 2.0]])
+        assert agree(anydiff.hessian(b, f, x), jax.hessian(f)(x))
+        assert agree(anydiff.gradient(b, f, x), jax.grad(f)(x))
 
 
 def test_hypot_has_the_functions_derivatives() -> None:
@@ -457,3 +472,36 @@ def test_random_programs_agree_with_jax(
 ) -> None:
     f = _program(ops)
     check(f, np.array(x), rtol=1e-8, atol=1e-10)
+
+
+def test_eigenvector_signs_are_refused_unless_f_is_sign_invariant() -> None:
+    """JAX's eigh/svd vectors carry LAPACK's signs, the engine's its own: f depending on
+    them is refused at preparation, also where the signs happen to agree there; a
+    sign-invariant f (or one that gives the vectors the engine's signs) matches JAX."""
+
+    def engine_signs(v: np.ndarray) -> bool:
+        return bool(np.all(np.take_along_axis(v, np.abs(v).argmax(0)[None], 0) > 0))
+
+    rng = np.random.default_rng(3)
+    mats = [m + m.T for m in rng.standard_normal((40, 3, 3))]
+    with jax.enable_x64(True):
+        vecs = [np.asarray(jnp.linalg.eigh(a)[1]) for a in mats]
+        same = next(a for a, v in zip(mats, vecs) if engine_signs(v))
+        other = next(a for a, v in zip(mats, vecs) if not engine_signs(v))
+        b = anydiff.DualBackend(frontend="jax")
+        for a in (same, other):
+            with pytest.raises(TraceError, match="sign"):
+                anydiff.jacobian(b, lambda a: jnp.linalg.eigh(a)[1][:, 0], a)
+            with pytest.raises(TraceError, match="sign"):
+                anydiff.jacobian(
+                    b, lambda a: jnp.sum(jnp.linalg.svd(a, full_matrices=False)[2], axis=1), a[:2]
+                )
+
+        def signed(a: Any) -> Any:
+            v = jnp.linalg.eigh(a)[1]
+            return v * jnp.where(jnp.max(v, axis=-2) >= -jnp.min(v, axis=-2), 1.0, -1.0)
+
+        for f in (signed, lambda a: jnp.linalg.eigh(a)[1] ** 2):
+            for a in (same, other):
+                value, J = anydiff.value_and_jacobian(b, f, a)
+                assert agree(value, f(a)) and agree(J, jax.jacfwd(f)(a), 1e-8, 1e-10)

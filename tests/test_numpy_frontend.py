@@ -265,17 +265,49 @@ def test_value_check_catches_a_program_that_does_not_compute_f() -> None:
         anydiff.jacobian(anydiff.DualBackend(), lambda x: x * rng.uniform(), np.ones(3))
 
 
-def test_eigenvector_signs_that_differ_from_numpy_are_refused() -> None:
-    """The engine fixes eigenvector signs its own way; where numpy's LAPACK picks others the
-    value check refuses (a derivative of differently signed vectors would be wrong)."""
-    a = np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 4.0]])
-    f = lambda a: np.linalg.eigh(a)[1]  # noqa: E731
-    want = np.linalg.eigh(a)[1]
-    try:
-        got = anydiff.value_and_jacobian(anydiff.DualBackend(), f, a)[0]
-    except TraceMismatchError:
-        return
-    np.testing.assert_allclose(got, want, atol=1e-12)
+def _engine_signs(v: np.ndarray, rows: bool = False) -> bool:
+    """Whether every vector (columns; rows for ``rows``) has its largest-magnitude
+    component positive: the engine's convention."""
+    v = v.T if rows else v
+    return bool(np.all(np.take_along_axis(v, np.abs(v).argmax(0)[None], 0) > 0))
+
+
+def test_eigenvector_signs_are_refused_unless_f_is_sign_invariant() -> None:
+    """The engine fixes eigenvector signs its own way, LAPACK its own: a function of the
+    vectors' signs is refused at preparation, also at a point where the two agree (a later
+    point, where they differ, would be silently wrong); a sign-invariant one is not."""
+    rng = np.random.default_rng(3)
+    mats = [m + m.T for m in rng.standard_normal((40, 3, 3))]
+    agree = next(a for a in mats if _engine_signs(np.linalg.eigh(a)[1]))
+    differ = next(a for a in mats if not _engine_signs(np.linalg.eigh(a)[1]))
+    b = anydiff.DualBackend()
+    for a in (agree, differ):
+        with pytest.raises(TraceMismatchError, match=r"eigh.*sign-invariant"):
+            anydiff.jacobian(b, lambda a: np.linalg.eigh(a)[1], a)
+    svd_agree = next(
+        a for a in mats if _engine_signs(np.linalg.svd(a[:, :2], full_matrices=False)[0])
+    )
+    with pytest.raises(TraceMismatchError, match="change sign"):
+        anydiff.jacobian(b, lambda a: np.linalg.svd(a, full_matrices=False)[0], svd_agree[:, :2])
+
+    # sign-invariant: v diag(w) v^T, u s^2 vt, vectors given the engine's signs; JAX's
+    # jacobian of the same (numpy's eigh reads the lower triangle: so does the twin)
+    def cases(m: Any, lower: Callable[[Any], Any]) -> list[Callable[[Any], Any]]:
+        def signed(v: Any) -> Any:
+            return v * m.where(m.max(v, axis=-2) >= -m.min(v, axis=-2), 1.0, -1.0)
+
+        return [
+            lambda a: (lambda w, v: v @ m.diag(w) @ v.T)(*m.linalg.eigh(lower(a))),
+            lambda a: (lambda u, s, vt: (u * s**2) @ vt)(*m.linalg.svd(a, full_matrices=False)),
+            lambda a: signed(m.linalg.eigh(lower(a))[1]),
+        ]
+
+    twins = cases(jnp, lambda a: jnp.tril(a) + jnp.tril(a, -1).T)
+    for f, twin in zip(cases(np, lambda a: a), twins):
+        for a in (agree, differ):
+            value, J = anydiff.value_and_jacobian(b, f, a)
+            np.testing.assert_allclose(value, f(a), atol=1e-12)
+            np.testing.assert_allclose(J, jax.jacfwd(twin)(jnp.asarray(a)), atol=1e-10)
 
 
 def test_float32_in_float32_out() -> None:

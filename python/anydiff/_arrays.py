@@ -7,6 +7,8 @@ backend (for the arrays that backend computes with) or of the user's input (for 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import warnings
 from typing import Any, Callable, Sequence
 
@@ -27,7 +29,23 @@ __all__ = [
     "ops_named",
     "own_array",
     "to_host",
+    "user_stacklevel",
 ]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by the caller of this function name
+    the first frame outside anydiff: the user's own call, however deep inside the package
+    the warning is raised."""
+    frame = sys._getframe(1)  # the function that warns: stacklevel 1
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
 
 _EXTRA = {"jax": "anydiff[jax]", "torch": "anydiff[torch]"}
 
@@ -132,7 +150,7 @@ class JaxOps(ArrayOps):
                 f"derivatives are {got}-accurate; call "
                 'jax.config.update("jax_enable_x64", True) first for float64 derivatives',
                 UserWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         return got
 

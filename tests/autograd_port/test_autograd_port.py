@@ -1,6 +1,5 @@
 """autograd's own test suite, ported (see harness.py): no case may be wrong or crash, and
 the pass rates stay above the floors issue #11 sets (numpy >= 90%, JAX front end >= 95%).
-Cases known to be off are listed with the reason (and whose code it is).
 
 The references are JAX's results stored in references.npz (``score.py --refresh``
 recomputes those of new or changed cases); a case without a stored reference fails here.
@@ -20,22 +19,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from score import all_cases, load_references, run
 
-KNOWN_WRONG = {
-    # autograd's test_astype: a float32 input whose f returns float64 (x.astype("float64"))
-    # gets a float64 Jacobian: the plan's result dtype is np.result_type(input, output)
-    # (python/anydiff/_plans.py, outside the front ends), while the README promises float32
-    # results for float32 inputs. The numbers are right; the dtype is the plan's.
-    "test_numpy.test_astype[0]": "derivative dtype float64, expected float32",
-}
-KNOWN_JAX = {
-    # The JAX front end (python/anydiff/ir/jaxpr.py, the ir-core helper's) at the time of
-    # writing: std over one-element slices has NaN second derivatives (sqrt of a variance
-    # that is identically 0) and jnp.hypot's second derivatives are 0.
-    **{f"test_systematic.test_std{s}": "wrong" for s in ("[0]", "[1]", "_b[10]", "_b[11]")},
-    **{f"test_systematic.test_std_c[{i}]": "wrong" for i in (8, 9)},
-    **{f"test_binary_ops.test_hypot[{i}]": "wrong" for i in (0, 5, 10, 15)},
-}
-
 
 @pytest.fixture(scope="module")
 def cases_and_references() -> tuple[list, dict]:
@@ -48,11 +31,10 @@ def cases_and_references() -> tuple[list, dict]:
 def _check(frontend: str, floor: float, cases: list, refs: dict) -> None:
     outcomes = run(frontend, cases, refs)
     counts = collections.Counter(o.verdict for o in outcomes.values())
-    known = {**KNOWN_WRONG, **(KNOWN_JAX if frontend == "jax" else {})}
     bad = {
         n: f"{o.verdict}: {o.detail}"
         for n, o in outcomes.items()
-        if o.verdict in ("wrong", "crash") and known.get(n) not in (o.verdict, o.detail)
+        if o.verdict in ("wrong", "crash")
     }
     assert bad == {}
     scored = len(outcomes) - counts["n/a"]

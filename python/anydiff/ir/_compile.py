@@ -9,7 +9,7 @@ import numpy as np
 
 from anydiff import _core
 from anydiff._arrays import kind_name, to_host
-from anydiff.ir._graph import Graph
+from anydiff.ir._graph import Graph, Node, Value
 from anydiff.ir.jaxpr import trace_jax
 from anydiff.ir.numpy_tracer import TraceError, trace_numpy
 
@@ -189,11 +189,98 @@ def check_value(
             raise TraceMismatchError(
                 f"the traced program of f does not compute f: at the preparation point, "
                 f"output {k} element {tuple(int(i) for i in where)} is {got[bad]!r} traced "
-                f"and {want[bad]!r} when f runs. f probably uses something the tracer "
-                "records differently from how it runs (randomness or state that changes "
-                "between calls, Python numbers computed from array values, or a tracer "
-                "bug: please report it)"
+                f"and {want[bad]!r} when f runs. " + _mismatch_cause(graph)
             )
+    _check_sign_invariance(graph, traced, points, params, eps, input_scale)
+
+
+_VECTOR_FUNCTIONS = ("eigh", "svd")
+"""Linear algebra whose vectors have signs LAPACK picks and the engine picks otherwise."""
+
+
+def _check_sign_invariance(
+    graph: Graph,
+    traced: np.ndarray,
+    points: np.ndarray,
+    params: list,
+    eps: float,
+    input_scale: float,
+) -> None:
+    """Raise :class:`TraceMismatchError` where f's value depends on the signs of the
+    eigenvectors / singular vectors of ``eigh``/``svd``: signs that agree with LAPACK's at
+    the preparation point need not elsewhere, where values and derivatives would silently
+    follow the engine's signs. The program is evaluated with vectors flipped (all of them,
+    then two seeded random patterns); a sign-invariant f gives the same value."""
+    if not any(n.op == "linalg" and n.attrs.get("fn") in _VECTOR_FUNCTIONS for n in graph.nodes):
+        return
+    rng = np.random.default_rng(0)
+    for probe in range(3):
+        flipped = _compile_graph(_with_flipped_vectors(graph, probe, rng))
+        with np.errstate(all="ignore"):
+            got = np.asarray(flipped.eval(points, params))[0]
+        if _mismatch(got, traced, eps, input_scale) is not None:
+            raise TraceMismatchError(
+                "f's value changes when its eigenvectors / singular vectors change sign, a "
+                "convention (values and derivatives at other points could not follow f's "
+                "even where the signs agree at the preparation point). " + _mismatch_cause(graph)
+            )
+
+
+def _with_flipped_vectors(graph: Graph, probe: int, rng: np.random.Generator) -> Graph:
+    """A copy of ``graph`` whose ``eigh``/``svd`` vectors are multiplied by signs: all -1
+    for probe 0, random per matrix and vector otherwise (an SVD's pairs flip together)."""
+    new = Graph()
+    mapping: dict[int, int] = {}
+    for index, node in enumerate(graph.nodes):
+        new.nodes.append(
+            Node(node.op, tuple(mapping[a] for a in node.args), node.attrs, node.length)
+        )
+        at = len(new.nodes) - 1
+        fn = node.attrs.get("fn") if node.op == "linalg" else None
+        if fn in _VECTOR_FUNCTIONS:
+            signs = _vector_signs(fn, node.attrs, probe, rng)
+            const = new._add("const", (), signs.size, values=signs)
+            at = new._add("binary", (at, const), node.length, fn="mul")
+        mapping[index] = at
+    new.inputs = [mapping[i] for i in graph.inputs]
+    new.params = [mapping[i] for i in graph.params]
+    new.outputs = [Value(new, mapping[o.node], o.shape) for o in graph.outputs]
+    return new
+
+
+def _vector_signs(fn: str, attrs: dict, probe: int, rng: np.random.Generator) -> np.ndarray:
+    """Multipliers of a flat ``eigh`` (values, then the n x n vectors as columns) or ``svd``
+    (values, u with vectors as columns, vt with vectors as rows) result."""
+    batch, m, n = attrs["batch"], attrs["m"], attrs["n"]
+    p = n if fn == "eigh" else min(m, n)
+    rows: list[np.ndarray] = []
+    for _ in range(batch):
+        s = -np.ones(p) if probe == 0 else rng.choice([-1.0, 1.0], size=p)
+        if fn == "eigh":
+            rows.append(np.concatenate([np.ones(p), np.tile(s, n)]))
+        else:
+            rows.append(np.concatenate([np.ones(p), np.tile(s, m), np.repeat(s, n)]))
+    return np.concatenate(rows) if rows else np.zeros(0)
+
+
+def _mismatch_cause(graph: Graph) -> str:
+    """The likeliest reason a traced program's value differs from f's."""
+    used = {str(n.attrs.get("fn")) for n in graph.nodes if n.op == "linalg"}
+    vectors = sorted(used & set(_VECTOR_FUNCTIONS))
+    if vectors:
+        return (
+            f"f uses {' and '.join(vectors)}, whose eigenvectors / singular vectors the "
+            "engine returns with each vector's largest-magnitude component positive, where "
+            "LAPACK (numpy, JAX) picks signs of its own, and the derivative of a function "
+            "of the vectors depends on their signs. Make f sign-invariant (v * v, v @ v.T, "
+            "the eigenvalues alone), or give the vectors the engine's signs in f: "
+            "v * np.where(v.max(axis=-2) >= -v.min(axis=-2), 1.0, -1.0) for columns"
+        )
+    return (
+        "f probably uses something the tracer records differently from how it runs "
+        "(randomness or state that changes between calls, Python numbers computed from "
+        "array values, or a tracer bug: please report it)"
+    )
 
 
 def _mismatch(got: np.ndarray, want: np.ndarray, eps: float, input_scale: float) -> Optional[int]:

@@ -190,7 +190,7 @@ def _is_int(var: Any) -> bool:
 def _equation(graph: Graph, eqn: Any, ins: list[Any]) -> list[Any]:
     name, params = eqn.primitive.name, eqn.params
     if name in _INLINE:
-        whole = _whole_function(graph, eqn, ins)
+        whole = _whole_function(graph, eqn, ins) or _std_of_single_elements(graph, eqn, ins)
         if whole is not None:
             return whole
         return _run_closed(graph, params[_INLINE[name]], ins)
@@ -557,6 +557,27 @@ def _whole_function(graph: Graph, eqn: Any, ins: list[Any]) -> list[Any] | None:
     if fn is _hypot:
         return _hypot(graph, eqn, ins)
     return fn(graph, *_values(graph, ins))
+
+
+def _std_of_single_elements(graph: Graph, eqn: Any, ins: list[Any]) -> list[Any] | None:
+    """``jnp.std`` (``sqrt`` of ``_var``) over slices of one element each: the function is
+    constant there (0, or NaN for a non-finite element or ``ddof >= 1``), so every
+    derivative is 0, as the numpy tracer has it; JAX's own code differentiates ``sqrt`` at
+    0 (0 * inf: NaN, in reverse mode and at second order)."""
+    if eqn.params.get("name") != "_std" or not ins or not isinstance(ins[0], Value):
+        return None
+    body = eqn.params["jaxpr"].jaxpr
+    last = body.eqns[-1] if body.eqns else None
+    if last is None or last.primitive.name != "sqrt" or len(body.outvars) != 1:
+        return None
+    inner = [e for e in body.eqns if e.params.get("name") == "_var"]
+    if len(inner) != 1 or last.invars[0] is not inner[0].outvars[0]:
+        return None
+    size_in = math.prod(eqn.invars[0].aval.shape)
+    if size_in == 0 or size_in != math.prod(eqn.outvars[0].aval.shape):
+        return None
+    out = _value(graph, _run_closed(graph, eqn.params["jaxpr"], ins)[0])
+    return [graph.stop_gradient(out)]
 
 
 def _hypot(graph: Graph, eqn: Any, ins: list[Any]) -> list[Value]:

@@ -22,7 +22,7 @@ from anydiff._contract import AbstractBackend, Function, check_backend
 from anydiff._errors import UnsupportedOperationError
 from anydiff._layout import Layout
 from anydiff._signature import Signature
-from anydiff._tree import leaves, map_leaves
+from anydiff._tree import OutputTree, leaves, map_leaves
 from anydiff.operators._registry import _OPERATORS, plan_class
 
 __all__ = ["Plan", "check_tangent", "check_tangents"]
@@ -83,9 +83,17 @@ class Plan:
         else:
             self.outer = self.inner = backend.first_order
         self.signature = Signature(args, self.inner.ops, self.operator)
+        if not self.inner.differentiates_any_function:
+            # the user's callbacks are written for arrays, not for a tree's flat vector
+            self.signature.refuse_trees(f"{type(self.inner).__name__} (its callbacks take arrays)")
         _check_module_dtype(self.operator, f, self.signature.dtype)
         self.inputs = Layout(self.signature.shapes, self.signature.n_inputs > 1)
+        # a pytree output (dicts, nested tuples) is seen as the flat tuple of its leaves
+        tree = self.f = OutputTree(f)
         value = self._value_at_preparation(args)
+        self.output_tree: Optional[OutputTree] = tree if tree.node is not None else None
+        if self.output_tree is None:
+            self.f = f  # one array or a flat tuple: f itself
         self.outputs = Layout.of(value)
         out_dtypes = [dtype_of(v) for v in leaves(value)]
         bad = [d for d in out_dtypes if d.kind != "f"]
@@ -135,7 +143,13 @@ class Plan:
         return Layout(self.signature.shapes, True)
 
     def _user(self, value: Any) -> Any:
-        return map_leaves(self.signature.to_user, value)
+        """A value of f's output structure (backend arrays) as the user's arrays."""
+        return self._output_structure(map_leaves(self.signature.to_user, value))
+
+    def _output_structure(self, per_output: Any) -> Any:
+        """Results per output (a tuple for several) in the structure of f's output."""
+        tree = self.output_tree
+        return per_output if tree is None else tree.rebuild(per_output)
 
     def _one_input(self) -> None:
         if self.signature.n_inputs != 1:
@@ -198,4 +212,7 @@ def check_tangents(sig: Signature, tangents: Any, batched: bool, name: str) -> t
             "(one per differentiated input); "
             f"got {type(tangents).__name__}"
         )
-    return tuple(check_tangent(sig, t, s, batched, name) for t, s in zip(parts, sig.shapes))
+    return tuple(
+        check_tangent(sig, sig.tangent(t, k, batched, name), s, batched, name)
+        for k, (t, s) in enumerate(zip(parts, sig.shapes))
+    )

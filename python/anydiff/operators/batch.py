@@ -20,6 +20,7 @@ from anydiff._arrays import dtype_of, ops_for
 from anydiff._contract import AbstractBackend, Function, check_backend
 from anydiff._modes import check_option
 from anydiff._signature import Constant
+from anydiff._tree import is_tree
 from anydiff.operators._dask import dask_batch, is_dask_array
 from anydiff.operators._registry import operator, plan_class, register_plan
 from anydiff.operators._sharded import is_multi_device_jax, sharded_batch
@@ -98,6 +99,11 @@ class BatchPlan(abc.ABC):
                 f"batch_{operator} differentiates the batched first argument only; wrap the "
                 "other arguments in anydiff.Constant"
             )
+        if is_tree(X):
+            raise TypeError(
+                f"batch_{operator}: X is a {type(X).__name__} of arrays; the batched "
+                "operators take one array X with the batch axis leading"
+            )
         shape = tuple(getattr(X, "shape", np.shape(X)))
         if len(shape) < 1:
             raise ValueError(
@@ -105,6 +111,11 @@ class BatchPlan(abc.ABC):
             )
         self.operator, self.backend = operator, b
         self.plan: PointPlan = _PER_POINT[operator](b, f, _first_point(X, shape), *args)
+        if getattr(self.plan, "output_tree", None) is not None:
+            raise TypeError(
+                f"batch_{operator}: f returns a dict or nested tuple; the batched operators "
+                "take f returning one array or a tuple of arrays"
+            )
         self.point_shape = shape[1:]
 
     def __call__(self, X: Any, *args: Any) -> Any:

@@ -64,7 +64,7 @@ class DualPlan(Plan):
         sig = self.signature
         xs, cs = sig.split(args)
         if sig.user_ops.name == "jax":
-            xs = tuple(args[i] for i in sig.diff_positions)
+            xs = sig.user_inputs(args)
         backend = self.engine_backend
         frontend = backend.frontend
         if frontend == "auto" and any(kind_name(x) == "jax" for x in xs):
@@ -247,12 +247,11 @@ class DualHessianPlan(DualPlan, HessianPlan):
 
     def value_gradient_and_hessian(self, *args: Any) -> tuple[Any, Any, Any]:
         value, grad, hess = self._all(*self.signature.split(args))
-        to_user = self.signature.to_user
-        return to_user(value), to_user(grad), to_user(hess)
+        return self.signature.to_user(value), self._user_gradient(grad), self._user_hessian(hess)
 
     def value_and_hessian(self, *args: Any) -> tuple[Any, Any]:
         value, _, hess = self._all(*self.signature.split(args))
-        return self.signature.to_user(value), self.signature.to_user(hess)
+        return self.signature.to_user(value), self._user_hessian(hess)
 
     def _all(self, xs: tuple, cs: tuple) -> tuple[Any, Any, Any]:
         values, grads, hessians = self.traced.hessians(xs, cs, None, self.dtype)

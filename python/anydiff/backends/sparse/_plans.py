@@ -126,6 +126,7 @@ class SparseJacobianPlan(JacobianPlan):
     ) -> None:
         super().__init__(backend, f, *args, batch_size=batch_size)
         self._one_input()
+        self.signature.refuse_trees("a sparse jacobian (an (m, n) matrix)")
         _float32_or_64(self)
         if self.outputs.multi:
             raise TypeError(
@@ -214,6 +215,7 @@ class SparseHessianPlan(HessianPlan):
         symmetrize: bool = False,
     ) -> None:
         super().__init__(backend, f, *args, batch_size=batch_size, symmetrize=symmetrize)
+        self.signature.refuse_trees("a sparse hessian (an (n, n) matrix)")
         _float32_or_64(self)
         n = self.inputs.size
         dense = _dense_matrices(self, args, (n, n), lambda: HessianPlan(backend.inner, f, *args))

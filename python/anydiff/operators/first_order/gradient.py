@@ -44,15 +44,13 @@ class GradientPlan(Plan, abc.ABC):
     def __call__(self, *args: Any) -> Any:
         grads = self.gradient_at(*self.signature.split(args))
         to_user = self.signature.to_user
-        return to_user(grads[0]) if len(grads) == 1 else tuple(to_user(g) for g in grads)
+        return self.signature.group(tuple(to_user(g) for g in grads))
 
     def value_and_gradient(self, *args: Any) -> tuple[Any, Any]:
         """``(f(*args), gradient)``."""
         value, grads = self.value_and_gradient_at(*self.signature.split(args))
         to_user = self.signature.to_user
-        if len(grads) == 1:
-            return to_user(value), to_user(grads[0])
-        return to_user(value), tuple(to_user(g) for g in grads)
+        return to_user(value), self.signature.group(tuple(to_user(g) for g in grads))
 
     @abc.abstractmethod
     def gradient_at(self, xs: tuple, cs: tuple) -> tuple:
@@ -127,7 +125,8 @@ def prepare_gradient(b: AbstractBackend, f: Function, *args: Any) -> GradientPla
 
 
 def gradient(b: AbstractBackend, f: Function, *args: Any) -> Any:
-    """Gradient of a scalar-valued f; a tuple for several inputs.
+    """Gradient of a scalar-valued f; a tuple for several inputs, a pytree input's
+    structure for a pytree (as ``jax.grad``).
 
     Args:
         b: the backend.

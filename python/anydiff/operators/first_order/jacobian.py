@@ -93,12 +93,15 @@ class JacobianPlan(Plan, abc.ABC):
 
     def _user_jacobian(self, value: Any) -> Any:
         """A Jacobian (nested per output and input) as the user's arrays."""
-        to_user, multi_in = self.signature.to_user, self.inputs.multi
+        sig, multi_in = self.signature, self.inputs.multi
+        to_user = sig.to_user
 
         def per_output(row: Any) -> Any:
-            return tuple(to_user(b) for b in row) if multi_in else to_user(row)
+            return sig.group(tuple(to_user(b) for b in (row if multi_in else (row,))))
 
-        return tuple(per_output(r) for r in value) if self.outputs.multi else per_output(value)
+        if not self.outputs.multi:
+            return per_output(value)
+        return self._output_structure(tuple(per_output(r) for r in value))
 
 
 @register_plan(JacobianPlan, AbstractBackend)
@@ -171,7 +174,8 @@ def prepare_derivative(b: AbstractBackend, f: Function, *args: Any) -> Derivativ
 
 
 def jacobian(b: AbstractBackend, f: Function, *args: Any) -> Any:
-    """Dense Jacobian, shape ``out_shape + in_shape``; tuples for several inputs/outputs.
+    """Dense Jacobian, shape ``out_shape + in_shape``; tuples for several inputs/outputs,
+    nested like ``jax.jacfwd`` for pytree inputs/outputs (dicts, lists, tuples of arrays).
 
     Args:
         b: the backend (a ``SparseBackend`` gives a sparse matrix).
@@ -229,6 +233,7 @@ def lazy_first_order(
     the dense Jacobian prepared on first use)."""
     forward = cached_plan(PushforwardPlan, b, f, args)
     forward._one_input()
+    forward.signature.refuse_trees(f"a {name}")
     if scalar_input:
         forward._scalar_input()
     if scalar_output:

@@ -68,6 +68,8 @@ class PullbackPlan(Plan, abc.ABC):
 
     def _apply(self, xs: tuple, cs: tuple, cotangent: Any, batched: bool) -> Any:
         sig, outputs = self.signature, self.outputs
+        if self.output_tree is not None:
+            cotangent = self.output_tree.flatten(cotangent, f"{self.operator}: the cotangent")
         parts = leaves(cotangent) if outputs.multi else (cotangent,)
         if outputs.multi and (
             not isinstance(cotangent, (tuple, list)) or len(parts) != len(outputs.shapes)
@@ -81,8 +83,7 @@ class PullbackPlan(Plan, abc.ABC):
             outputs.multi,
         )
         grads = (self.vjp_batch_at if batched else self.vjp_at)(xs, cs, ws)
-        grads = tuple(sig.to_user(g) for g in grads)
-        return grads if len(grads) > 1 else grads[0]
+        return sig.group(tuple(sig.to_user(g) for g in grads))
 
 
 @register_plan(PullbackPlan, AbstractBackend)

@@ -60,20 +60,31 @@ class HessianPlan(Plan, abc.ABC):
         self._scalar_output()
 
     def __call__(self, *args: Any) -> Any:
-        return self.signature.to_user(self.hessian_at(*self.signature.split(args)))
+        return self._user_hessian(self.hessian_at(*self.signature.split(args)))
 
     def value_and_hessian(self, *args: Any) -> tuple[Any, Any]:
         """``(f(*args), hessian)``."""
         xs, cs = self.signature.split(args)
         value, _ = self.value_and_gradient_at(xs, cs)
-        return self.signature.to_user(value), self.signature.to_user(self.hessian_at(xs, cs))
+        return self.signature.to_user(value), self._user_hessian(self.hessian_at(xs, cs))
 
     def value_gradient_and_hessian(self, *args: Any) -> tuple[Any, Any, Any]:
         """``(f(*args), gradient, hessian)``."""
         xs, cs = self.signature.split(args)
         value, grad = self.value_and_gradient_at(xs, cs)
-        to_user = self.signature.to_user
-        return to_user(value), to_user(grad), to_user(self.hessian_at(xs, cs))
+        return (
+            self.signature.to_user(value),
+            self._user_gradient(grad),
+            self._user_hessian(self.hessian_at(xs, cs)),
+        )
+
+    def _user_hessian(self, h: Any) -> Any:
+        """A Hessian as the user's arrays; a tree of trees for a pytree input."""
+        return self.signature.group_square(self.signature.to_user(h))
+
+    def _user_gradient(self, g: Any) -> Any:
+        """A gradient as the user's arrays, in the input's structure."""
+        return self.signature.group((self.signature.to_user(g),))
 
     @abc.abstractmethod
     def hessian_at(self, xs: tuple, cs: tuple) -> Any:

@@ -35,9 +35,11 @@ class HvpPlan(Plan, abc.ABC):
 
     def __call__(self, *args: Any, v: Any, batched: bool = False) -> Any:
         """``H @ v`` at ``args``; with ``batched=True``, ``v`` has a leading batch axis."""
-        xs, cs = self.signature.split(args)
-        v = check_tangent(self.signature, v, self.inputs.shape, batched, "v")
-        return self.signature.to_user((self.hvp_batch_at if batched else self.hvp_at)(xs, cs, v))
+        sig = self.signature
+        xs, cs = sig.split(args)
+        v = check_tangent(sig, sig.tangent(v, 0, batched, "v"), self.inputs.shape, batched, "v")
+        hv = (self.hvp_batch_at if batched else self.hvp_at)(xs, cs, v)
+        return sig.group((sig.to_user(hv),))
 
     def hvp_at(self, xs: tuple, cs: tuple, v: Any) -> Any:
         """``H @ v`` for one backend array ``v`` shaped like the input."""
@@ -100,6 +102,7 @@ def hvp(b: AbstractBackend, f: Function, x: Any, v: Any, batched: bool = False) 
 def lazy_hessian(b: AbstractBackend, f: Function, *args: Any) -> LazyOperator:
     """The Hessian of scalar f as an operator: ``H @ v`` is a Hessian-vector product."""
     plan = cached_plan(HvpPlan, b, f, args)
+    plan.signature.refuse_trees("a LazyHessian")
     xs, cs = plan.signature.split(args)
     sig, n, shape = plan.signature, plan.inputs.size, plan.inputs.shape
 
