@@ -195,3 +195,16 @@ def test_batch_sparse_jacobian_refuses_what_it_cannot_give() -> None:
         ad.batch_sparse_jacobian(ad.SparseBackend(ad.DualBackend()), f, X.tolist())
     with pytest.raises(ValueError, match="at least one point"):
         ad.batch_sparse_jacobian(ad.SparseBackend(ad.DualBackend()), f, X[:0])
+
+
+def test_sparse_jacobians_in_memory_float32_and_constants() -> None:
+    def scaled(x: Any, c: Any) -> Any:
+        return x[1:] * x[:-1] * c
+
+    points = X[:50].astype(np.float32)
+    b = ad.SparseBackend(ad.DualBackend())
+    got = ad.batch_sparse_jacobian(b, scaled, points, ad.Constant(np.float32(2.0)))
+    assert got.values.dtype == np.float32 and got.values.shape == (50, 10) and len(got) == 50
+    for i in (0, 49):
+        dense = ad.jacobian(ad.DualBackend(), scaled, points[i], ad.Constant(np.float32(2.0)))
+        assert np.array_equal(got.matrix(i).toarray(), np.asarray(dense))
