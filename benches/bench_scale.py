@@ -64,9 +64,12 @@ def dask_figures(n: int, chunk: int, repeats: int) -> dict[str, Any]:
     lazy graph (with the caller's probe plan), the blocks' compute on the busiest worker
     (Dask's task stream; the first block there prepares the worker's plan), Dask's own
     floor (a no-op ``map_blocks`` over the same blocks, reduced the same way), and the
-    whole ``.sum().compute()`` (results stay on the workers)."""
+    whole call and ``.sum().compute()`` (results stay on the workers); and the CPU
+    seconds each side used (this process's, for Dask plus the workers'), which the
+    machine's other load does not inflate as it does wall-clock times."""
     import dask.array as da
     import distributed
+    import psutil
 
     X = np.random.default_rng(0).random((n, 6))
     b = ad.DualBackend()
@@ -92,23 +95,33 @@ def dask_figures(n: int, chunk: int, repeats: int) -> dict[str, Any]:
             k: [] for k in ("single_process_s", "graph_s", "busiest_worker_compute_s", "noop_s")
         }
         phases["dask_2_workers_s"] = []
+        for key in ("single_process_cpu_s", "dask_cpu_s", "dask_workers_cpu_s", "noop_cpu_s"):
+            phases[key] = []
+        workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
         for _ in range(repeats):
+            cpu = time.process_time()
             t = time.perf_counter()
             expected = ad.batch_jacobian(b, lotka_volterra, X)
             phases["single_process_s"].append(time.perf_counter() - t)
+            phases["single_process_cpu_s"].append(time.process_time() - cpu)
             del expected
+            cpu, workers_cpu = time.process_time(), _cpu(workers)
             t = time.perf_counter()
             lazy = ad.batch_jacobian(b, lotka_volterra, D)
             phases["graph_s"].append(time.perf_counter() - t)
             started = time.time()
-            t = time.perf_counter()
             lazy.sum().compute()
             phases["dask_2_workers_s"].append(time.perf_counter() - t)
+            workers_cpu = _cpu(workers) - workers_cpu
+            phases["dask_workers_cpu_s"].append(workers_cpu)
+            phases["dask_cpu_s"].append(workers_cpu + time.process_time() - cpu)
             phases["busiest_worker_compute_s"].append(_busiest(client, started))
             noop = D.map_blocks(_noop, chunks=(D.chunks[0], (1,)), dtype=X.dtype)
+            cpu, workers_cpu = time.process_time(), _cpu(workers)
             t = time.perf_counter()
             noop.sum().compute()
             phases["noop_s"].append(time.perf_counter() - t)
+            phases["noop_cpu_s"].append(_cpu(workers) - workers_cpu + time.process_time() - cpu)
     figures = {key: _median(values) for key, values in phases.items()}
     return {
         "points": n,
@@ -125,6 +138,11 @@ def dask_figures(n: int, chunk: int, repeats: int) -> dict[str, Any]:
         "load_average": os.getloadavg(),
         "note": "the Dask time sums the result on the workers (no gather of the Jacobians)",
     }
+
+
+def _cpu(processes: list[Any]) -> float:
+    """CPU seconds (user and system, every thread) the processes used so far."""
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
 
 
 def _noop(block: np.ndarray) -> np.ndarray:
