@@ -168,7 +168,7 @@ def test_sparse_jacobians_compute_nothing_at_call_time() -> None:
 
     X_lazy = da.from_array(X, chunks=(500, 6)).map_blocks(record, dtype=X.dtype)
     calls.clear()
-    b = ad.SparseBackend(ad.DualBackend())
+    b = ad.SparseBackend(ad.DualBackend(), detector=ad.TracerDetector())
     lazy = ad.batch_sparse_jacobian(b, dask_cases.lotka_volterra, X_lazy, chunk_size=1000)
     assert calls == [] and lazy.values.shape == (len(X), lazy.pattern.nnz)
     assert lazy.values.chunks[0] == (1000, 1000)
@@ -208,3 +208,15 @@ def test_sparse_jacobians_in_memory_float32_and_constants() -> None:
     for i in (0, 49):
         dense = ad.jacobian(ad.DualBackend(), scaled, points[i], ad.Constant(np.float32(2.0)))
         assert np.array_equal(got.matrix(i).toarray(), np.asarray(dense))
+
+
+def test_a_detector_that_probes_values_sees_the_first_point_not_a_point_of_ones() -> None:
+    def branch(z: Any) -> Any:  # the second output depends on z[1] only where z[0] > 2
+        return np.stack([z[0] * z[1], np.where(z[0] > 2.0, z[1] * z[1], 0.0)])
+
+    points = X[:40] + np.array([3.0, 0, 0, 0, 0, 0])  # every point has z[0] > 2
+    b = ad.SparseBackend(ad.DualBackend(), detector=ad.LocalDetector())
+    lazy = ad.batch_sparse_jacobian(b, branch, da.from_array(points, 10))
+    expected = ad.batch_sparse_jacobian(b, branch, points)
+    assert lazy.pattern == expected.pattern and lazy.pattern.nnz == 3
+    assert np.array_equal(lazy.values.compute(scheduler="sync"), expected.values)

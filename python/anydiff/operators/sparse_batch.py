@@ -2,11 +2,15 @@
 gives the pattern once and the values of every point in the pattern's CSR order, an array
 ``(points, nnz)``: lazy (a ``dask.array``) when X is a ``dask.array``.
 
-The pattern comes from the plan prepared in the calling process (at X's first point, or
-at a point of ones for a ``dask.array``, whose blocks are not computed at call time); the
+The pattern comes from the plan prepared in the calling process at X's first point; the
 Dask workers prepare theirs with that pattern (``KnownPattern``), so every block's values
-follow it. Each point is evaluated by the sparse plan (memory follows the nonzeros, not
-the dense matrix), one point after the other.
+follow it. For a ``dask.array`` X with a detector that finds the pattern whatever the point
+(``TracerDetector``, ``KnownPattern``) the plan is prepared at a point of ones and nothing
+of X is computed at call time; with other detectors, which may probe values
+(``LocalDetector``; the default ``AutoDetector`` when f does not trace), X's first point
+is computed at call time and the plan prepared there, as in memory. Each point is
+evaluated by the sparse plan (memory follows the nonzeros, not the dense matrix), one
+point after the other.
 """
 
 from __future__ import annotations
@@ -82,12 +86,16 @@ def batch_sparse_jacobian(
             f"got shape {X.shape}"
         )
     if dask_input:
+        from anydiff.detection import KnownPattern, TracerDetector
+
         X = points_chunked(X, "batch_sparse_jacobian", chunk_size)
-        plan = _ValuesPlan(b, f, np.ones(X.shape[1:], X.dtype), args)
+        if isinstance(b.detector, (KnownPattern, TracerDetector)) or X.shape[0] == 0:
+            point = np.ones(X.shape[1:], X.dtype)
+        else:
+            point = np.asarray(X[0].compute())
+        plan = _ValuesPlan(b, f, point, args)
         # The workers' plans get the caller's pattern, whatever their detector would find.
         pinned = copy.copy(b)
-        from anydiff.detection import KnownPattern
-
         pinned.detector = KnownPattern(plan.pattern)
         values = map_points(
             X,
