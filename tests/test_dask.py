@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -37,6 +38,18 @@ def client() -> Iterator[Any]:
         yield c
 
 
+def _executing(dask_worker: Any) -> int:
+    return len(dask_worker.state.executing)
+
+
+def _quiet(client: Any) -> None:
+    """Wait until no worker runs a task (a test whose compute raised leaves its other
+    blocks running, and they may prepare plans while a later test counts them)."""
+    deadline = time.monotonic() + 60
+    while any(client.run(_executing).values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 BACKENDS = {
     "dual": (ad.DualBackend(), dask_cases.lotka_volterra),
     "fd": (ad.FiniteDifferences(), dask_cases.lotka_volterra),
@@ -58,6 +71,7 @@ def test_dask_results_equal_the_in_memory_results(client: Any, name: str) -> Non
 
 
 def test_the_plan_is_prepared_once_per_worker_process(client: Any) -> None:
+    _quiet(client)
     before = client.run(dask_cases.preparations)
     lazy = ad.batch_jacobian(ad.DualBackend(), dask_cases.lotka_volterra, da.from_array(X, 100))
     assert np.array_equal(
@@ -143,6 +157,7 @@ def test_sparse_jacobians_over_dask_share_one_pattern_and_equal_the_in_memory_on
     client: Any, name: str
 ) -> None:
     b, f = SPARSE[name]
+    _quiet(client)
     before = client.run(dask_cases.preparations)
     lazy = ad.batch_sparse_jacobian(b, f, da.from_array(X, chunks=(250, 6)))
     expected = ad.batch_sparse_jacobian(b, f, X)

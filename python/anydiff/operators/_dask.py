@@ -78,6 +78,10 @@ def map_points(
     by reference), and that process reuses it for the other blocks of this call."""
     token = uuid.uuid4().hex
     key = f"anydiff-{name}-{token}"
+    # X's point axes (one block each) become the result's first point axes, resized, and
+    # only the axes in excess are added or dropped: dropping an axis makes Dask
+    # concatenate blocks along it, and stops it fusing the blocks with what follows.
+    ndim = 1 + len(point_result)
     return X.map_blocks(
         _evaluate_block,
         prepare,
@@ -87,8 +91,8 @@ def map_points(
         name,
         dtype=dtype,
         chunks=(X.chunks[0], *((d,) for d in point_result)),
-        drop_axis=list(range(1, X.ndim)),
-        new_axis=list(range(1, 1 + len(point_result))),
+        drop_axis=list(range(ndim, X.ndim)),
+        new_axis=list(range(X.ndim, ndim)),
         meta=np.empty((0,) * (1 + len(point_result)), dtype),
         name=f"{name}-{token}",  # Dask's keys: unique per call (a shared name would alias)
     )
