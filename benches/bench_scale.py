@@ -61,7 +61,7 @@ def dask_figures(n: int, chunk: int, repeats: int) -> dict[str, Any]:
     worker runs one task at a time on one engine thread (``threads_per_worker=1``,
     ``RAYON_NUM_THREADS=1`` in the workers' environment), the single process runs the
     engine's threads on every core. Phases, medians of ``repeats`` runs: building the
-    lazy graph (with the caller's probe plan), the blocks' compute on the busiest worker
+    lazy graph (with the caller's probe plan), the tasks' compute on the busiest worker
     (Dask's task stream; the first block there prepares the worker's plan), Dask's own
     floor (a no-op ``map_blocks`` over the same blocks, reduced the same way), and the
     whole call and ``.sum().compute()`` (results stay on the workers; the single process
@@ -99,6 +99,7 @@ def dask_figures(n: int, chunk: int, repeats: int) -> dict[str, Any]:
         for key in ("single_process_cpu_s", "dask_cpu_s", "dask_workers_cpu_s", "noop_cpu_s"):
             phases[key] = []
         workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
+        client.get_task_stream()  # the scheduler records the task stream from now on
         for _ in range(repeats):
             cpu = time.process_time()
             t = time.perf_counter()
@@ -150,13 +151,10 @@ def _noop(block: np.ndarray) -> np.ndarray:
 
 
 def _busiest(client: Any, since: float) -> float:
-    """The most compute time one worker spent on ``batch_jacobian`` blocks since ``since``
-    (Dask's task stream)."""
+    """The most compute time one worker spent on tasks since ``since`` (Dask's task
+    stream: the blocks, fused with their sums, and the sums' aggregation)."""
     per_worker: dict[str, float] = {}
     for task in client.get_task_stream(start=since):
-        key = task["key"][0] if isinstance(task["key"], tuple) else task["key"]
-        if not str(key).startswith("batch_jacobian"):
-            continue
         for part in task["startstops"]:
             if part["action"] == "compute":
                 elapsed = part["stop"] - part["start"]
