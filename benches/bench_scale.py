@@ -1,16 +1,18 @@
 """Figures of issue #16 (batches beyond one memory and one process), Lotka-Volterra
 Jacobians with ``DualBackend``:
 
-* Dask: ``--dask-points`` points (default 10^7) as a dask.array on a LocalCluster of two
-  worker processes vs ``batch_jacobian`` on the numpy array in this process, same run;
-  overhead = dask time / single-process time - 1 (target <= 25%).
+* Dask: ``--dask-points`` points (default 10^7) as a dask.array of ``--dask-chunk``-point
+  blocks on a LocalCluster of two worker processes vs ``batch_jacobian`` on the numpy
+  array in this process, same run, same cores; overhead = dask time / single-process
+  time - 1 (target <= 25%), with the phases (see ``dask_figures``).
 * Streaming: ``--stream-points`` points (default 2x10^7) from a memmap into a memmap,
   ``--chunk`` points at a time: throughput against the in-memory figure (target >= 80%)
   and the peak RSS growth (the run's high-water mark, reset before the call) against one
   in-memory chunk's.
 
-``python benches/bench_scale.py [--dask-points N] [--stream-points N] [--chunk N]``
-writes ``benches/results/scale.json``.
+``python benches/bench_scale.py [--dask-points N] [--dask-chunk N] [--repeats N]
+[--stream-points N] [--chunk N] [--only dask|streaming]`` updates
+``benches/results/scale.json``.
 """
 
 from __future__ import annotations
@@ -50,39 +52,114 @@ def _reset_peak() -> None:
         fh.write("5")
 
 
-def dask_figures(n: int, chunk: int) -> dict[str, Any]:
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+def dask_figures(n: int, chunk: int, repeats: int) -> dict[str, Any]:
+    """Dask on two worker processes against one process, both on the same cores: each
+    worker runs one task at a time on one engine thread (``threads_per_worker=1``,
+    ``RAYON_NUM_THREADS=1`` in the workers' environment), the single process runs the
+    engine's threads on every core. Phases, medians of ``repeats`` runs: building the
+    lazy graph (with the caller's probe plan), the tasks' compute on the busiest worker
+    (Dask's task stream; the first block there prepares the worker's plan), Dask's own
+    floor (a no-op ``map_blocks`` over the same blocks, reduced the same way), and the
+    whole call and ``.sum().compute()`` (results stay on the workers; the single process
+    sums its result too); and the CPU
+    seconds each side used (this process's, for Dask plus the workers'), which the
+    machine's other load does not inflate as it does wall-clock times."""
     import dask.array as da
     import distributed
+    import psutil
 
     X = np.random.default_rng(0).random((n, 6))
     b = ad.DualBackend()
     ad.batch_jacobian(b, lotka_volterra, X[:chunk])  # compile here
+    t = time.perf_counter()
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env={"RAYON_NUM_THREADS": "1"},
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
+        cluster_start = time.perf_counter() - t
         client.run(ad.batch_jacobian, b, lotka_volterra, X[:10])  # workers import, compile
+        t = time.perf_counter()
         D = da.from_array(X, chunks=(chunk, 6)).persist()  # points already on the workers
         distributed.wait(D)
-        t = time.perf_counter()
-        expected = ad.batch_jacobian(b, lotka_volterra, X)
-        single = time.perf_counter() - t
-        del expected
-        t = time.perf_counter()
-        total = ad.batch_jacobian(b, lotka_volterra, D).sum().compute()
-        on_dask = time.perf_counter() - t
-    del total
+        scatter = time.perf_counter() - t
+        phases: dict[str, list[float]] = {
+            k: [] for k in ("single_process_s", "graph_s", "busiest_worker_compute_s", "noop_s")
+        }
+        phases["dask_2_workers_s"] = []
+        for key in ("single_process_cpu_s", "dask_cpu_s", "dask_workers_cpu_s", "noop_cpu_s"):
+            phases[key] = []
+        workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
+        client.get_task_stream()  # the scheduler records the task stream from now on
+        for _ in range(repeats):
+            cpu = time.process_time()
+            t = time.perf_counter()
+            ad.batch_jacobian(b, lotka_volterra, X).sum()  # the same work as Dask's below
+            phases["single_process_s"].append(time.perf_counter() - t)
+            phases["single_process_cpu_s"].append(time.process_time() - cpu)
+            cpu, workers_cpu = time.process_time(), _cpu(workers)
+            t = time.perf_counter()
+            lazy = ad.batch_jacobian(b, lotka_volterra, D)
+            phases["graph_s"].append(time.perf_counter() - t)
+            started = time.time()
+            lazy.sum().compute()
+            phases["dask_2_workers_s"].append(time.perf_counter() - t)
+            workers_cpu = _cpu(workers) - workers_cpu
+            phases["dask_workers_cpu_s"].append(workers_cpu)
+            phases["dask_cpu_s"].append(workers_cpu + time.process_time() - cpu)
+            phases["busiest_worker_compute_s"].append(_busiest(client, started))
+            noop = D.map_blocks(_noop, chunks=(D.chunks[0], (1,)), dtype=X.dtype)
+            cpu, workers_cpu = time.process_time(), _cpu(workers)
+            t = time.perf_counter()
+            noop.sum().compute()
+            phases["noop_s"].append(time.perf_counter() - t)
+            phases["noop_cpu_s"].append(_cpu(workers) - workers_cpu + time.process_time() - cpu)
+    figures = {key: _median(values) for key, values in phases.items()}
     return {
         "points": n,
         "chunk": chunk,
-        "single_process_s": single,
-        "dask_2_workers_s": on_dask,
-        "overhead": on_dask / single - 1,
+        "repeats": repeats,
+        "cluster_start_s": cluster_start,
+        "scatter_s": scatter,
+        **figures,
+        "overhead": figures["dask_2_workers_s"] / figures["single_process_s"] - 1,
+        "overheads": [
+            d / s - 1 for d, s in zip(phases["dask_2_workers_s"], phases["single_process_s"])
+        ],
         "target_overhead": 0.25,
-        "note": "the Dask time sums the result on the workers (no gather of the Jacobians)",
+        "load_average": os.getloadavg(),
+        "note": "both sides sum the Jacobians (Dask on the workers: no gather to the client)",
     }
+
+
+def _cpu(processes: list[Any]) -> float:
+    """CPU seconds (user and system, every thread) the processes used so far."""
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+
+def _noop(block: np.ndarray) -> np.ndarray:
+    return np.zeros((len(block), 1), block.dtype)
+
+
+def _busiest(client: Any, since: float) -> float:
+    """The most compute time one worker spent on tasks since ``since`` (Dask's task
+    stream: the blocks, fused with their sums, and the sums' aggregation)."""
+    per_worker: dict[str, float] = {}
+    for task in client.get_task_stream(start=since):
+        for part in task["startstops"]:
+            if part["action"] == "compute":
+                elapsed = part["stop"] - part["start"]
+                per_worker[task["worker"]] = per_worker.get(task["worker"], 0.0) + elapsed
+    return max(per_worker.values(), default=0.0)
 
 
 def streaming_figures(n: int, chunk: int) -> dict[str, Any]:
@@ -144,13 +221,19 @@ def main() -> None:
     parser.add_argument("--dask-points", type=int, default=10**7)
     parser.add_argument("--stream-points", type=int, default=2 * 10**7)
     parser.add_argument("--chunk", type=int, default=10**6)
+    parser.add_argument("--dask-chunk", type=int, default=None, help="default: --chunk")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=["dask", "streaming"], default=None)
     opts = parser.parse_args()
-    figures = {
-        "streaming": streaming_figures(opts.stream_points, opts.chunk),
-        "dask": dask_figures(opts.dask_points, opts.chunk),
-    }
+    figures = {}
+    if opts.only != "dask":
+        figures["streaming"] = streaming_figures(opts.stream_points, opts.chunk)
+    if opts.only != "streaming":
+        dask_chunk = opts.dask_chunk or opts.chunk
+        figures["dask"] = dask_figures(opts.dask_points, dask_chunk, opts.repeats)
     print(json.dumps(figures, indent=2))
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    RESULTS.write_text(json.dumps({**kept, **figures}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -96,3 +96,75 @@ def test_patterns_and_colorings_pickle() -> None:
     assert np.array_equal(again.indices, pattern.indices)
     back = pickle.loads(pickle.dumps(coloring))
     assert np.array_equal(back.colors, coloring.colors) and back.is_valid()
+
+
+def _dense(value: Any) -> Any:
+    return value.toarray() if hasattr(value, "toarray") else value
+
+
+def _count_preparations(monkeypatch: pytest.MonkeyPatch, cls: type) -> list[int]:
+    """A counter of ``cls.__init__`` calls (the plan's preparation)."""
+    count = [0]
+    init = cls.__init__
+
+    def counted(self: Any, *args: Any, **options: Any) -> None:
+        count[0] += 1
+        init(self, *args, **options)
+
+    monkeypatch.setattr(cls, "__init__", counted)
+    return count
+
+
+@pytest.mark.parametrize("kind", ["jacobian", "batch", "sparse"])
+def test_an_unpickled_plan_is_prepared_at_its_first_use_not_at_unpickling(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x, X = np.array([0.7, -1.3, 2.1]), np.linspace(-1.0, 1.0, 12).reshape(4, 3)
+    plan = {
+        "jacobian": lambda: ad.prepare_jacobian(ad.DualBackend(), np.sin, x),
+        "batch": lambda: ad.BatchPlan("jacobian", ad.DualBackend(), np.sin, X),
+        "sparse": lambda: ad.prepare_jacobian(ad.SparseBackend(ad.DualBackend()), np.sin, x),
+    }[kind]()
+    arg = X if kind == "batch" else x
+    expected = plan(arg)
+    count = _count_preparations(monkeypatch, type(plan))
+    again = pickle.loads(pickle.dumps(plan))
+    twice = pickle.loads(pickle.dumps(again))  # an unprepared plan pickles as its recipe
+    assert count[0] == 0
+    assert type(again) is type(plan)
+    got = again(arg)
+    assert count[0] == 1
+    got_again = again(arg)
+    assert count[0] == 1  # prepared once, then reused
+    for value in (got, got_again, twice(arg)):
+        assert _same(_dense(expected), _dense(value))
+    assert count[0] == 2
+
+
+def test_threads_sharing_an_unpickled_plan_prepare_it_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    X = np.linspace(-1.0, 1.0, 12).reshape(4, 3)
+    plan = ad.BatchPlan("jacobian", ad.DualBackend(), np.sin, X)
+    count = _count_preparations(monkeypatch, type(plan))
+    again = pickle.loads(pickle.dumps(plan))
+    results: list[Any] = []
+    threads = [threading.Thread(target=lambda: results.append(again(X))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert count[0] == 1 and len(results) == 4
+    assert all(_same(r, plan(X)) for r in results)
+
+
+def test_an_unpickled_plan_that_fails_to_prepare_raises_at_its_first_use() -> None:
+    plan = ad.prepare_jacobian(ad.DualBackend(), np.sin, np.ones(2))
+    broken = pickle.loads(pickle.dumps(plan))
+    broken._pending.args = (ad.DualBackend(), "not callable", np.ones(2))
+    with pytest.raises(TypeError, match="f must be callable"):
+        broken(np.ones(2))
+    with pytest.raises(TypeError, match="f must be callable"):  # again, not half prepared
+        broken(np.ones(2))

@@ -89,6 +89,7 @@ from anydiff.operators.second_order.hessian import (
     value_gradient_and_hessian,
 )
 from anydiff.operators.second_order.hvp import HvpPlan, hvp, lazy_hessian, prepare_hvp
+from anydiff.operators.sparse_batch import SparseJacobians, batch_sparse_jacobian
 from anydiff.spy import spy
 
 __all__ = [
@@ -123,6 +124,7 @@ __all__ = [
     "SparseBackend",
     "SparseHessianPlan",
     "SparseJacobianPlan",
+    "SparseJacobians",
     "TorchBackend",
     "TracerDetector",
     "UnsupportedOperationError",
@@ -130,6 +132,7 @@ __all__ = [
     "batch_gradient",
     "batch_hessian",
     "batch_jacobian",
+    "batch_sparse_jacobian",
     "coloring",
     "derivative",
     "gradient",

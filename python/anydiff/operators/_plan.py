@@ -7,13 +7,15 @@ inputs as the backend's arrays and the constants' values, as ``plan.signature.sp
 returns them — that other operators compose (batches, lazy operators, sparse matrices).
 Calling a plan with arguments of another shape or dtype raises
 :class:`~anydiff.PreparationMismatchError`. Plans pickle (pickle and cloudpickle) as the
-recipe that prepared them and are prepared again where they are unpickled.
+recipe that prepared them and are prepared again where they are unpickled, at their first
+use (a plan unpickled and never used costs no preparation).
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, ClassVar, Optional
+import threading
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
 import numpy as np
 
@@ -25,7 +27,7 @@ from anydiff._signature import Signature
 from anydiff._tree import OutputTree, leaves, map_leaves
 from anydiff.operators._registry import _OPERATORS, plan_class
 
-__all__ = ["Plan", "check_tangent", "check_tangents"]
+__all__ = ["Plan", "check_tangent", "check_tangents", "prepare_on_first_use", "unprepared"]
 
 
 class Plan:
@@ -62,10 +64,17 @@ class Plan:
 
     def __reduce__(self) -> tuple:
         # A plan travels as its recipe (class, backend, function, preparation arguments)
-        # and is prepared again where it is unpickled: compiled code, traced programs and
-        # caches are rebuilt there, deterministically, so results are bit-identical.
+        # and is prepared again where it is unpickled, at its first use: compiled code,
+        # traced programs and caches are rebuilt there, deterministically, so results are
+        # bit-identical.
         backend, args, options = self._recipe
         return (_prepare_again, (type(self), backend, args, options))
+
+    if not TYPE_CHECKING:  # (type checkers would take every attribute for set)
+
+        def __getattr__(self, name: str) -> Any:
+            # Reached only for attributes not set: an unpickled plan is prepared here.
+            return prepare_on_first_use(self, name)
 
     def __init__(self, backend: AbstractBackend, f: Function, args: tuple) -> None:
         backend = check_backend(backend)
@@ -175,8 +184,48 @@ class Plan:
 
 
 def _prepare_again(cls: type, backend: Any, args: tuple, options: dict) -> Any:
-    """A pickled plan, prepared again in the unpickling process (see ``Plan.__reduce__``)."""
-    return cls(backend, *args, **options)
+    """A pickled plan in the unpickling process, prepared at its first use (see
+    ``Plan.__reduce__``)."""
+    return unprepared(cls, (backend, *args), options)
+
+
+class _Pending:
+    """The preparation an unpickled plan still owes: its arguments, and a lock so that
+    threads sharing the plan prepare it once."""
+
+    __slots__ = ("args", "lock", "options", "running")
+
+    def __init__(self, args: tuple, options: dict) -> None:
+        self.args, self.options = args, options
+        self.lock = threading.RLock()
+        self.running = False
+
+
+def unprepared(cls: type, args: tuple, options: dict) -> Any:
+    """A plan of class ``cls`` whose preparation (``cls.__init__(*args, **options)``)
+    runs at the first use of an attribute it sets (see :func:`prepare_on_first_use`)."""
+    plan = cls.__new__(cls, *args, **options)
+    plan._pending = _Pending(args, options)
+    return plan
+
+
+def prepare_on_first_use(plan: Any, name: str) -> Any:
+    """``plan.<name>`` for a plan's ``__getattr__`` (attributes not set): an unprepared plan
+    (:func:`unprepared`) is prepared first; otherwise, or while that preparation itself
+    asks, the attribute is missing."""
+    pending = plan.__dict__.get("_pending")
+    if pending is not None and not name.startswith("__"):
+        with pending.lock:
+            if plan.__dict__.get("_pending") is pending and not pending.running:
+                pending.running = True
+                try:
+                    type(plan).__init__(plan, *pending.args, **pending.options)
+                finally:
+                    pending.running = False
+                del plan.__dict__["_pending"]
+        if plan.__dict__.get("_pending") is None:
+            return object.__getattribute__(plan, name)
+    raise AttributeError(f"{type(plan).__name__!r} object has no attribute {name!r}")
 
 
 def _check_module_dtype(operator: str, f: Any, dtype: np.dtype) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import itertools
-from typing import Any, Callable, Iterator, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Optional, Union
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from anydiff._modes import check_option
 from anydiff._signature import Constant
 from anydiff._tree import is_tree
 from anydiff.operators._dask import dask_batch, is_dask_array
+from anydiff.operators._plan import prepare_on_first_use, unprepared
 from anydiff.operators._registry import operator, plan_class, register_plan
 from anydiff.operators._sharded import is_multi_device_jax, sharded_batch
 from anydiff.operators._streaming import array_chunks, check_chunk_size, check_out, stream_into
@@ -85,9 +86,16 @@ class BatchPlan(abc.ABC):
         return plan
 
     def __reduce__(self) -> tuple:
-        # Like Plan.__reduce__: the recipe travels, the plan is prepared again on arrival.
+        # Like Plan.__reduce__: the recipe travels, the plan is prepared again on arrival,
+        # at its first use.
         operator, b, args = self._recipe
         return (_prepare_again, (type(self), operator, b, args))
+
+    if not TYPE_CHECKING:  # (type checkers would take every attribute for set)
+
+        def __getattr__(self, name: str) -> Any:
+            # Reached only for attributes not set: an unpickled plan is prepared here.
+            return prepare_on_first_use(self, name)
 
     def __init__(
         self, operator: BatchOperator, b: AbstractBackend, f: Function, X: Any, *args: Any
@@ -229,8 +237,8 @@ def _first_point(X: Any, shape: tuple) -> Any:
 
 
 def _prepare_again(cls: type, operator: str, b: Any, args: tuple) -> Any:
-    """A pickled batch plan, prepared again in the unpickling process."""
-    return cls(operator, b, *args)
+    """A pickled batch plan in the unpickling process, prepared at its first use."""
+    return unprepared(cls, (operator, b, *args), {})
 
 
 def batch_jacobian(
