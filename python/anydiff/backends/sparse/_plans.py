@@ -301,7 +301,7 @@ class ColoredHessianPlan(_SparseMatrices, SparseHessianPlan):
 
     @property
     def coloring(self) -> Coloring:
-        assert self._coloring is not None
+        assert isinstance(self._coloring, Coloring)  # Hessians are never bicolored
         return self._coloring
 
     def hessian_at(self, xs: tuple, cs: tuple) -> Any:
