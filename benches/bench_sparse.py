@@ -375,7 +375,8 @@ print(time.perf_counter() - start)
 
 
 def cold_detection(figures: Figures) -> None:
-    """``jacobian_sparsity`` in a fresh process, anydiff vs asdex (interleaved, 3 each)."""
+    """``jacobian_sparsity`` in a fresh process, anydiff vs asdex (interleaved, 5 each;
+    the ratio of the medians)."""
     import subprocess
     import sys
 
@@ -386,7 +387,7 @@ def cold_detection(figures: Figures) -> None:
         return float(out.stdout.split()[-1])
 
     times: dict[str, list[float]] = {"anydiff": [], "asdex": []}
-    for _ in range(3):
+    for _ in range(5):
         for which in times:
             times[which].append(run(which))
     ratio = float(np.median(times["asdex"]) / np.median(times["anydiff"]))

@@ -389,3 +389,116 @@ def test_custom_detector_plugs_in() -> None:
     (problem,) = seen
     assert problem.shape == (5, 5) and not problem.hessian
     np.testing.assert_allclose(problem.dense(x), jacfwd(f, x))
+
+
+# --- bicolorings: JVPs and VJPs together --------------------------------------------------
+
+
+def two_sided(n: int, dense: int, xp: Any) -> Any:
+    """``dense`` full rows and ``dense`` full columns over a diagonal (an arrowhead)."""
+
+    def f(x: Any) -> Any:
+        y = x**2 * (1.0 + xp.sum(x[:dense] ** 3))
+        full = xp.sum(xp.sin(x)) * (1.0 + xp.arange(dense, dtype=x.dtype))
+        return xp.concatenate([y[:dense] + full, y[dense:]])
+
+    return f
+
+
+def banded_dense(n: int, xp: Any) -> Any:
+    """A tridiagonal Jacobian with one dense row (the last) and one dense column (the
+    first): one-sided colorings need n products, a bicoloring a few."""
+
+    def f(x: Any) -> Any:
+        mid = x[1:-1] * x[:-2] - x[2:] ** 2 + x[0] * x[1:-1]
+        ends = xp.stack([x[0] * x[1], xp.sum(x**2) + x[-2] * x[-1]])
+        return xp.concatenate([ends[:1], mid, ends[1:]])
+
+    return f
+
+
+def jax_x64() -> None:
+    need("jax")
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def jax_callbacks(f: Any) -> Any:
+    """A CallbackBackend whose JVPs and VJPs are JAX's: a backend with both products."""
+    import jax
+
+    def jvp(x: Any, v: Any) -> Any:
+        return np.asarray(jax.jvp(f, (x,), (v,))[1])
+
+    def vjp(x: Any, w: Any) -> Any:
+        return np.asarray(jax.vjp(f, x)[1](w)[0])
+
+    return anydiff.CallbackBackend(jvp=jvp, vjp=vjp)
+
+
+INNERS = ["jax_forward", "jax_reverse", "jax_callbacks", "dual", "finite_diff"]
+
+
+@pytest.mark.parametrize(
+    "case,inner,dtype",
+    [(case, inner, np.float64) for case in ("arrowhead", "banded+dense") for inner in INNERS]
+    + [("arrowhead", inner, np.float32) for inner in ("jax_callbacks", "dual", "finite_diff")],
+)
+def test_two_sided_patterns_match_jacfwd(case: str, inner: str, dtype: Any) -> None:
+    """Where the inner backend computes JVPs and VJPs, an arrowhead is bicolored (JVPs and
+    VJPs together, a handful of products); otherwise a one-sided coloring, and the repr
+    says a bicoloring was missed. Every result matches jax.jacfwd."""
+    jax_x64()
+    import jax.numpy as jnp
+
+    n = 40
+
+    def make(xp: Any) -> Any:
+        return two_sided(n, 2, xp) if case == "arrowhead" else banded_dense(n, xp)
+
+    jax_fn = make(jnp)
+    backend = {
+        "jax_forward": lambda: anydiff.JaxBackend("forward"),
+        "jax_reverse": lambda: anydiff.JaxBackend("reverse"),
+        "jax_callbacks": lambda: jax_callbacks(jax_fn),
+        "dual": anydiff.DualBackend,
+        "finite_diff": lambda: anydiff.FiniteDifferences(),
+    }[inner]()
+    f = jax_fn if inner.startswith("jax") else make(np)
+    x = np.linspace(0.1, 0.9, n).astype(dtype)
+    x_in = jnp.asarray(x) if inner in ("jax_forward", "jax_reverse") else x
+    plan = anydiff.prepare_jacobian(SparseBackend(backend), f, x_in)
+    want = jacfwd(jax_fn, x.astype(np.float64))
+    got = plan(x_in).toarray()
+    tol = {np.float64: 1e-12, np.float32: 1e-5}[dtype]
+    if inner == "finite_diff":
+        tol = 1e-5 if dtype == np.float64 else 3e-3
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
+    coloring = plan.coloring
+    one_sided = min(
+        anydiff.coloring.color_columns(plan.pattern, "best").ncolors,
+        anydiff.coloring.color_rows(plan.pattern, "best").ncolors,
+    )
+    if inner in ("jax_callbacks", "dual"):
+        assert coloring.kind == "bicoloring"
+        assert coloring.ncolors <= 6 < one_sided
+        assert f"bicoloring, {coloring.ncolors} products" in repr(plan)
+    else:  # one mode only: a one-sided coloring, and the repr says what was missed
+        assert coloring.kind == ("row" if inner == "jax_reverse" else "column")
+        missing = "JVPs" if inner == "jax_reverse" else "VJPs"
+        assert "a bicoloring would need" in repr(plan)
+        assert f"computes no {missing}" in repr(plan)
+
+
+def test_bicoloring_needs_auto_compression() -> None:
+    jax_x64()
+    import jax.numpy as jnp
+
+    f = two_sided(30, 1, jnp)
+    x = np.linspace(0.1, 0.9, 30)
+    for compression in ("column", "row"):
+        backend = SparseBackend(jax_callbacks(f), compression=compression)
+        plan = anydiff.prepare_jacobian(backend, f, x)
+        assert plan.coloring.kind == compression
+        assert "bicoloring" not in repr(plan)

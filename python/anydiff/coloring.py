@@ -441,6 +441,11 @@ class Bicoloring:
         """JVPs plus VJPs."""
         return self.ncolumn_colors + self.nrow_colors
 
+    @property
+    def ncolors(self) -> int:
+        """JVPs plus VJPs: the products, as :attr:`Coloring.ncolors` counts them."""
+        return self.nproducts
+
     kind = "bicoloring"
 
     def seed_matrices(self, dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from anydiff._arrays import to_host
+from anydiff._arrays import kind_name, to_host
 from anydiff._errors import ShapeError
 from anydiff._modes import check_option
 from anydiff.coloring import Pattern
@@ -166,7 +166,17 @@ class TracerDetector(AbstractDetector):
     def _trace(self, f: Callable[[Any], Any], x: Any) -> Any:
         from anydiff.ir._compile import TracedProgram, trace
 
-        graph, is_param = trace(lambda xs, cs: f(xs[0]), (x,), (), self.frontend)  # type: ignore[arg-type]
+        # A jaxpr is JAX's own record of f, so the value check would only re-check the
+        # translation, at the price of running f eagerly: one XLA compilation per
+        # operation in a fresh process, ten times the rest of the detection.
+        jax_code = self.frontend == "jax" or kind_name(x) == "jax"
+        graph, is_param = trace(
+            lambda xs, cs: f(xs[0]),
+            (x,),
+            (),
+            self.frontend,  # type: ignore[arg-type]
+            check=not jax_code,
+        )
         return TracedProgram(graph, is_param).program
 
     @staticmethod

@@ -48,6 +48,7 @@ def trace(
     frontend: Frontend,
     is_param: Optional[Sequence[bool]] = None,
     value: Any = None,
+    check: bool = True,
 ) -> tuple[Graph, tuple[bool, ...]]:
     """Trace ``fn(xs, cs)``: inputs from ``xs``, parameters from array-like ``cs`` (the
     rest is baked in). Returns the graph and which constants are parameters.
@@ -55,7 +56,8 @@ def trace(
     If ``fn`` turns a parameter into a plain array (``np.asarray(c)``), the trace is
     repeated with every constant baked in; callers then key programs on their values.
     The traced program's value at ``(xs, cs)`` is checked against ``fn``'s own
-    (:func:`check_value`; ``value``, when given, is that value, already computed).
+    (:func:`check_value`; ``value``, when given, is that value, already computed), unless
+    ``check`` is False.
     """
     params = tuple(is_parameter(c) for c in cs) if is_param is None else tuple(is_param)
     try:
@@ -65,7 +67,8 @@ def trace(
             raise
         params = (False,) * len(cs)
         graph = _trace(fn, xs, cs, frontend, params)
-    check_value(fn, xs, cs, graph, params, value)
+    if check:
+        check_value(fn, xs, cs, graph, params, value)
     return graph, params
 
 

@@ -411,20 +411,38 @@ impl Decompressor {
     }
 }
 
+/// Whether `block` (what the message calls `what`) is a float64 numpy array
+/// (true) or a float32 one (false); a TypeError for anything else.
+fn is_float64(py: Python<'_>, block: &Bound<'_, PyAny>, what: &str) -> PyResult<bool> {
+    let dtype = block
+        .cast::<PyUntypedArray>()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be a numpy array")))?
+        .dtype();
+    if dtype.is_equiv_to(&numpy::dtype::<f64>(py)) {
+        Ok(true)
+    } else if dtype.is_equiv_to(&numpy::dtype::<f32>(py)) {
+        Ok(false)
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "{what} must be float32 or float64; got {dtype}"
+        )))
+    }
+}
+
+/// `values` as a numpy array owned by Python.
+fn into_numpy<T: Element>(py: Python<'_>, values: Vec<T>) -> Py<PyAny> {
+    Array1::from_vec(values)
+        .into_pyarray(py)
+        .into_any()
+        .unbind()
+}
+
 impl Decompressor {
     fn call(&self, py: Python<'_>, block: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let dtype = block
-            .cast::<PyUntypedArray>()
-            .map_err(|_| PyTypeError::new_err("the compressed block must be a numpy array"))?
-            .dtype();
-        if dtype.is_equiv_to(&numpy::dtype::<f64>(py)) {
+        if is_float64(py, block, "the compressed block")? {
             self.run::<f64>(py, block.extract()?)
-        } else if dtype.is_equiv_to(&numpy::dtype::<f32>(py)) {
-            self.run::<f32>(py, block.extract()?)
         } else {
-            Err(PyTypeError::new_err(format!(
-                "the compressed block must be float32 or float64; got {dtype}"
-            )))
+            self.run::<f32>(py, block.extract()?)
         }
     }
 
@@ -457,10 +475,7 @@ impl Decompressor {
                 None => decompress_acyclic(&self.pattern, &self.coloring, b.t()),
             })
             .map_err(core_err)?;
-        Ok(Array1::from_vec(values)
-            .into_pyarray(py)
-            .into_any()
-            .unbind())
+        Ok(into_numpy(py, values))
     }
 }
 
@@ -547,18 +562,10 @@ impl PyBicoloring {
 
 impl PyBicoloring {
     fn call(&self, py: Python<'_>, block: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let dtype = block
-            .cast::<PyUntypedArray>()
-            .map_err(|_| PyTypeError::new_err("the products must be a numpy array"))?
-            .dtype();
-        if dtype.is_equiv_to(&numpy::dtype::<f64>(py)) {
+        if is_float64(py, block, "the products")? {
             self.run::<f64>(py, block.extract()?)
-        } else if dtype.is_equiv_to(&numpy::dtype::<f32>(py)) {
-            self.run::<f32>(py, block.extract()?)
         } else {
-            Err(PyTypeError::new_err(format!(
-                "the products must be float32 or float64; got {dtype}"
-            )))
+            self.run::<f32>(py, block.extract()?)
         }
     }
     fn run<T: Scalar + Element>(
@@ -582,10 +589,7 @@ impl PyBicoloring {
             )));
         }
         let values: Vec<T> = self.inner.gather_indices().iter().map(|&k| b[k]).collect();
-        Ok(Array1::from_vec(values)
-            .into_pyarray(py)
-            .into_any()
-            .unbind())
+        Ok(into_numpy(py, values))
     }
 }
 

@@ -2,8 +2,11 @@
 //! run on `f64` and on dual numbers: values, Jacobians and patterns, edge
 //! points included.
 
+mod common;
+
 use anydiff::dual::{jacobian, DualNum, Elementary};
 use anydiff::ir::trace;
+use common::brusselator;
 use ndarray::{Array2, Array3};
 
 /// Every recorded operation, with the ones composed from several
@@ -89,28 +92,6 @@ fn sink_vec<D: DualNum<f64>>(x: &[D], y: &mut [D]) {
         + c.erf()
         + a.pow(&(b.clone() * 0.5 + 2.0));
     y[5] = D::from_f64(4.0) - a.cbrt() * (c * 0.25).asinh() + (a * 0.1).atan();
-}
-
-/// The 2-D Brusselator right-hand side (DESIGN.md), generic.
-fn brusselator<D: DualNum<f64> + Copy>(n: usize, y: &[D], dy: &mut [D]) {
-    let (a_const, b_const, alpha) = (3.4, 1.0, 10.0);
-    let dx = 1.0 / (n as f64 - 1.0);
-    let a = alpha / (dx * dx);
-    let id = |i: usize, j: usize, k: usize| i + n * j + n * n * k;
-    for j in 0..n {
-        for i in 0..n {
-            let (ip, im) = ((i + 1) % n, (i + n - 1) % n);
-            let (jp, jm) = ((j + 1) % n, (j + n - 1) % n);
-            let (u, v) = (y[id(i, j, 0)], y[id(i, j, 1)]);
-            let lap = |k: usize| {
-                y[id(ip, j, k)] + y[id(im, j, k)] + y[id(i, jp, k)] + y[id(i, jm, k)]
-                    - y[id(i, j, k)] * 4.0
-            };
-            let uuv = u * u * v;
-            dy[id(i, j, 0)] = lap(0) * a + b_const + uuv - u * (a_const + 1.0);
-            dy[id(i, j, 1)] = lap(1) * a + u * a_const - uuv;
-        }
-    }
 }
 
 #[test]

@@ -260,3 +260,48 @@ fn raised_stop_flag_interrupts_best() {
         Err(Error::Interrupted)
     ));
 }
+
+/// The 7-point stencil on a 16^3 grid: its column coloring is a distance-2
+/// coloring of the grid, whose optimum 7 is the clique bound (a row's
+/// columns); greedy orderings and local search stop at 10 or more, the
+/// bounded exact search reaches 7 within the default budget.
+#[test]
+fn seven_point_stencil_reaches_the_clique_bound() {
+    let n = 16usize;
+    let id = |i: usize, j: usize, k: usize| (i * n + j) * n + k;
+    let (mut rows, mut cols) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        for j in 0..n {
+            for k in 0..n {
+                let mut link = |a: usize, b: usize, c: usize| {
+                    rows.push(id(i, j, k));
+                    cols.push(id(a, b, c));
+                };
+                link(i, j, k);
+                if i > 0 {
+                    link(i - 1, j, k);
+                }
+                if i + 1 < n {
+                    link(i + 1, j, k);
+                }
+                if j > 0 {
+                    link(i, j - 1, k);
+                }
+                if j + 1 < n {
+                    link(i, j + 1, k);
+                }
+                if k > 0 {
+                    link(i, j, k - 1);
+                }
+                if k + 1 < n {
+                    link(i, j, k + 1);
+                }
+            }
+        }
+    }
+    let p = Pattern::from_coo(n * n * n, n * n * n, &rows, &cols).unwrap();
+    let opts = ImproveOptions::default();
+    let c = color_columns_best(&p, &[], &opts, &StopFlag::new()).unwrap();
+    assert!(is_valid(&p, &c));
+    assert_eq!(c.ncolors, 7);
+}

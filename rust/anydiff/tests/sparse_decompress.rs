@@ -100,7 +100,9 @@ proptest! {
             prop_assert_eq!(gather(b.view(), &idx), vals);
 
             let a = color_acyclic(&p, order).unwrap();
-            prop_assert!(a.ncolors <= s.ncolors || p.nrows() < 3);
+            // greedy acyclic and star colorings along one order make different choices:
+            // neither count bounds the other (a seed found acyclic above star)
+            prop_assert!(is_valid(&p, &a));
             let b = h.dot(&seed_matrix::<f64>(&a));
             let vals = decompress_acyclic(&p, &a, b.view()).unwrap();
             prop_assert_eq!(&p.to_dense(&vals).unwrap(), &h);

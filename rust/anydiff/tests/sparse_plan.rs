@@ -1,9 +1,12 @@
 //! The prepared sparse Jacobian against dense dual-number Jacobians, for
 //! every engine, and its refusals.
 
+mod common;
+
 use anydiff::dual::{jacobian, DualNum, VectorFunction};
 use anydiff::sparse::{Engine, Pattern, SparseJacobianPlan};
 use anydiff::Scheme;
+use common::brusselator;
 
 /// The 2-D Brusselator right-hand side (DESIGN.md) at t = 0, Julia layout.
 struct Brusselator(usize);
@@ -16,25 +19,7 @@ impl VectorFunction<f64> for Brusselator {
         2 * self.0 * self.0
     }
     fn eval<D: DualNum<f64> + Copy>(&self, y: &[D], dy: &mut [D]) {
-        let n = self.0;
-        let (a_const, b_const, alpha) = (3.4, 1.0, 10.0);
-        let dx = 1.0 / (n as f64 - 1.0);
-        let a = alpha / (dx * dx);
-        let id = |i: usize, j: usize, k: usize| i + n * j + n * n * k;
-        for j in 0..n {
-            for i in 0..n {
-                let (ip, im) = ((i + 1) % n, (i + n - 1) % n);
-                let (jp, jm) = ((j + 1) % n, (j + n - 1) % n);
-                let (u, v) = (y[id(i, j, 0)], y[id(i, j, 1)]);
-                let lap = |k: usize| {
-                    y[id(ip, j, k)] + y[id(im, j, k)] + y[id(i, jp, k)] + y[id(i, jm, k)]
-                        - y[id(i, j, k)] * 4.0
-                };
-                let uuv = u * u * v;
-                dy[id(i, j, 0)] = lap(0) * a + b_const + uuv - u * (a_const + 1.0);
-                dy[id(i, j, 1)] = lap(1) * a + u * a_const - uuv;
-            }
-        }
+        brusselator(self.0, y, dy);
     }
 }
 
@@ -53,7 +38,7 @@ fn every_engine_matches_the_dense_dual_jacobian() {
         |v| {
             let mut out = vec![anydiff::dual::DualVec::constant(0.0); size];
             // DualVec is not Copy: evaluate element by element on clones
-            brusselator_vec(6, v, &mut out);
+            brusselator(6, v, &mut out);
             out
         },
         &x,
@@ -87,30 +72,6 @@ fn every_engine_matches_the_dense_dual_jacobian() {
         assert!(again.iter().zip(&values).any(|(a, b)| a != b));
     }
     let _ = f;
-}
-
-fn brusselator_vec<D: DualNum<f64>>(n: usize, y: &[D], dy: &mut [D]) {
-    let (a_const, b_const, alpha) = (3.4, 1.0, 10.0);
-    let dx = 1.0 / (n as f64 - 1.0);
-    let a = alpha / (dx * dx);
-    let id = |i: usize, j: usize, k: usize| i + n * j + n * n * k;
-    for j in 0..n {
-        for i in 0..n {
-            let (ip, im) = ((i + 1) % n, (i + n - 1) % n);
-            let (jp, jm) = ((j + 1) % n, (j + n - 1) % n);
-            let (u, v) = (y[id(i, j, 0)].clone(), y[id(i, j, 1)].clone());
-            let lap = |k: usize| {
-                y[id(ip, j, k)].clone()
-                    + y[id(im, j, k)].clone()
-                    + y[id(i, jp, k)].clone()
-                    + y[id(i, jm, k)].clone()
-                    - y[id(i, j, k)].clone() * 4.0
-            };
-            let uuv = u.clone() * u.clone() * v;
-            dy[id(i, j, 0)] = lap(0) * a + b_const + uuv.clone() - u.clone() * (a_const + 1.0);
-            dy[id(i, j, 1)] = lap(1) * a + u * a_const - uuv;
-        }
-    }
 }
 
 /// `y_i = max(x_i, x_{i+1})` written with a branch: cannot be traced.

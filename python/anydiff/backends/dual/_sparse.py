@@ -3,7 +3,7 @@ detect their pattern from the program the plan traced (f is traced once)."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from anydiff.backends.sparse._plans import (
     SparseHessianPlan,
     SparseJacobianPlan,
 )
-from anydiff.coloring import Coloring
+from anydiff.coloring import Bicoloring, Coloring
 from anydiff.ir._compile import TracedProgram, flat_points
 from anydiff.operators._registry import register_plan
 
@@ -55,7 +55,7 @@ class EntrywiseJacobianPlan(DualPlan, ColoredJacobianPlan):
             super()._prepare_values()
 
     @property
-    def coloring(self) -> Coloring:
+    def coloring(self) -> Union[Coloring, Bicoloring]:  # type: ignore[override]
         if self._coloring is None:
             super()._prepare_values()
         assert self._coloring is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import functools
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -20,9 +20,11 @@ from anydiff._contract import AbstractBackend, Function
 from anydiff._errors import ShapeError
 from anydiff.backends.sparse._backend import SparseBackend
 from anydiff.coloring import (
+    Bicoloring,
     Coloring,
     Pattern,
     acyclic_coloring,
+    bicoloring,
     color_columns,
     color_rows,
     hessian_coloring,
@@ -49,7 +51,8 @@ __all__ = [
 ]
 
 Products = Callable[[tuple, tuple, Any], Any]
-"""Compressed products ``(xs, cs, seeds (k, n or m)) -> rows (k, m or n)``."""
+"""Compressed products ``(xs, cs, seeds (k, n or m)) -> rows (k, m or n)``; for a
+bicoloring ``(xs, cs, (column seeds (p, n), row seeds (q, m))) -> flat (p m + q n)``."""
 
 
 class _SparseMatrices:
@@ -60,11 +63,15 @@ class _SparseMatrices:
     dtype: np.dtype
     pattern: Pattern
     format: str
-    _coloring: Optional[Coloring] = None
+    _coloring: Optional[Union[Coloring, Bicoloring]] = None
+    _coloring_note: str = ""
     _direct: Optional[Callable[[tuple, tuple], Any]] = None
 
     def _colored(
-        self, coloring: Coloring, products: Products, ops_backend: AbstractBackend
+        self,
+        coloring: Union[Coloring, Bicoloring],
+        products: Products,
+        ops_backend: AbstractBackend,
     ) -> None:
         """The compiled compressed products (seeds are constants of the compiled call, as
         XLA then folds them), the decompressor and, for framework formats, the compiled
@@ -72,16 +79,25 @@ class _SparseMatrices:
         pattern, self._coloring = self.pattern, coloring
         ops, like = ops_backend.ops, self.signature.to_backend((self.signature.like,))[0]
         self._ops, compile = ops, ops_backend.compile
-        seeds = np.ascontiguousarray(coloring.seed_matrix(self.dtype).T)
-        seeds = ops.from_numpy(seeds, like=like) if ops.name != "numpy" else seeds
+
+        def constant(a: np.ndarray) -> Any:
+            a = np.ascontiguousarray(a)
+            return ops.from_numpy(a, like=like) if ops.name != "numpy" else a
+
+        seeds: Any
+        if isinstance(coloring, Bicoloring):
+            seeds = tuple(constant(s.T) for s in coloring.seed_matrices(self.dtype))
+            self._decompress = coloring.decompressor()
+        else:
+            seeds = constant(coloring.seed_matrix(self.dtype).T)
+            self._decompress = _core.Decompressor(pattern._core, coloring.colors, coloring.kind)
         self._compressed = compile(lambda xs, cs: products(xs, cs, seeds))
-        self._decompress = _core.Decompressor(pattern._core, coloring.colors, coloring.kind)
         wrap = _wrapper(self.format, pattern, ops, like)
+        gather = self._decompress.gather_indices
         if coloring.ncolors == 0:  # a structurally zero matrix: no products at all
             zeros = ops.from_numpy(np.zeros(0, dtype=self.dtype), like=like)
             self._direct = lambda xs, cs: wrap(zeros)
         elif self.format != "scipy":
-            gather = self._decompress.gather_indices
             if gather is None:
                 raise ValueError(
                     f"format={self.format!r} decompresses by gathering, which an acyclic coloring "
@@ -89,17 +105,29 @@ class _SparseMatrices:
                 )
             idx = ops.from_numpy(gather, like=like)
             self._direct = compile(lambda xs, cs: wrap(products(xs, cs, seeds).reshape(-1)[idx]))
+        elif gather is not None and ops.name != "numpy":
+            # the gather compiled with the products: only the nonzeros come to the host
+            idx = ops.from_numpy(gather, like=like)
+            values = compile(lambda xs, cs: products(xs, cs, seeds).reshape(-1)[idx])
+            dtype = self.dtype
+            self._direct = lambda xs, cs: pattern.tocsr(_host_copy(ops, values(xs, cs), dtype))
         else:
             self._direct = None
 
     def __repr__(self) -> str:
         m, n = self.pattern.shape
-        how = (
-            f"{self._coloring.kind} coloring, {self._coloring.ncolors} products"
-            if self._coloring is not None
-            else "entries computed directly"
+        c = self._coloring
+        if c is None:
+            how = "entries computed directly"
+        elif isinstance(c, Bicoloring):
+            sides = f"{c.ncolumn_colors} JVPs + {c.nrow_colors} VJPs"
+            how = f"bicoloring, {c.ncolors} products ({sides})"
+        else:
+            how = f"{c.kind} coloring, {c.ncolors} products"
+        return (
+            f"{type(self).__name__}({m} x {n}, {self.pattern.nnz} nonzeros, {how}"
+            f"{self._coloring_note})"
         )
-        return f"{type(self).__name__}({m} x {n}, {self.pattern.nnz} nonzeros, {how})"
 
     def _from_colors(self, xs: tuple, cs: tuple) -> Any:
         """The sparse matrix at ``(xs, cs)`` from the compressed products."""
@@ -166,7 +194,8 @@ class SparseJacobianPlan(JacobianPlan):
 @register_plan(SparseJacobianPlan, AbstractBackend)
 class ColoredJacobianPlan(_SparseMatrices, SparseJacobianPlan):
     """Columns colored for JVPs or rows for VJPs — whichever the inner backend computes;
-    when it does both, the fewer colors, a row color counting ``vjp_cost`` columns."""
+    when it does both, the fewer colors, a row color counting ``vjp_cost`` columns, or a
+    bicoloring (JVPs and VJPs together) where that needs fewer products still."""
 
     def __init__(
         self, backend: SparseBackend, f: Function, *args: Any, batch_size: Optional[int] = None
@@ -176,7 +205,7 @@ class ColoredJacobianPlan(_SparseMatrices, SparseJacobianPlan):
         self._prepare_values()
 
     @property
-    def coloring(self) -> Coloring:
+    def coloring(self) -> Union[Coloring, Bicoloring]:  # type: ignore[override]
         assert self._coloring is not None
         return self._coloring
 
@@ -185,8 +214,12 @@ class ColoredJacobianPlan(_SparseMatrices, SparseJacobianPlan):
 
     def _prepare_values(self) -> None:
         """Set up how calls compute the matrix: here, color and compile the products."""
-        coloring = _jacobian_coloring(self.backend, self.inner, self.pattern)
-        self._colored(coloring, self._products(coloring.kind), self.inner)
+        coloring, self._coloring_note = _jacobian_coloring(self.backend, self.inner, self.pattern)
+        if isinstance(coloring, Bicoloring):
+            products = _two_sided(self._products("column"), self._products("row"), self.inner)
+        else:
+            products = self._products(coloring.kind)
+        self._colored(coloring, products, self.inner)
 
     def _products(self, kind: str) -> Products:
         """The inner backend's JVPs (column coloring) or VJPs (row coloring)."""
@@ -270,7 +303,7 @@ class ColoredHessianPlan(_SparseMatrices, SparseHessianPlan):
 
     @property
     def coloring(self) -> Coloring:
-        assert self._coloring is not None
+        assert isinstance(self._coloring, Coloring)  # Hessians are never bicolored
         return self._coloring
 
     def hessian_at(self, xs: tuple, cs: tuple) -> Any:
@@ -358,11 +391,13 @@ def _detect(backend: SparseBackend, problem: SparsityProblem) -> Pattern:
 
 def _jacobian_coloring(
     backend: SparseBackend, inner: AbstractBackend, pattern: Pattern
-) -> Coloring:
-    """Column coloring for JVPs, row coloring for VJPs; when both work, the cheaper: the
-    fewer colors, a row color counting ``vjp_cost`` columns."""
+) -> tuple[Union[Coloring, Bicoloring], str]:
+    """``(coloring, note for the repr)``: column coloring for JVPs, row coloring for VJPs;
+    when both work, the cheaper (a VJP counting ``vjp_cost`` JVPs), or a bicoloring where
+    ``compression="auto"`` and that is cheaper still. The note says when a bicoloring would
+    have been cheaper but the inner backend lacks JVPs or VJPs."""
     want = backend.compression
-    options = []
+    options: list[Union[Coloring, Bicoloring]] = []
     if inner.supports_forward and want in ("auto", "column"):
         options.append(color_columns(pattern, backend.coloring, backend.time_budget))
     if inner.supports_reverse and want in ("auto", "row"):
@@ -373,7 +408,56 @@ def _jacobian_coloring(
             f"compression={want!r} needs {mode}-mode products, which {type(inner).__name__} "
             "does not compute"
         )
-    return min(options, key=lambda c: c.ncolors * (inner.vjp_cost if c.kind == "row" else 1))
+
+    def cost(c: Union[Coloring, Bicoloring]) -> float:
+        if isinstance(c, Bicoloring):
+            return c.ncolumn_colors + c.nrow_colors * inner.vjp_cost
+        return c.ncolors * (inner.vjp_cost if c.kind == "row" else 1)
+
+    best = min(options, key=cost)
+    if want != "auto" or not _two_sided_may_pay(pattern, best.ncolors):
+        return best, ""
+    two = bicoloring(pattern, backend.time_budget)
+    if not (inner.supports_forward and inner.supports_reverse):
+        if two.ncolors < best.ncolors:
+            missing = "VJPs" if inner.supports_forward else "JVPs"
+            note = (
+                f"; a bicoloring would need {two.ncolors} products, but "
+                f"{type(inner).__name__} computes no {missing}"
+            )
+            return best, note
+        return best, ""
+    return (two, "") if cost(two) < cost(best) else (best, "")
+
+
+def _two_sided_may_pay(pattern: Pattern, one_sided: int) -> bool:
+    """Whether a bicoloring is worth computing: only with dense rows and dense columns
+    does it beat a one-sided coloring, which then needs several times the typical row or
+    column length (the median, plus one)."""
+    m, n = pattern.shape
+    if m == 0 or n == 0:
+        return False
+    rows = np.diff(np.asarray(pattern.indptr))
+    cols = np.bincount(np.asarray(pattern.indices), minlength=n)
+    typical = max(float(np.median(rows)), float(np.median(cols))) + 1
+    return one_sided > 2 * typical
+
+
+def _two_sided(jvps: Products, vjps: Products, inner: AbstractBackend) -> Products:
+    """The products of a bicoloring: the JVPs along the column seeds, then the VJPs of the
+    row seeds, flattened and concatenated (what its decompressor reads)."""
+    ops = inner.ops
+
+    def products(xs: tuple, cs: tuple, seeds: tuple) -> Any:
+        column_seeds, row_seeds = seeds
+        parts = [
+            rows(xs, cs, s).reshape(-1)
+            for rows, s in ((jvps, column_seeds), (vjps, row_seeds))
+            if s.shape[0]
+        ]
+        return parts[0] if len(parts) == 1 else ops.concat(parts, 0)
+
+    return products
 
 
 def _hessian_coloring(backend: SparseBackend, pattern: Pattern, fmt: str) -> Coloring:
@@ -385,6 +469,12 @@ def _hessian_coloring(backend: SparseBackend, pattern: Pattern, fmt: str) -> Col
         return hessian_coloring(pattern, scheme, budget)
     color = {"star": star_coloring, "acyclic": acyclic_coloring, "column": color_columns}[scheme]
     return color(pattern, order, budget)
+
+
+def _host_copy(ops: Any, a: Any, dtype: np.dtype) -> np.ndarray:
+    """A host copy of a framework array that the caller owns (writable). JAX arrays convert
+    themselves: for the sizes of a matrix's nonzeros that is cheaper than a DLPack view."""
+    return np.array(a if ops.name == "jax" else ops.to_numpy(a), dtype=dtype)
 
 
 def _symmetric(pattern: Pattern) -> Pattern:

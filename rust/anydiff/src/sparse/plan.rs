@@ -73,17 +73,25 @@ mod sealed {
     impl Sealed for f64 {}
 }
 
+/// The evaluations of [`PlanReal`], the same for every real type `$t` (a
+/// generic default cannot name the dual type's number bounds).
+macro_rules! plan_real_evaluations {
+    ($t:ty) => {
+        fn eval_dual<F: VectorFunction<$t>>(
+            f: &F,
+            x: &[Dual<$t, DUAL_LANES>],
+            y: &mut [Dual<$t, DUAL_LANES>],
+        ) {
+            f.eval(x, y);
+        }
+        fn eval_real<F: VectorFunction<$t>>(f: &F, x: &[$t], y: &mut [$t]) {
+            f.eval(x, y);
+        }
+    };
+}
+
 impl PlanReal for f64 {
-    fn eval_dual<F: VectorFunction<f64>>(
-        f: &F,
-        x: &[Dual<f64, DUAL_LANES>],
-        y: &mut [Dual<f64, DUAL_LANES>],
-    ) {
-        f.eval(x, y);
-    }
-    fn eval_real<F: VectorFunction<f64>>(f: &F, x: &[f64], y: &mut [f64]) {
-        f.eval(x, y);
-    }
+    plan_real_evaluations!(f64);
     #[cfg(feature = "ir")]
     fn trace<F: VectorFunction<f64>>(f: &F) -> Option<Result<crate::ir::Program, Error>> {
         Some(crate::ir::trace(f.n_inputs(), f.n_outputs(), |x, y| {
@@ -101,16 +109,7 @@ impl PlanReal for f64 {
 }
 
 impl PlanReal for f32 {
-    fn eval_dual<F: VectorFunction<f32>>(
-        f: &F,
-        x: &[Dual<f32, DUAL_LANES>],
-        y: &mut [Dual<f32, DUAL_LANES>],
-    ) {
-        f.eval(x, y);
-    }
-    fn eval_real<F: VectorFunction<f32>>(f: &F, x: &[f32], y: &mut [f32]) {
-        f.eval(x, y);
-    }
+    plan_real_evaluations!(f32);
     #[cfg(feature = "ir")]
     fn trace<F: VectorFunction<f32>>(_: &F) -> Option<Result<crate::ir::Program, Error>> {
         None

@@ -11,7 +11,7 @@ use super::super::order::{vertex_order, Order};
 use super::super::pattern::Pattern;
 use super::budget::{ImproveOptions, Meter};
 use super::greedy::greedy;
-use super::improve::{improve, improve_graph, iterated_greedy, pass_cost, GRAPH_CAP};
+use super::improve::{improve, improve_graph, iterated_greedy, pass_cost, GRAPH_CAP, LARGE_GRAPH};
 use super::{acyclic, require_symmetric, star, Coloring, ColoringKind};
 use crate::error::Error;
 use crate::stop::StopFlag;
@@ -31,9 +31,6 @@ pub const BEST_ORDERS: [Order; 6] = [
 /// none are given: the dynamic orderings cost a pass over a graph that no
 /// longer fits in cache, and the improvement pass does better with the time.
 const BEST_ORDERS_LARGE: [Order; 2] = [Order::LargestFirst, Order::Natural];
-
-/// Adjacency entries from which a graph counts as large.
-const LARGE_GRAPH: usize = 1 << 22;
 
 /// Column coloring with the fewest colors: the greedy coloring of each of
 /// `orders` ([`BEST_ORDERS`] when empty), the best one improved within the

@@ -99,7 +99,12 @@ impl<'a> Meter<'a> {
     /// A meter holding `1 / parts` of what is left (taken from this one);
     /// give the rest back with [`Meter::absorb`].
     pub fn share(&mut self, parts: u64) -> Meter<'a> {
-        let part = self.left / parts.max(1);
+        self.share_at_most(parts, u64::MAX)
+    }
+
+    /// [`Meter::share`], holding at most `most` units.
+    pub fn share_at_most(&mut self, parts: u64, most: u64) -> Meter<'a> {
+        let part = (self.left / parts.max(1)).min(most);
         self.left -= part;
         Meter {
             left: part,
@@ -124,6 +129,11 @@ impl<'a> Meter<'a> {
     /// The stop flag polled by this meter.
     pub fn stop(&self) -> &'a StopFlag {
         self.stop
+    }
+
+    /// Units left to spend.
+    pub fn left(&self) -> u64 {
+        self.left
     }
 
     /// Whether nothing is left to spend.

@@ -8,6 +8,7 @@
 //! combine orderings and improvement live in `best.rs`.
 
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use super::super::graph::{ColumnGraph, ExplicitGraph, Graph, RowGraph, SplitMix64, NONE};
 use super::super::pattern::Pattern;
@@ -20,11 +21,24 @@ use crate::stop::StopFlag;
 /// Largest number of adjacency entries an improvement materialises.
 pub(crate) const GRAPH_CAP: usize = 1 << 26;
 
+/// Adjacency entries from which a graph counts as large: the searches that
+/// keep a priority queue of all vertices (the dynamic orderings, the exact
+/// search) cost more than they find there.
+pub(crate) const LARGE_GRAPH: usize = 1 << 22;
+
 /// Largest `vertices x colors` table the tabu search allocates.
 const TABU_TABLE_CAP: usize = 1 << 26;
 
 /// Rounds of iterated greedy without progress before it gives way to tabu.
 const STALE_ROUNDS: u32 = 30;
+
+/// The exact search for the lower bound gets `1 / EXACT_SHARE` of the
+/// budget, and at most `EXACT_PER_ENTRY` units per adjacency entry: where it
+/// succeeds it colors most vertices at the first or second color tried (a
+/// few units per entry), and under a wall-clock limit alone (an unbounded
+/// budget) a hopeless search must not take the whole time.
+const EXACT_SHARE: u64 = 8;
+const EXACT_PER_ENTRY: u64 = 16;
 
 /// Tries to lower the number of colors of a valid `coloring` within the
 /// budget of `opts`; the result is valid and never uses more colors.
@@ -250,141 +264,331 @@ pub(crate) fn improve_graph(
     if k <= bound || meter.exhausted() {
         return (colors, k);
     }
+    // an exact search for the clique bound first: on tight patterns (stencils
+    // whose optimum is the bound) it finds what local search does not; not on
+    // large graphs, where its saturation queue no longer fits in cache
+    if g.entries() <= LARGE_GRAPH {
+        let most = (g.entries() as u64 + g.len() as u64).saturating_mul(EXACT_PER_ENTRY);
+        let mut exact = meter.share_at_most(EXACT_SHARE, most);
+        let found = dsatur_backtracking(g, bound, &mut exact);
+        meter.absorb(exact);
+        if let Some(colors) = found {
+            return (colors, bound);
+        }
+    }
     let cost = (g.entries() as u64).max(1);
     let mut first = meter.share(4);
     let (mut best, mut k) = iterated_greedy(g, colors, k, seed, cost, &mut first);
     meter.absorb(first);
-    let Some(mut tabu) = Tabu::new(g, k, seed) else {
+    let Some(mut tabu) = Tabu::new(g, &best, k, seed, meter) else {
         return (best, k);
     };
     while k > bound {
-        drop_smallest_class_last(&mut best, k);
-        match tabu.search(&best, k - 1, meter) {
-            Some(c) => {
-                best = c;
-                k -= 1;
-            }
-            None => break,
+        tabu.drop_smallest_class_last(k);
+        if !tabu.search(k - 1, meter) {
+            break;
         }
+        k -= 1;
+        best.clone_from(&tabu.col);
     }
     (best, k)
 }
 
-/// Swaps color ids so that the smallest class has the last color `k - 1`:
-/// the tabu search for `k - 1` colors starts by moving that class, so the
-/// fewer vertices it holds, the fewer conflicts it starts from.
-fn drop_smallest_class_last(colors: &mut [usize], k: usize) {
-    let mut sizes = vec![0usize; k];
-    for &c in colors.iter() {
-        if let Some(s) = sizes.get_mut(c) {
-            *s += 1;
+/// Looks for a proper coloring of `g` with `k` colors: DSATUR with
+/// chronological backtracking and forward checking (Brelaz's exact
+/// algorithm: the most saturated vertex next, ties by degree then index; a
+/// color is refused when it leaves an uncolored neighbour no color). `None`
+/// when there is none or the budget of `meter` runs out first; each color
+/// tried spends twice the degree of its vertex.
+fn dsatur_backtracking(g: &ExplicitGraph, k: usize, meter: &mut Meter<'_>) -> Option<Vec<usize>> {
+    let n = g.len();
+    if k == 0 || n == 0 {
+        return (n == 0).then(Vec::new);
+    }
+    if n.checked_mul(k)? > TABU_TABLE_CAP || u32::try_from(n).is_err() {
+        return None;
+    }
+    let mut s = Saturation::new(g, k);
+    // (vertex, next color to try) of every colored vertex, in coloring order
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    while let Some(v) = s.most_saturated() {
+        let (mut v, mut from) = (v, 0);
+        loop {
+            let degree = g.neighbors(v).len() as u64;
+            let mut placed = None;
+            for c in from..k {
+                if s.count[v * k + c] != 0 {
+                    continue;
+                }
+                if !meter.spend(2 * degree + 1) {
+                    return None;
+                }
+                s.assign(v, c);
+                let wipes_out = g
+                    .neighbors(v)
+                    .iter()
+                    .any(|&u| s.color[u as usize] == NONE && s.sat[u as usize] as usize >= k);
+                if !wipes_out {
+                    placed = Some(c);
+                    break;
+                }
+                s.unassign(v);
+            }
+            if let Some(c) = placed {
+                stack.push((v, c + 1));
+                break;
+            }
+            // no color left for v: undo the last choice and try its next color
+            s.release(v);
+            let (u, next) = stack.pop()?;
+            s.unassign(u);
+            s.release(u);
+            (v, from) = (u, next);
         }
     }
-    let Some(smallest) = (0..k).min_by_key(|&c| (sizes[c], Reverse(c))) else {
-        return;
-    };
-    let last = k - 1;
-    if smallest != last {
-        for c in colors.iter_mut() {
+    Some(s.color)
+}
+
+/// The state of [`dsatur_backtracking`]: colors, per-color neighbour counts,
+/// saturation degrees and a lazy max-heap of the uncolored vertices.
+struct Saturation<'a> {
+    g: &'a ExplicitGraph,
+    k: usize,
+    color: Vec<usize>,
+    /// `count[v * k + c]`: colored neighbours of `v` with color `c`.
+    count: Vec<u32>,
+    /// Distinct colors among the colored neighbours of each vertex.
+    sat: Vec<u32>,
+    /// `(saturation, degree, Reverse(vertex))`; stale entries are skipped.
+    heap: BinaryHeap<(u32, u32, Reverse<u32>)>,
+}
+
+impl<'a> Saturation<'a> {
+    fn new(g: &'a ExplicitGraph, k: usize) -> Self {
+        let n = g.len();
+        let heap = (0..n)
+            .map(|v| (0, g.neighbors(v).len() as u32, Reverse(v as u32)))
+            .collect();
+        Saturation {
+            g,
+            k,
+            color: vec![NONE; n],
+            count: vec![0; n * k],
+            sat: vec![0; n],
+            heap,
+        }
+    }
+
+    /// Queues `v` (uncolored) with its current saturation.
+    fn release(&mut self, v: usize) {
+        let degree = self.g.neighbors(v).len() as u32;
+        self.heap.push((self.sat[v], degree, Reverse(v as u32)));
+    }
+
+    /// The uncolored vertex of highest saturation, taken off the queue.
+    fn most_saturated(&mut self) -> Option<usize> {
+        while let Some((s, _, Reverse(v))) = self.heap.pop() {
+            let v = v as usize;
+            if self.color[v] == NONE && self.sat[v] == s {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn assign(&mut self, v: usize, c: usize) {
+        self.color[v] = c;
+        for &u in self.g.neighbors(v) {
+            let u = u as usize;
+            let cell = &mut self.count[u * self.k + c];
+            *cell += 1;
+            if *cell == 1 {
+                self.sat[u] += 1;
+                if self.color[u] == NONE {
+                    self.release(u);
+                }
+            }
+        }
+    }
+
+    fn unassign(&mut self, v: usize) {
+        let c = self.color[v];
+        self.color[v] = NONE;
+        for &u in self.g.neighbors(v) {
+            let u = u as usize;
+            let cell = &mut self.count[u * self.k + c];
+            *cell -= 1;
+            if *cell == 0 {
+                self.sat[u] -= 1;
+                if self.color[u] == NONE {
+                    self.release(u);
+                }
+            }
+        }
+    }
+}
+
+/// State of the TabuCol search (Hertz and de Werra) on an explicit graph,
+/// kept from one color count to the next: the neighbour-color table is
+/// built once and updated by every move.
+struct Tabu<'a> {
+    g: &'a ExplicitGraph,
+    rng: SplitMix64,
+    /// Row length of the tables: the color count the search started from.
+    stride: usize,
+    /// The current (possibly conflicting) coloring.
+    col: Vec<usize>,
+    /// `gamma[v * stride + c]`: neighbours of `v` with color `c`.
+    gamma: Vec<u32>,
+    /// `tabu_until[v * stride + c]`: first iteration at which `v` may take
+    /// `c` again; iterations count on across searches.
+    tabu_until: Vec<u64>,
+    iter: u64,
+}
+
+impl<'a> Tabu<'a> {
+    /// The search state of the proper `k`-coloring `colors` of `g`; `None`
+    /// when its tables would be too large or the budget cannot pay for them.
+    fn new(
+        g: &'a ExplicitGraph,
+        colors: &[usize],
+        k: usize,
+        seed: u64,
+        meter: &mut Meter<'_>,
+    ) -> Option<Self> {
+        let n = g.len();
+        let cells = n.checked_mul(k)?;
+        if cells > TABU_TABLE_CAP || !meter.spend(g.entries() as u64 + n as u64) {
+            return None;
+        }
+        let mut gamma = vec![0u32; cells];
+        for (v, &c) in colors.iter().enumerate() {
+            for &u in g.neighbors(v) {
+                gamma[u as usize * k + c] += 1;
+            }
+        }
+        Some(Tabu {
+            g,
+            // a stream apart from the iterated greedy's
+            rng: SplitMix64::new(seed ^ 0x5bd1_e995_7a4f_0c31),
+            stride: k,
+            col: colors.to_vec(),
+            gamma,
+            tabu_until: vec![0; cells],
+            iter: 0,
+        })
+    }
+
+    /// Swaps color ids so that the smallest class of the proper `k`-coloring
+    /// has the last color `k - 1`: the search for `k - 1` colors starts by
+    /// moving that class, so the fewer vertices it holds, the fewer
+    /// conflicts it starts from. Spends nothing metered (`O(n)` swaps).
+    fn drop_smallest_class_last(&mut self, k: usize) {
+        let mut sizes = vec![0usize; k];
+        for &c in &self.col {
+            if let Some(s) = sizes.get_mut(c) {
+                *s += 1;
+            }
+        }
+        let Some(smallest) = (0..k).min_by_key(|&c| (sizes[c], Reverse(c))) else {
+            return;
+        };
+        let last = k - 1;
+        if smallest == last {
+            return;
+        }
+        for c in self.col.iter_mut() {
             if *c == smallest {
                 *c = last;
             } else if *c == last {
                 *c = smallest;
             }
         }
-    }
-}
-
-/// State of the TabuCol search (Hertz and de Werra) on an explicit graph.
-struct Tabu<'a> {
-    g: &'a ExplicitGraph,
-    rng: SplitMix64,
-}
-
-impl<'a> Tabu<'a> {
-    /// A search on `g` for fewer than `k` colors; `None` when its tables
-    /// would be too large.
-    fn new(g: &'a ExplicitGraph, k: usize, seed: u64) -> Option<Self> {
-        let cells = g.len().checked_mul(k)?;
-        (cells <= TABU_TABLE_CAP).then(|| Tabu {
-            g,
-            // a stream apart from the iterated greedy's
-            rng: SplitMix64::new(seed ^ 0x5bd1_e995_7a4f_0c31),
-        })
+        let stride = self.stride;
+        for row in self.gamma.chunks_exact_mut(stride) {
+            row.swap(smallest, last);
+        }
+        for row in self.tabu_until.chunks_exact_mut(stride) {
+            row.swap(smallest, last);
+        }
     }
 
-    /// Looks for a proper `k`-coloring starting from `start` (colors `>= k`
-    /// are moved to their least-conflicting color); `None` when the budget
-    /// runs out. Each move spends the candidates it scores plus the degree
-    /// of the moved vertex.
-    fn search(&mut self, start: &[usize], k: usize, meter: &mut Meter<'_>) -> Option<Vec<usize>> {
+    /// Moves `v` to color `c`, updating the neighbour-color table.
+    fn recolor(&mut self, v: usize, c: usize) {
+        let (old, s) = (self.col[v], self.stride);
+        self.col[v] = c;
+        for &u in self.g.neighbors(v) {
+            let u = u as usize;
+            self.gamma[u * s + old] -= 1;
+            self.gamma[u * s + c] += 1;
+        }
+    }
+
+    /// Looks for a proper `k`-coloring from the current one (a proper
+    /// coloring with `k + 1` colors: the vertices of color `k` first go to
+    /// their least-conflicting color); true when found (then in `col`),
+    /// false when the budget runs out or cannot pay for as many moves as
+    /// there are conflicts to remove. Each move spends the candidates it
+    /// scores plus the degree of the moved vertex.
+    fn search(&mut self, k: usize, meter: &mut Meter<'_>) -> bool {
         let g = self.g;
-        let n = g.len();
+        let (n, s) = (g.len(), self.stride);
         if k == 0 {
-            return if n == 0 { Some(Vec::new()) } else { None };
+            return n == 0;
         }
-        let mut col = start.to_vec();
-        // gamma[v * k + c]: neighbours of v with color c
-        let mut gamma = vec![0u32; n * k];
-        if !meter.spend(g.entries() as u64) {
-            return None;
+        let dropped: Vec<usize> = (0..n).filter(|&v| self.col[v] >= k).collect();
+        let moving: u64 = dropped.iter().map(|&v| g.neighbors(v).len() as u64).sum();
+        if !meter.spend(moving + n as u64) {
+            return false;
         }
-        for v in 0..n {
-            if col[v] < k {
-                for &u in g.neighbors(v) {
-                    gamma[u as usize * k + col[v]] += 1;
+        for v in dropped {
+            let row = &self.gamma[v * s..v * s + k];
+            let mut c = 0;
+            for (cc, &x) in row.iter().enumerate() {
+                if x < row[c] {
+                    c = cc;
                 }
             }
-        }
-        for v in 0..n {
-            if col[v] >= k {
-                let row = &gamma[v * k..(v + 1) * k];
-                let mut c = 0;
-                for (cc, &x) in row.iter().enumerate() {
-                    if x < row[c] {
-                        c = cc;
-                    }
-                }
-                col[v] = c;
-                for &u in g.neighbors(v) {
-                    gamma[u as usize * k + c] += 1;
-                }
-            }
+            self.recolor(v, c);
         }
         // conflicting vertices as an indexed set
         let mut pos = vec![NONE; n];
         let mut conf: Vec<usize> = Vec::new();
         let mut conflicts: i64 = 0;
         for v in 0..n {
-            let g_v = gamma[v * k + col[v]];
+            let g_v = self.gamma[v * s + self.col[v]];
             if g_v > 0 {
                 set_member(&mut conf, &mut pos, v, true);
                 conflicts += i64::from(g_v);
             }
         }
         conflicts /= 2;
+        // hopeless: even at one conflict removed per move the budget ends first
+        let per_move = (conf.len() * k) as u64 + 1;
+        if (conflicts as u64).saturating_mul(per_move) > meter.left() {
+            return false;
+        }
         let mut best_conflicts = conflicts;
-        let mut tabu_until = vec![0u64; n * k];
-        let mut iter: u64 = 0;
         while conflicts > 0 {
             if !meter.spend((conf.len() * k) as u64 + 1) {
-                return None;
+                return false;
             }
-            iter += 1;
+            self.iter += 1;
+            let iter = self.iter;
             // best move among conflicting vertices
             let mut best_delta = i64::MAX;
             let mut chosen = (NONE, NONE);
             let mut ties = 0u64;
             for &v in &conf {
-                let cv = col[v];
-                let base = i64::from(gamma[v * k + cv]);
+                let cv = self.col[v];
+                let base = i64::from(self.gamma[v * s + cv]);
                 for c in 0..k {
                     if c == cv {
                         continue;
                     }
-                    let delta = i64::from(gamma[v * k + c]) - base;
+                    let delta = i64::from(self.gamma[v * s + c]) - base;
                     let allowed =
-                        tabu_until[v * k + c] <= iter || conflicts + delta < best_conflicts;
+                        self.tabu_until[v * s + c] <= iter || conflicts + delta < best_conflicts;
                     if !allowed || delta > best_delta {
                         continue;
                     }
@@ -402,34 +606,32 @@ impl<'a> Tabu<'a> {
             }
             let (v, c) = if chosen.0 == NONE {
                 let v = conf[self.rng.below(conf.len())];
-                let c = (col[v] + 1 + self.rng.below(k.saturating_sub(1).max(1))) % k;
+                let c = (self.col[v] + 1 + self.rng.below(k.saturating_sub(1).max(1))) % k;
                 (v, c)
             } else {
                 chosen
             };
-            let old = col[v];
+            let old = self.col[v];
             if c == old {
                 continue;
             }
             if !meter.spend(g.neighbors(v).len() as u64) {
-                return None;
+                return false;
             }
-            conflicts += i64::from(gamma[v * k + c]) - i64::from(gamma[v * k + old]);
-            col[v] = c;
+            conflicts += i64::from(self.gamma[v * s + c]) - i64::from(self.gamma[v * s + old]);
+            self.recolor(v, c);
             for &u in g.neighbors(v) {
                 let u = u as usize;
-                gamma[u * k + old] -= 1;
-                gamma[u * k + c] += 1;
-                let in_conflict = gamma[u * k + col[u]] > 0;
+                let in_conflict = self.gamma[u * s + self.col[u]] > 0;
                 set_member(&mut conf, &mut pos, u, in_conflict);
             }
-            let in_conflict = gamma[v * k + c] > 0;
+            let in_conflict = self.gamma[v * s + c] > 0;
             set_member(&mut conf, &mut pos, v, in_conflict);
             let tenure = self.rng.below(10) as u64 + (conf.len() as u64 * 6) / 10;
-            tabu_until[v * k + old] = iter + tenure + 1;
+            self.tabu_until[v * s + old] = iter + tenure + 1;
             best_conflicts = best_conflicts.min(conflicts);
         }
-        Some(col)
+        true
     }
 }
 
