@@ -19,8 +19,8 @@ use super::buffers::{
     arg, check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, opt_chunks, split, standard,
     with_contiguous,
 };
-use super::gemm::{gemm, has_gemm, Mat, MatMut, MIN_GEMM_WORK};
-use super::lanes::{Lanes, MAX_PASS_LANES};
+use super::gemm::{gemm, has_gemm, Mat, MatMut};
+use super::lanes::{LaneMask, Lanes, MAX_PASS_LANES, MAX_POINT_LANES};
 use super::linalg::linalg;
 use super::ops::{IrError, Op, ReduceFn};
 use super::program::Program;
@@ -53,17 +53,23 @@ impl Program {
             buf: vec![D::zero(); self.work_len * c],
             c,
         };
-        self.fill_leaves(&mut ws, params);
+        self.fill_leaves(&mut ws, params, true);
         ws
     }
 
-    /// Writes the constants and parameters into their slots.
-    pub(crate) fn fill_leaves<D: Elementary>(&self, ws: &mut Workspace<D>, params: &[D::Real]) {
+    /// Writes the parameters, and with `consts` the constants, into their slots
+    /// (a kept workspace holds its constants still: leaf blocks are never reused).
+    pub(crate) fn fill_leaves<D: Elementary>(
+        &self,
+        ws: &mut Workspace<D>,
+        params: &[D::Real],
+        consts: bool,
+    ) {
         let (buf, c) = (&mut ws.buf, ws.c);
         for (i, op) in self.ops.iter().enumerate() {
             let base = self.offsets[i] * c;
             match op {
-                Op::Const(values) => {
+                Op::Const(values) if consts => {
                     for (e, &v) in values.iter().enumerate() {
                         let d = D::from_f64(v);
                         buf[base + e * c..base + (e + 1) * c].fill(d);
@@ -263,7 +269,6 @@ impl Program {
                     let (m, k, n) = (*m, *k, *n);
                     let by_gemm = c == 1
                         && has_gemm::<D>()
-                        && m * k * n >= MIN_GEMM_WORK
                         && (0..*batch).all(|bt| {
                             let (x, z) = (&sa[bt * m * k..], &sb[bt * k * n..]);
                             let y = MatMut::new(&mut out[bt * m * n..], n, 1);
@@ -311,7 +316,7 @@ impl Program {
     ) {
         let fresh = || match self.scratch.take(|ws: &Workspace<D>| ws.c == c) {
             Some(mut ws) => {
-                self.fill_leaves(&mut ws, params);
+                self.fill_leaves(&mut ws, params, false);
                 ws
             }
             None => self.workspace::<D>(c, params),
@@ -460,7 +465,8 @@ impl Program {
 
     /// Forward mode with `lanes` tangents (the rows of `seeds`, `L x n`; the
     /// unit vectors without) in struct-of-arrays lanes ([`super::lanes`]), up to
-    /// [`MAX_PASS_LANES`] lanes per pass; with no lanes, values only.
+    /// [`MAX_PASS_LANES`] lanes per pass ([`MAX_POINT_LANES`] at a single point,
+    /// where a pass costs a whole evaluation); with no lanes, values only.
     /// `transposed`: `tangents` is `P x m x L` instead of `P x L x m`.
     ///
     /// Chunks of points run in parallel; with fewer points than threads (one
@@ -479,7 +485,12 @@ impl Program {
         let threads = rayon::current_num_threads().max(1);
         let work: usize = self.lens.iter().sum();
         let by_pass = np < threads && lanes > 1 && work * lanes >= BY_PASS_MIN_WORK;
-        let mut passes = lanes.div_ceil(MAX_PASS_LANES).max(1);
+        let widest = if np == 1 {
+            MAX_POINT_LANES
+        } else {
+            MAX_PASS_LANES
+        };
+        let mut passes = lanes.div_ceil(widest).max(1);
         if by_pass {
             passes = passes.max(threads.min(lanes));
         }
@@ -505,7 +516,7 @@ impl Program {
                     .collect()
             })
             .collect();
-        let live: Vec<Vec<u64>> = dirs.iter().map(|d| self.live_lanes(d)).collect();
+        let live: Vec<Vec<LaneMask>> = dirs.iter().map(|d| self.live_lanes(d)).collect();
         // runs pass `b` on a seeded chunk and copies its outputs (tangent lane `l`
         // of the pass goes to lane `first + l` of `total`)
         let pass = |ws: &mut Lanes<T>,

@@ -11,7 +11,9 @@
 
 use std::any::TypeId;
 
+use super::lanes::LaneMask;
 use super::rules::IrReal;
+use crate::dual::Elementary;
 
 /// A read-only matrix: `data[r * rs + k * cs]` is entry `(r, k)`.
 pub(crate) struct Mat<'a, T> {
@@ -83,7 +85,7 @@ pub(crate) fn has_gemm<T: 'static>() -> bool {
 /// `beta` 0 (`c` is overwritten, NaN in it included) or 1 (accumulate).
 /// Returns false, doing nothing, when `T` is neither `f32` nor `f64` or a
 /// matrix does not lie within its slice (the caller then loops itself).
-pub(crate) fn gemm<T: 'static>(
+pub(crate) fn gemm<T: Elementary>(
     (m, k, n): (usize, usize, usize),
     a: Mat<'_, T>,
     b: Mat<'_, T>,
@@ -94,6 +96,27 @@ pub(crate) fn gemm<T: 'static>(
         return false;
     }
     if m == 0 || n == 0 {
+        return true;
+    }
+    // matrix-vector products: the packed kernels would pad the vector to a
+    // whole register tile and pack the matrix, several times the arithmetic
+    if n == 1 {
+        gemv((m, k), a, b, accumulate, c);
+        return true;
+    }
+    if m == 1 {
+        // c^T = b^T a^T
+        let ct = MatMut::new(c.data, c.cs, c.rs);
+        gemv((n, k), b.t(), a.t(), accumulate, ct);
+        return true;
+    }
+    if m * k * n < MIN_GEMM_WORK {
+        // packing would cost more than the arithmetic
+        for j in 0..n {
+            let col = Mat::new(&b.data[j * b.cs..], b.rs, b.cs);
+            let cj = MatMut::new(&mut c.data[j * c.cs..], c.rs, c.cs);
+            gemv((m, k), a, col, accumulate, cj);
+        }
         return true;
     }
     let s = |x: usize| x as isize; // fits() checked the strides
@@ -150,8 +173,101 @@ pub(crate) fn gemm<T: 'static>(
     true
 }
 
+/// `c = a x + beta c` for `a` (`m x k`) and the column `x` (`k x 1`, entries
+/// `x.rs` apart) into the column `c`: dot products of contiguous rows in eight
+/// interleaved partial sums (vector registers), or, where the columns of `a`
+/// are contiguous (a transposed row-major matrix), `axpy` updates column by
+/// column.
+fn gemv<T: Elementary>(
+    (m, k): (usize, usize),
+    a: Mat<'_, T>,
+    x: Mat<'_, T>,
+    accumulate: bool,
+    c: MatMut<'_, T>,
+) {
+    let (cd, crs) = (c.data, c.rs);
+    let start = |y: &T| if accumulate { y.clone() } else { T::zero() };
+    if a.rs == 1 && a.cs != 1 && crs == 1 {
+        if !accumulate {
+            cd[..m].fill(T::zero());
+        }
+        for q in 0..k {
+            let (col, v) = (&a.data[q * a.cs..][..m], x.data[q * x.rs].clone());
+            for (y, aq) in cd[..m].iter_mut().zip(col) {
+                *y = y.clone() + aq.clone() * v.clone();
+            }
+        }
+        return;
+    }
+    if a.cs == 1 && x.rs == 1 {
+        let xs = &x.data[..k];
+        for i in 0..m {
+            let y = &mut cd[i * crs];
+            *y = start(y) + dot(&a.data[i * a.rs..][..k], xs);
+        }
+        return;
+    }
+    for i in 0..m {
+        let row = &a.data[i * a.rs..];
+        let y = &mut cd[i * crs];
+        let mut sum = start(y);
+        for q in 0..k {
+            sum = sum + row[q * a.cs].clone() * x.data[q * x.rs].clone();
+        }
+        *y = sum;
+    }
+}
+
+/// `sum_q u[q] v[q]` in eight interleaved partial sums.
+fn dot<T: Elementary>(u: &[T], v: &[T]) -> T {
+    let mut acc: [T; 8] = std::array::from_fn(|_| T::zero());
+    let (uc, vc) = (u.chunks_exact(8), v.chunks_exact(8));
+    let (ur, vr) = (uc.remainder(), vc.remainder());
+    for (p, q) in uc.zip(vc) {
+        for ((s, x), y) in acc.iter_mut().zip(p).zip(q) {
+            *s = s.clone() + x.clone() * y.clone();
+        }
+    }
+    let mut tail = T::zero();
+    for (x, y) in ur.iter().zip(vr) {
+        tail = tail + x.clone() * y.clone();
+    }
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
+    ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)) + tail
+}
+
+/// Where the one nonzero entry of each of `len` lane rows (row `l` at
+/// `l * stride`, `k` numbers) lies, `None` for a row of zeros; `None` overall
+/// when some row has two or more (a dense block, for the GEMM). Seeded unit
+/// vectors keep this shape through elementwise chains, so `A @ f(x)` takes
+/// columns of `A` instead of a product.
+fn one_hot_rows<T: IrReal>(
+    rows: &[T],
+    stride: usize,
+    (len, k): (usize, usize),
+) -> Option<Vec<Option<usize>>> {
+    if len == 0 || !fits(rows.len(), len, k, stride, 1) {
+        return None;
+    }
+    let mut at = Vec::with_capacity(len);
+    for l in 0..len {
+        let row = &rows[l * stride..][..k];
+        let mut nz = row
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| !x.is_zero())
+            .map(|(q, _)| q);
+        let first = nz.next();
+        if nz.next().is_some() {
+            return None;
+        }
+        at.push(first);
+    }
+    Some(at)
+}
+
 /// Runs of consecutive set bits of `mask`: `(first bit, length)`.
-pub(crate) fn bit_runs(mut mask: u64) -> impl Iterator<Item = (usize, usize)> {
+pub(crate) fn bit_runs(mut mask: LaneMask) -> impl Iterator<Item = (usize, usize)> {
     let mut shift = 0usize;
     std::iter::from_fn(move || {
         if mask == 0 {
@@ -167,10 +283,9 @@ pub(crate) fn bit_runs(mut mask: u64) -> impl Iterator<Item = (usize, usize)> {
     })
 }
 
-/// Smallest product (multiply-adds of one batch item, times the rows it
-/// carries) that goes to the GEMM kernels; smaller ones loop in place, where
-/// the call and packing would cost more than the arithmetic.
-pub(crate) const MIN_GEMM_WORK: usize = 2048;
+/// Smallest product (multiply-adds) that goes to the packed kernels; smaller
+/// ones loop in place, where packing would cost more than the arithmetic.
+const MIN_GEMM_WORK: usize = 2048;
 
 /// An argument of a product as the lane engine holds it at one point:
 /// its value row and, where it has live lanes, the block of its lane rows
@@ -178,7 +293,7 @@ pub(crate) const MIN_GEMM_WORK: usize = 2048;
 pub(crate) struct Operand<'a, T> {
     pub(crate) value: &'a [T],
     pub(crate) lanes: Option<(&'a [T], usize)>,
-    pub(crate) live: u64,
+    pub(crate) live: LaneMask,
 }
 
 /// Forward mode of the batched product `y[bt] = a[bt] b[bt]` (`a`: `m x k`,
@@ -196,7 +311,7 @@ pub(crate) fn dot_lanes<T: IrReal>(
     (batch, m, k, n): (usize, usize, usize, usize),
     (a, b): (&Operand<'_, T>, &Operand<'_, T>),
     value: &mut [T],
-    (lanes, live): (&mut [T], u64),
+    (lanes, live): (&mut [T], LaneMask),
 ) -> bool {
     let (sa, sb, sy) = (m * k, k * n, m * n);
     let stride = batch * sy;
@@ -228,7 +343,25 @@ pub(crate) fn dot_lanes<T: IrReal>(
     if let (Some((db, sdb)), true) = (b.lanes, live_b != 0) {
         for (l0, len) in bit_runs(live_b) {
             for bt in 0..batch {
-                let ok = if n == 1 {
+                let rows = &db[l0 * sdb + bt * k..];
+                let hot = if n == 1 {
+                    one_hot_rows(rows, sdb, (len, k))
+                } else {
+                    None
+                };
+                let ok = if let Some(hot) = hot {
+                    // lane l is t e_p: its product is t times column p of a
+                    let av = &a.value[bt * sa..][..sa];
+                    for (l, p) in (l0..).zip(hot) {
+                        let Some(p) = p else { continue };
+                        let t = rows[(l - l0) * sdb + p];
+                        let y = &mut lanes[l * stride + bt * m..][..m];
+                        for (y, arow) in y.iter_mut().zip(av.chunks_exact(k)) {
+                            *y += arow[p] * t;
+                        }
+                    }
+                    true
+                } else if n == 1 {
                     // (len x k) tangent rows times a^T (k x m)
                     gemm(
                         (len, k, m),
@@ -258,7 +391,25 @@ pub(crate) fn dot_lanes<T: IrReal>(
     if let (Some((da, sda)), true) = (a.lanes, live_a != 0) {
         for (l0, len) in bit_runs(live_a) {
             for bt in 0..batch {
-                let ok = if m == 1 {
+                let rows = &da[l0 * sda + bt * k..];
+                let hot = if m == 1 {
+                    one_hot_rows(rows, sda, (len, k))
+                } else {
+                    None
+                };
+                let ok = if let Some(hot) = hot {
+                    // lane l is t e_p: its product is t times row p of b
+                    let bv = &b.value[bt * sb..][..sb];
+                    for (l, p) in (l0..).zip(hot) {
+                        let Some(p) = p else { continue };
+                        let t = rows[(l - l0) * sda + p];
+                        let y = &mut lanes[l * stride + bt * n..][..n];
+                        for (y, &bq) in y.iter_mut().zip(&bv[p * n..(p + 1) * n]) {
+                            *y += t * bq;
+                        }
+                    }
+                    true
+                } else if m == 1 {
                     // (len x k) tangent rows times b (k x n)
                     gemm(
                         (len, k, n),
@@ -340,7 +491,7 @@ mod tests {
     fn runs_of_bits() {
         let runs: Vec<_> = bit_runs(0b1110_0110_0001).collect();
         assert_eq!(runs, vec![(0, 1), (5, 2), (9, 3)]);
-        assert_eq!(bit_runs(u64::MAX).collect::<Vec<_>>(), vec![(0, 64)]);
+        assert_eq!(bit_runs(LaneMask::MAX).collect::<Vec<_>>(), vec![(0, 128)]);
         assert_eq!(bit_runs(0).count(), 0);
     }
 

@@ -26,7 +26,7 @@ use super::buffers::{
     with_contiguous,
 };
 use super::eval::Workspace;
-use super::gemm::{gemm, has_gemm, Mat, MatMut, MIN_GEMM_WORK};
+use super::gemm::{gemm, has_gemm, Mat, MatMut};
 use super::layout::roots;
 use super::linalg::linalg;
 use super::ops::{BinaryFn, IrError, Op, ReduceFn, UnaryFn};
@@ -154,7 +154,7 @@ impl Program {
             let kept = self.scratch.take(|s: &Sweep<D>| s.ws.c == c);
             match kept {
                 Some(mut s) => {
-                    self.fill_leaves(&mut s.ws, params);
+                    self.fill_leaves(&mut s.ws, params, false);
                     s
                 }
                 None => Sweep {
@@ -483,11 +483,7 @@ impl Program {
                     let (sa, sb) = (val(*a), val(*b));
                     let (ba, bb) = (at(*a), at(*b));
                     let (m, k, n) = (*m, *k, *n);
-                    if c == 1
-                        && has_gemm::<D>()
-                        && m * k * n >= MIN_GEMM_WORK
-                        && yt.iter().all(|&t| t)
-                    {
+                    if c == 1 && has_gemm::<D>() && yt.iter().all(|&t| t) {
                         // every output adjoint touched: abar += ybar b^T, bbar += a^T ybar
                         for bt in 0..*batch {
                             let g = Mat::new(&ybar[bt * m * n..], n, 1);
