@@ -16,9 +16,22 @@ jax = pytest.importorskip("jax")
 jnp = jax.numpy
 jax.config.update("jax_enable_x64", True)
 
-# (n, m): 1, the lane width (32) and 64 plus or minus one, products below and above the
-# GEMM threshold
-SIZES = [(1, 1), (1, 70), (31, 33), (32, 5), (33, 64), (63, 65), (65, 40), (200, 20)]
+# (n, m): 1, the lane widths (32 over batches, 128 at one point) plus or minus one, n above
+# the widest pass (several passes), products below and above the GEMM threshold
+SIZES = [
+    (1, 1),
+    (1, 70),
+    (31, 33),
+    (32, 5),
+    (33, 64),
+    (63, 65),
+    (65, 40),
+    (127, 3),
+    (128, 129),
+    (129, 17),
+    (200, 20),
+    (300, 11),
+]
 
 
 def issue_f(a, xp):
@@ -56,7 +69,12 @@ def test_constant_matrix_jacobian_gradient_hessian(rng, n, m):
     g = anydiff.gradient(DualBackend(), lambda z: np.sum(f(z)), x)
     gw = np.asarray(jax.grad(lambda z: jnp.sum(fj(z)))(jnp.asarray(x)))
     np.testing.assert_allclose(g, gw, rtol=1e-11, atol=1e-12)
-    if n <= 65:
+    # forward over reverse: Hessian-vector products
+    v = rng.normal(size=n)
+    hv = anydiff.hvp(DualBackend(), lambda z: np.sum(f(z)), x, v)
+    hvw = jax.jvp(jax.grad(lambda z: jnp.sum(fj(z))), (jnp.asarray(x),), (jnp.asarray(v),))[1]
+    np.testing.assert_allclose(hv, hvw, rtol=1e-10, atol=1e-11)
+    if n <= 65:  # the Hessian is n x n forward-over-forward: keep it small
         h = anydiff.hessian(DualBackend(), lambda z: np.sum(f(z)), x)
         hw = np.asarray(jax.hessian(lambda z: jnp.sum(fj(z)))(jnp.asarray(x)))
         np.testing.assert_allclose(h, hw, rtol=1e-10, atol=1e-11)
@@ -143,3 +161,97 @@ def test_compiled_engine_equals_interpreter(rng):
     except Exception as e:  # a build without the compiler, or products it declines
         pytest.skip(f"compiled engine unavailable: {e}")
     np.testing.assert_allclose(jc, j, rtol=1e-12, atol=1e-13)
+
+
+def lane_shapes(a, b, c, xp):
+    """Tangent blocks of every shape the product kernels meet: one-hot rows (unit seeds
+    through elementwise chains) into ``a @ v`` and ``v @ b``, rows with an exactly zero
+    lane (``x * mask``), and dense blocks (``a @ (c @ x)``) into the GEMM."""
+    mask = np.ones(a.shape[1])
+    mask[::3] = 0.0
+
+    def f(x):
+        u = a @ xp.sin(x)  # one-hot lanes, matrix times vector
+        w = xp.cos(x * mask) @ b  # one-hot lanes with zero rows, vector times matrix
+        z = a @ xp.tanh(c @ x)  # dense lanes
+        return xp.concatenate([u * 2.0, w, z - u])
+
+    return f
+
+
+@pytest.mark.parametrize("n", [5, 127, 128, 129, 260])
+def test_one_hot_and_dense_lane_blocks(rng, n):
+    m = 9
+    a = rng.normal(size=(m, n)) / np.sqrt(n)
+    b = rng.normal(size=(n, 4))
+    c = rng.normal(size=(n, n)) / np.sqrt(n)
+    x = rng.normal(size=n)
+    f, fj = lane_shapes(a, b, c, np), lane_shapes(*map(jnp.asarray, (a, b, c)), jnp)
+    want = np.asarray(jax.jacfwd(fj)(jnp.asarray(x)))
+    prog, params = program(f, x)
+    _, jac = prog.jacobian(x[None, :], params)
+    np.testing.assert_allclose(jac[0], want, rtol=1e-11, atol=1e-12)
+    # dense seeds (no one-hot rows anywhere), lane counts around the widths
+    for lanes in {1, n - 1, n, n + 1}:
+        seeds = rng.normal(size=(lanes, n))
+        _, tan = prog.jvp(x[None, :], params, seeds)
+        np.testing.assert_allclose(tan[0], seeds @ want.T, rtol=1e-10, atol=1e-11)
+    # reverse sweeps and float32 through the same kernels
+    w = rng.normal(size=(2, want.shape[0]))
+    _, vj = prog.vjp(x[None, :], params, w)
+    np.testing.assert_allclose(vj[0], w @ want, rtol=1e-10, atol=1e-11)
+    _, j32 = prog.jacobian(x[None, :].astype(np.float32), params)
+    assert j32.dtype == np.float32
+    np.testing.assert_allclose(j32[0], want, rtol=1e-3, atol=1e-3)
+
+
+def test_infinite_tangent_in_a_one_hot_lane():
+    """d sqrt(x)/dx is infinite at 0: that column of the Jacobian of ``a @ sqrt(x)`` is
+    ``a[:, 0] * inf`` (NaN where ``a`` has a zero), and the zero tangents of the other
+    lanes stay zero (the engine's convention; JAX's jacfwd spreads 0 * inf to them)."""
+    a = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+    x = np.array([0.0, 1.0, 4.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = a * (0.5 / np.sqrt(x))[None, :]
+    prog, params = program(lambda z: a @ np.sqrt(z), x)
+    _, jac = prog.jacobian(x[None, :], params)
+    np.testing.assert_array_equal(np.isnan(jac[0]), np.isnan(want))
+    np.testing.assert_allclose(jac[0], want, rtol=1e-14)
+
+
+def test_mlp_jacobian_and_gradient(rng):
+    """W2 tanh(W1 x) + sin(x): a dense lane block through the second product."""
+    n = 150
+    w1 = rng.normal(size=(n, n)) / np.sqrt(n)
+    w2 = rng.normal(size=(n, n)) / np.sqrt(n)
+
+    def mlp(xp, a, b):
+        return lambda x: b @ xp.tanh(a @ x) + xp.sin(x)
+
+    f, fj = mlp(np, w1, w2), mlp(jnp, jnp.asarray(w1), jnp.asarray(w2))
+    x = rng.normal(size=n)
+    want = np.asarray(jax.jacfwd(fj)(jnp.asarray(x)))
+    np.testing.assert_allclose(anydiff.jacobian(DualBackend(), f, x), want, 1e-11, 1e-12)
+    g = anydiff.gradient(DualBackend(), lambda z: np.sum(f(z) ** 2), x)
+    gw = jax.grad(lambda z: jnp.sum(fj(z) ** 2))(jnp.asarray(x))
+    np.testing.assert_allclose(g, gw, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "n,m,mode",
+    [(10, 10, "forward"), (200, 199, "forward"), (200, 20, "reverse"), (20, 200, "forward")],
+)
+def test_cost_model_counts_products(rng, n, m, mode):
+    """The program's cost model (products by their multiply-adds, unit lanes through a
+    constant product by their outputs) picks the mode that measured faster on the issue's
+    table, and both modes give the same Jacobian."""
+    a = rng.normal(size=(m, n)) / np.sqrt(n)
+    x = rng.normal(size=n)
+    f = issue_f(a, np)
+    plan = anydiff.prepare_jacobian(DualBackend(), f, x)
+    assert plan.mode == mode
+    cost = plan.prepared.program.vjp_cost
+    assert np.isfinite(cost) and cost > 0
+    picked = plan(x)
+    plan.mode = "reverse" if mode == "forward" else "forward"
+    np.testing.assert_allclose(plan(x), picked, rtol=1e-12, atol=1e-13)

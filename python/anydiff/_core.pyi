@@ -219,6 +219,10 @@ class Program:
     @property
     def n_nodes(self) -> int:
         """Number of live nodes."""
+    @property
+    def vjp_cost(self) -> float:
+        """What one VJP (reverse sweep) costs in JVP lanes at one point, products counted
+        by their multiply-adds: the ``vjp_cost`` of ``pick_mode``."""
     def eval(
         self,
         points: npt.NDArray[np.floating],

@@ -576,6 +576,13 @@ impl PyProgram {
         self.inner.node_lens().iter().sum()
     }
 
+    /// What one VJP (reverse sweep) costs in JVP lanes at one point, products
+    /// counted by their multiply-adds: the `vjp_cost` of `pick_mode`.
+    #[getter]
+    fn vjp_cost(&self) -> f64 {
+        self.inner.vjp_cost()
+    }
+
     /// Number of live nodes (after dead-code removal).
     #[getter]
     fn n_nodes(&self) -> usize {

@@ -131,7 +131,12 @@ class DualJacobianPlan(DualPlan, JacobianPlan):
         n, m = self.inputs.size, self.outputs.size
         # The engine allocates the m x n result: refuse one that cannot fit by its size.
         _core.ensure_allocatable("the Jacobian", (m, n), self.dtype.itemsize)
-        self.mode = cheaper_mode(self.inner, n, m)
+        inner = self.inner
+        if inner.supports_forward and inner.supports_reverse:
+            # the traced program's own cost model: its products and lane widths
+            self.mode = _core.pick_mode(n, m, self.prepared.program.vjp_cost)
+        else:
+            self.mode = cheaper_mode(inner, n, m)
         self._eye: Optional[np.ndarray] = None
 
     def jacobian_at(self, xs: tuple, cs: tuple) -> Any:

@@ -17,10 +17,10 @@ use rayon::prelude::*;
 
 use super::buffers::{
     arg, check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, opt_chunks, split, standard,
-    with_contiguous,
+    with_contiguous, Scratch,
 };
-use super::gemm::{gemm, has_gemm, Mat, MatMut, MIN_GEMM_WORK};
-use super::lanes::{Lanes, MAX_PASS_LANES};
+use super::gemm::{gemm, has_gemm, Mat, MatMut};
+use super::lanes::{LaneMask, Lanes, MAX_PASS_LANES, MAX_POINT_LANES};
 use super::linalg::linalg;
 use super::ops::{IrError, Op, ReduceFn};
 use super::program::Program;
@@ -30,6 +30,29 @@ use super::rules::{
 use crate::dual::{Dual, Elementary};
 use crate::error::Error;
 use crate::stop::StopFlag;
+
+/// Largest unit seed block (lanes times inputs) kept between calls.
+const UNIT_SEEDS_KEEP: usize = 1 << 18;
+
+/// The unit seeds of a Jacobian's passes (`dirs[b][l]`) and their live lanes.
+struct UnitSeeds<T> {
+    passes: usize,
+    per_pass: usize,
+    dirs: Vec<Vec<Vec<T>>>,
+    live: Vec<Vec<LaneMask>>,
+}
+
+/// Unit seeds in use, given back to the program's scratch when dropped
+/// (when small enough to keep).
+struct KeptUnitSeeds<'a, T: Send + 'static>(&'a Scratch, Option<UnitSeeds<T>>, bool);
+
+impl<T: Send + 'static> Drop for KeptUnitSeeds<'_, T> {
+    fn drop(&mut self) {
+        if let (Some(u), true) = (self.1.take(), self.2) {
+            self.0.give(u);
+        }
+    }
+}
 
 /// Target size of one workspace in bytes (about an L2 cache).
 const TARGET_BYTES: usize = 64 * 1024;
@@ -53,17 +76,23 @@ impl Program {
             buf: vec![D::zero(); self.work_len * c],
             c,
         };
-        self.fill_leaves(&mut ws, params);
+        self.fill_leaves(&mut ws, params, true);
         ws
     }
 
-    /// Writes the constants and parameters into their slots.
-    pub(crate) fn fill_leaves<D: Elementary>(&self, ws: &mut Workspace<D>, params: &[D::Real]) {
+    /// Writes the parameters, and with `consts` the constants, into their slots
+    /// (a kept workspace holds its constants still: leaf blocks are never reused).
+    pub(crate) fn fill_leaves<D: Elementary>(
+        &self,
+        ws: &mut Workspace<D>,
+        params: &[D::Real],
+        consts: bool,
+    ) {
         let (buf, c) = (&mut ws.buf, ws.c);
         for (i, op) in self.ops.iter().enumerate() {
             let base = self.offsets[i] * c;
             match op {
-                Op::Const(values) => {
+                Op::Const(values) if consts => {
                     for (e, &v) in values.iter().enumerate() {
                         let d = D::from_f64(v);
                         buf[base + e * c..base + (e + 1) * c].fill(d);
@@ -263,7 +292,6 @@ impl Program {
                     let (m, k, n) = (*m, *k, *n);
                     let by_gemm = c == 1
                         && has_gemm::<D>()
-                        && m * k * n >= MIN_GEMM_WORK
                         && (0..*batch).all(|bt| {
                             let (x, z) = (&sa[bt * m * k..], &sb[bt * k * n..]);
                             let y = MatMut::new(&mut out[bt * m * n..], n, 1);
@@ -311,7 +339,7 @@ impl Program {
     ) {
         let fresh = || match self.scratch.take(|ws: &Workspace<D>| ws.c == c) {
             Some(mut ws) => {
-                self.fill_leaves(&mut ws, params);
+                self.fill_leaves(&mut ws, params, false);
                 ws
             }
             None => self.workspace::<D>(c, params),
@@ -460,7 +488,8 @@ impl Program {
 
     /// Forward mode with `lanes` tangents (the rows of `seeds`, `L x n`; the
     /// unit vectors without) in struct-of-arrays lanes ([`super::lanes`]), up to
-    /// [`MAX_PASS_LANES`] lanes per pass; with no lanes, values only.
+    /// [`MAX_PASS_LANES`] lanes per pass ([`MAX_POINT_LANES`] at a single point,
+    /// where a pass costs a whole evaluation); with no lanes, values only.
     /// `transposed`: `tangents` is `P x m x L` instead of `P x L x m`.
     ///
     /// Chunks of points run in parallel; with fewer points than threads (one
@@ -479,7 +508,12 @@ impl Program {
         let threads = rayon::current_num_threads().max(1);
         let work: usize = self.lens.iter().sum();
         let by_pass = np < threads && lanes > 1 && work * lanes >= BY_PASS_MIN_WORK;
-        let mut passes = lanes.div_ceil(MAX_PASS_LANES).max(1);
+        let widest = if np == 1 {
+            MAX_POINT_LANES
+        } else {
+            MAX_PASS_LANES
+        };
+        let mut passes = lanes.div_ceil(widest).max(1);
         if by_pass {
             passes = passes.max(threads.min(lanes));
         }
@@ -490,22 +524,40 @@ impl Program {
             let (points, seeds) = ((np, points), (lanes, seeds));
             return tiled.forward(points, params, seeds, values, tangents, transposed);
         }
+        // the unit seeds of a Jacobian and their live lanes, kept between calls
+        let unit = seeds.is_none().then(|| {
+            let kept = self
+                .scratch
+                .take(|u: &UnitSeeds<T>| u.passes == passes && u.per_pass == per_pass);
+            KeptUnitSeeds(
+                &self.scratch,
+                Some(kept.unwrap_or_else(|| self.unit_seeds(lanes, passes, per_pass))),
+                lanes * n <= UNIT_SEEDS_KEEP,
+            )
+        });
         // rows of the seeds are borrowed where they are contiguous
         let seeds = seeds.as_ref().map(|s| s.as_standard_layout());
-        let dirs: Vec<Vec<Cow<[T]>>> = (0..passes)
-            .map(|b| {
-                (b * per_pass..((b + 1) * per_pass).min(lanes))
-                    .map(|l| match &seeds {
-                        Some(s) => s
-                            .row(l)
-                            .to_slice()
-                            .map_or_else(|| Cow::Owned(s.row(l).to_vec()), Cow::Borrowed),
-                        None => Cow::Owned((0..n).map(|j| identity(j, l)).collect()),
-                    })
-                    .collect()
-            })
-            .collect();
-        let live: Vec<Vec<u64>> = dirs.iter().map(|d| self.live_lanes(d)).collect();
+        let dirs: Vec<Vec<Cow<[T]>>> = match (&seeds, unit.as_ref().and_then(|u| u.1.as_ref())) {
+            (_, Some(u)) => (u.dirs.iter())
+                .map(|d| d.iter().map(|v| Cow::Borrowed(v.as_slice())).collect())
+                .collect(),
+            (Some(s), None) => (0..passes)
+                .map(|b| {
+                    (b * per_pass..((b + 1) * per_pass).min(lanes))
+                        .map(|l| {
+                            let row = s.row(l);
+                            row.to_slice()
+                                .map_or_else(|| Cow::Owned(row.to_vec()), Cow::Borrowed)
+                        })
+                        .collect()
+                })
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        let live: Cow<[Vec<LaneMask>]> = match unit.as_ref().and_then(|u| u.1.as_ref()) {
+            Some(u) => Cow::Borrowed(&u.live),
+            None => Cow::Owned(dirs.iter().map(|d| self.live_lanes(d)).collect()),
+        };
         // runs pass `b` on a seeded chunk and copies its outputs (tangent lane `l`
         // of the pass goes to lane `first + l` of `total`)
         let pass = |ws: &mut Lanes<T>,
@@ -608,6 +660,25 @@ impl Program {
                     }
                 }
             }
+        }
+    }
+
+    /// The unit seeds of `lanes` lanes in `passes` passes of `per_pass`, and
+    /// the live lanes they give.
+    fn unit_seeds<T: IrReal>(&self, lanes: usize, passes: usize, per_pass: usize) -> UnitSeeds<T> {
+        let dirs: Vec<Vec<Vec<T>>> = (0..passes)
+            .map(|b| {
+                (b * per_pass..((b + 1) * per_pass).min(lanes))
+                    .map(|l| (0..self.n).map(|j| identity(j, l)).collect())
+                    .collect()
+            })
+            .collect();
+        let live = dirs.iter().map(|d| self.live_lanes(d)).collect();
+        UnitSeeds {
+            passes,
+            per_pass,
+            dirs,
+            live,
         }
     }
 

@@ -11,7 +11,9 @@
 
 use std::any::TypeId;
 
+use super::lanes::LaneMask;
 use super::rules::IrReal;
+use crate::dual::Elementary;
 
 /// A read-only matrix: `data[r * rs + k * cs]` is entry `(r, k)`.
 pub(crate) struct Mat<'a, T> {
@@ -83,7 +85,7 @@ pub(crate) fn has_gemm<T: 'static>() -> bool {
 /// `beta` 0 (`c` is overwritten, NaN in it included) or 1 (accumulate).
 /// Returns false, doing nothing, when `T` is neither `f32` nor `f64` or a
 /// matrix does not lie within its slice (the caller then loops itself).
-pub(crate) fn gemm<T: 'static>(
+pub(crate) fn gemm<T: Elementary>(
     (m, k, n): (usize, usize, usize),
     a: Mat<'_, T>,
     b: Mat<'_, T>,
@@ -94,6 +96,27 @@ pub(crate) fn gemm<T: 'static>(
         return false;
     }
     if m == 0 || n == 0 {
+        return true;
+    }
+    // matrix-vector products: the packed kernels would pad the vector to a
+    // whole register tile and pack the matrix, several times the arithmetic
+    if n == 1 {
+        gemv((m, k), a, b, accumulate, c);
+        return true;
+    }
+    if m == 1 {
+        // c^T = b^T a^T
+        let ct = MatMut::new(c.data, c.cs, c.rs);
+        gemv((n, k), b.t(), a.t(), accumulate, ct);
+        return true;
+    }
+    if m * k * n < MIN_GEMM_WORK {
+        // packing would cost more than the arithmetic
+        for j in 0..n {
+            let col = Mat::new(&b.data[j * b.cs..], b.rs, b.cs);
+            let cj = MatMut::new(&mut c.data[j * c.cs..], c.rs, c.cs);
+            gemv((m, k), a, col, accumulate, cj);
+        }
         return true;
     }
     let s = |x: usize| x as isize; // fits() checked the strides
@@ -150,8 +173,150 @@ pub(crate) fn gemm<T: 'static>(
     true
 }
 
+/// `c = a x + beta c` for `a` (`m x k`) and the column `x` (`k x 1`, entries
+/// `x.rs` apart) into the column `c`: dot products of contiguous rows in eight
+/// interleaved partial sums (vector registers), or, where the columns of `a`
+/// are contiguous (a transposed row-major matrix), `axpy` updates column by
+/// column.
+fn gemv<T: Elementary>(
+    (m, k): (usize, usize),
+    a: Mat<'_, T>,
+    x: Mat<'_, T>,
+    accumulate: bool,
+    c: MatMut<'_, T>,
+) {
+    let (cd, crs) = (c.data, c.rs);
+    let start = |y: &T| if accumulate { y.clone() } else { T::zero() };
+    if a.rs == 1 && a.cs != 1 && crs == 1 {
+        let y = &mut cd[..m];
+        if !accumulate {
+            y.fill(T::zero());
+        }
+        // four columns per sweep over y: a quarter of the loads and stores of y
+        let col = |q: usize| (&a.data[q * a.cs..][..m], x.data[q * x.rs].clone());
+        let mut q = 0;
+        while q + 4 <= k {
+            let ((c0, v0), (c1, v1), (c2, v2), (c3, v3)) =
+                (col(q), col(q + 1), col(q + 2), col(q + 3));
+            for i in 0..m {
+                let s = (c0[i].clone() * v0.clone() + c1[i].clone() * v1.clone())
+                    + (c2[i].clone() * v2.clone() + c3[i].clone() * v3.clone());
+                y[i] = y[i].clone() + s;
+            }
+            q += 4;
+        }
+        for q in q..k {
+            let (cq, v) = col(q);
+            for (y, aq) in y.iter_mut().zip(cq) {
+                *y = y.clone() + aq.clone() * v.clone();
+            }
+        }
+        return;
+    }
+    if a.cs == 1 && x.rs == 1 {
+        let xs = &x.data[..k];
+        let row = |i: usize| &a.data[i * a.rs..][..k];
+        let mut i = 0;
+        // four rows per sweep over x
+        while i + 4 <= m {
+            let sums = dot4([row(i), row(i + 1), row(i + 2), row(i + 3)], xs);
+            for (r, s) in sums.into_iter().enumerate() {
+                let y = &mut cd[(i + r) * crs];
+                *y = start(y) + s;
+            }
+            i += 4;
+        }
+        for i in i..m {
+            let y = &mut cd[i * crs];
+            *y = start(y) + dot(row(i), xs);
+        }
+        return;
+    }
+    for i in 0..m {
+        let row = &a.data[i * a.rs..];
+        let y = &mut cd[i * crs];
+        let mut sum = start(y);
+        for q in 0..k {
+            sum += row[q * a.cs].clone() * x.data[q * x.rs].clone();
+        }
+        *y = sum;
+    }
+}
+
+/// `sum_q u_r[q] v[q]` for four rows `u_r`, each in four interleaved partial sums.
+fn dot4<T: Elementary>(u: [&[T]; 4], v: &[T]) -> [T; 4] {
+    let mut acc: [[T; 4]; 4] = std::array::from_fn(|_| std::array::from_fn(|_| T::zero()));
+    let k = v.len();
+    let body = k / 4 * 4;
+    for q in (0..body).step_by(4) {
+        let vq = &v[q..q + 4];
+        for (acc, u) in acc.iter_mut().zip(&u) {
+            let uq = &u[q..q + 4];
+            for ((s, x), y) in acc.iter_mut().zip(uq).zip(vq) {
+                *s = s.clone() + x.clone() * y.clone();
+            }
+        }
+    }
+    std::array::from_fn(|r| {
+        let [a0, a1, a2, a3] = acc[r].clone();
+        let mut tail = T::zero();
+        for q in body..k {
+            tail += u[r][q].clone() * v[q].clone();
+        }
+        (a0 + a2) + (a1 + a3) + tail
+    })
+}
+
+/// `sum_q u[q] v[q]` in eight interleaved partial sums.
+fn dot<T: Elementary>(u: &[T], v: &[T]) -> T {
+    let mut acc: [T; 8] = std::array::from_fn(|_| T::zero());
+    let (uc, vc) = (u.chunks_exact(8), v.chunks_exact(8));
+    let (ur, vr) = (uc.remainder(), vc.remainder());
+    for (p, q) in uc.zip(vc) {
+        for ((s, x), y) in acc.iter_mut().zip(p).zip(q) {
+            *s = s.clone() + x.clone() * y.clone();
+        }
+    }
+    let mut tail = T::zero();
+    for (x, y) in ur.iter().zip(vr) {
+        tail += x.clone() * y.clone();
+    }
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
+    ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)) + tail
+}
+
+/// Where the one nonzero entry of each of `len` lane rows (row `l` at
+/// `l * stride`, `k` numbers) lies, `None` for a row of zeros; `None` overall
+/// when some row has two or more (a dense block, for the GEMM). Seeded unit
+/// vectors keep this shape through elementwise chains, so `A @ f(x)` takes
+/// columns of `A` instead of a product.
+fn one_hot_rows<T: IrReal>(
+    rows: &[T],
+    stride: usize,
+    (len, k): (usize, usize),
+) -> Option<Vec<Option<usize>>> {
+    if len == 0 || !fits(rows.len(), len, k, stride, 1) {
+        return None;
+    }
+    let mut at = Vec::with_capacity(len);
+    for l in 0..len {
+        let row = &rows[l * stride..][..k];
+        let mut nz = row
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| !x.is_zero())
+            .map(|(q, _)| q);
+        let first = nz.next();
+        if nz.next().is_some() {
+            return None;
+        }
+        at.push(first);
+    }
+    Some(at)
+}
+
 /// Runs of consecutive set bits of `mask`: `(first bit, length)`.
-pub(crate) fn bit_runs(mut mask: u64) -> impl Iterator<Item = (usize, usize)> {
+pub(crate) fn bit_runs(mut mask: LaneMask) -> impl Iterator<Item = (usize, usize)> {
     let mut shift = 0usize;
     std::iter::from_fn(move || {
         if mask == 0 {
@@ -167,10 +332,9 @@ pub(crate) fn bit_runs(mut mask: u64) -> impl Iterator<Item = (usize, usize)> {
     })
 }
 
-/// Smallest product (multiply-adds of one batch item, times the rows it
-/// carries) that goes to the GEMM kernels; smaller ones loop in place, where
-/// the call and packing would cost more than the arithmetic.
-pub(crate) const MIN_GEMM_WORK: usize = 2048;
+/// Smallest product (multiply-adds) that goes to the packed kernels; smaller
+/// ones loop in place, where packing would cost more than the arithmetic.
+const MIN_GEMM_WORK: usize = 2048;
 
 /// An argument of a product as the lane engine holds it at one point:
 /// its value row and, where it has live lanes, the block of its lane rows
@@ -178,7 +342,7 @@ pub(crate) const MIN_GEMM_WORK: usize = 2048;
 pub(crate) struct Operand<'a, T> {
     pub(crate) value: &'a [T],
     pub(crate) lanes: Option<(&'a [T], usize)>,
-    pub(crate) live: u64,
+    pub(crate) live: LaneMask,
 }
 
 /// Forward mode of the batched product `y[bt] = a[bt] b[bt]` (`a`: `m x k`,
@@ -196,15 +360,14 @@ pub(crate) fn dot_lanes<T: IrReal>(
     (batch, m, k, n): (usize, usize, usize, usize),
     (a, b): (&Operand<'_, T>, &Operand<'_, T>),
     value: &mut [T],
-    (lanes, live): (&mut [T], u64),
+    (lanes, live): (&mut [T], LaneMask),
 ) -> bool {
     let (sa, sb, sy) = (m * k, k * n, m * n);
     let stride = batch * sy;
     let (live_a, live_b) = (live & a.live, live & b.live);
-    if !has_gemm::<T>()
-        || (live_b != 0 && !a.value.iter().all(|x| x.is_finite()))
-        || (live_a != 0 && !b.value.iter().all(|x| x.is_finite()))
-    {
+    // (a branch-free scan: it vectorises)
+    let finite = |v: &[T]| v.iter().fold(true, |ok, x| ok & x.is_finite());
+    if !has_gemm::<T>() || (live_b != 0 && !finite(a.value)) || (live_a != 0 && !finite(b.value)) {
         return false;
     }
     for bt in 0..batch {
@@ -228,7 +391,25 @@ pub(crate) fn dot_lanes<T: IrReal>(
     if let (Some((db, sdb)), true) = (b.lanes, live_b != 0) {
         for (l0, len) in bit_runs(live_b) {
             for bt in 0..batch {
-                let ok = if n == 1 {
+                let rows = &db[l0 * sdb + bt * k..];
+                let hot = if n == 1 {
+                    one_hot_rows(rows, sdb, (len, k))
+                } else {
+                    None
+                };
+                let ok = if let Some(hot) = hot {
+                    // lane l is t e_p: its product is t times column p of a
+                    let av = &a.value[bt * sa..][..sa];
+                    for (l, p) in (l0..).zip(hot) {
+                        let Some(p) = p else { continue };
+                        let t = rows[(l - l0) * sdb + p];
+                        let y = &mut lanes[l * stride + bt * m..][..m];
+                        for (y, arow) in y.iter_mut().zip(av.chunks_exact(k)) {
+                            *y += arow[p] * t;
+                        }
+                    }
+                    true
+                } else if n == 1 {
                     // (len x k) tangent rows times a^T (k x m)
                     gemm(
                         (len, k, m),
@@ -258,7 +439,25 @@ pub(crate) fn dot_lanes<T: IrReal>(
     if let (Some((da, sda)), true) = (a.lanes, live_a != 0) {
         for (l0, len) in bit_runs(live_a) {
             for bt in 0..batch {
-                let ok = if m == 1 {
+                let rows = &da[l0 * sda + bt * k..];
+                let hot = if m == 1 {
+                    one_hot_rows(rows, sda, (len, k))
+                } else {
+                    None
+                };
+                let ok = if let Some(hot) = hot {
+                    // lane l is t e_p: its product is t times row p of b
+                    let bv = &b.value[bt * sb..][..sb];
+                    for (l, p) in (l0..).zip(hot) {
+                        let Some(p) = p else { continue };
+                        let t = rows[(l - l0) * sda + p];
+                        let y = &mut lanes[l * stride + bt * n..][..n];
+                        for (y, &bq) in y.iter_mut().zip(&bv[p * n..(p + 1) * n]) {
+                            *y += t * bq;
+                        }
+                    }
+                    true
+                } else if m == 1 {
                     // (len x k) tangent rows times b (k x n)
                     gemm(
                         (len, k, n),
@@ -340,7 +539,7 @@ mod tests {
     fn runs_of_bits() {
         let runs: Vec<_> = bit_runs(0b1110_0110_0001).collect();
         assert_eq!(runs, vec![(0, 1), (5, 2), (9, 3)]);
-        assert_eq!(bit_runs(u64::MAX).collect::<Vec<_>>(), vec![(0, 64)]);
+        assert_eq!(bit_runs(LaneMask::MAX).collect::<Vec<_>>(), vec![(0, 128)]);
         assert_eq!(bit_runs(0).count(), 0);
     }
 
@@ -357,8 +556,9 @@ mod tests {
             MatMut::new(&mut c, 2, 1),
         );
         assert!(!bad);
-        let ints = [1u8; 4];
-        let mut ci = [0u8; 4];
+        // dual numbers have no kernel here (the engines loop for them)
+        let ints = [crate::dual::Dual::<f64, 1>::constant(1.0); 4];
+        let mut ci = ints;
         let no_kernel = gemm(
             (2, 2, 2),
             Mat::new(&ints, 2, 1),

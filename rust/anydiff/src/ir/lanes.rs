@@ -18,7 +18,7 @@
 //! partial derivatives, and the lanes follow by the chain rule.
 
 use super::buffers::{arg, split};
-use super::gemm::{dot_lanes, Operand, MIN_GEMM_WORK};
+use super::gemm::{dot_lanes, Operand};
 use super::layout::TILE;
 use super::linalg::linalg;
 use super::ops::{BinaryFn, Op, ReduceFn, UnaryFn};
@@ -34,8 +34,14 @@ use crate::dual::{Dual, DualVec, Elementary};
 const TARGET_BYTES: usize = 1024 * 1024;
 /// Largest number of points in a chunk.
 const MAX_CHUNK: usize = 4096;
-/// Most tangent lanes carried in one pass.
+/// Most tangent lanes carried in one pass over a batch of points.
 pub(crate) const MAX_PASS_LANES: usize = 32;
+/// Most tangent lanes carried in one pass at a single point (an array program:
+/// every pass recomputes the values, and a wide lane block makes the products
+/// one large GEMM); the width of [`LaneMask`].
+pub(crate) const MAX_POINT_LANES: usize = 128;
+/// Which lanes of a node can be nonzero (bit `l`: lane `l`).
+pub(crate) type LaneMask = u128;
 /// Programs with more elements than this track live lanes node by node.
 const LIVE_ELEMENTS_MAX: usize = 1 << 12;
 /// Points per block of the partial-derivative kernels.
@@ -318,13 +324,13 @@ impl Program {
     /// are filled in (their lanes stay zero for good: leaf blocks are never reused).
     pub(crate) fn lanes<T: IrReal>(&self, c: usize, w: usize, params: &[T]) -> Lanes<T> {
         if let Some(mut ws) = self.scratch.take(|ws: &Lanes<T>| ws.c == c && ws.w == w) {
-            // a kept workspace: its leaves' lane rows are still zero
-            self.fill_leaf_values(&mut ws.buf, c, w, params);
+            // a kept workspace: its constants and its leaves' lane rows are unchanged
+            self.fill_leaf_values(&mut ws.buf, c, w, params, false);
             ws.seeded = None;
             return ws;
         }
         let mut buf = vec![T::zero(); self.work_len * w * c];
-        self.fill_leaf_values(&mut buf, c, w, params);
+        self.fill_leaf_values(&mut buf, c, w, params, true);
         let longest = self.lens.iter().copied().max().unwrap_or(0);
         Lanes {
             buf,
@@ -345,13 +351,20 @@ impl Program {
         self.scratch.give(ws);
     }
 
-    /// Writes the values of the constants and parameters.
-    fn fill_leaf_values<T: IrReal>(&self, buf: &mut [T], c: usize, w: usize, params: &[T]) {
+    /// Writes the values of the parameters, and with `consts` of the constants.
+    fn fill_leaf_values<T: IrReal>(
+        &self,
+        buf: &mut [T],
+        c: usize,
+        w: usize,
+        params: &[T],
+        consts: bool,
+    ) {
         for (i, op) in self.ops.iter().enumerate() {
             let base = self.row_start(i, 0, c, w);
             let mut fill = |e: usize, v: T| buf[base + e * c..base + (e + 1) * c].fill(v);
             match op {
-                Op::Const(values) => {
+                Op::Const(values) if consts => {
                     for (e, &v) in values.iter().enumerate() {
                         fill(e, T::from_f64(v));
                     }
@@ -418,7 +431,7 @@ impl Program {
     /// the rows of lanes that `live` marks dead are zeros.
     pub(crate) fn copy_outputs<T: IrReal>(
         &self,
-        (ws, live): (&Lanes<T>, &[u64]),
+        (ws, live): (&Lanes<T>, &[LaneMask]),
         count: usize,
         (k0, width): (usize, usize),
         out: &mut [T],
@@ -457,18 +470,18 @@ impl Program {
     /// reaches it, and dead rows are neither computed nor read. Small programs
     /// (per-point ones) are tracked element by element, so `x = z[0]` of an input
     /// vector `z` keeps only the lanes of `z[0]`; larger ones node by node.
-    pub(crate) fn live_lanes<T: IrReal, D: AsRef<[T]>>(&self, dirs: &[D]) -> Vec<u64> {
+    pub(crate) fn live_lanes<T: IrReal, D: AsRef<[T]>>(&self, dirs: &[D]) -> Vec<LaneMask> {
         // the lanes of every input component
-        let mut seeded = vec![0u64; self.n];
+        let mut seeded: Vec<LaneMask> = vec![0; self.n];
         for (l, dir) in dirs.iter().enumerate() {
             for (mask, x) in seeded.iter_mut().zip(dir.as_ref()) {
-                *mask |= u64::from(!x.is_zero()) << l;
+                *mask |= LaneMask::from(!x.is_zero()) << l;
             }
         }
         let input_lanes = |index: usize, e: usize| seeded[self.input_offsets[index] + e];
-        let or = |acc: u64, x: &u64| acc | x;
+        let or = |acc: LaneMask, x: &LaneMask| acc | x;
         if self.lens.iter().sum::<usize>() > LIVE_ELEMENTS_MAX {
-            let mut live = vec![0u64; self.ops.len()];
+            let mut live: Vec<LaneMask> = vec![0; self.ops.len()];
             for (i, op) in self.ops.iter().enumerate() {
                 live[i] = match op {
                     Op::Input { index, len } => (0..*len)
@@ -489,8 +502,8 @@ impl Program {
         for len in &self.lens {
             start.push(start[start.len() - 1] + len);
         }
-        let mut elems = vec![0u64; start[self.ops.len()]];
-        let mut live = vec![0u64; self.ops.len()];
+        let mut elems: Vec<LaneMask> = vec![0; start[self.ops.len()]];
+        let mut live: Vec<LaneMask> = vec![0; self.ops.len()];
         for (i, op) in self.ops.iter().enumerate() {
             let (lo, hi) = elems.split_at_mut(start[i]);
             let out = &mut hi[..self.lens[i]];
@@ -579,7 +592,7 @@ impl Program {
     }
 
     /// Runs instruction `i` on the whole chunk.
-    pub(crate) fn run_op<T: IrReal>(&self, i: usize, ws: &mut Lanes<T>, live: &[u64]) {
+    pub(crate) fn run_op<T: IrReal>(&self, i: usize, ws: &mut Lanes<T>, live: &[LaneMask]) {
         let Lanes {
             buf,
             c,
@@ -631,7 +644,7 @@ impl Program {
             n: cols,
         } = op
         {
-            if c == 1 && w > 1 && m * k * cols * w >= MIN_GEMM_WORK {
+            if c == 1 && w > 1 {
                 // the lane rows of an argument as one block (they lie in its root's block)
                 let operand = |node: usize| {
                     let stride = self.lens[self.root[node]];
@@ -836,7 +849,7 @@ impl Program {
         i: usize,
         rows: &Rows<'_, T>,
         (value, lanes): (&mut [T], &mut [T]),
-        (live, live_i): (&[u64], u64),
+        (live, live_i): (&[LaneMask], LaneMask),
         partials: &mut [T],
     ) {
         let Rows {

@@ -14,7 +14,8 @@
 //! `ops` (the instruction set and its function tables) <- `layout` (workspace
 //! layouts) <- `buffers` (chunk plumbing) <- `program` (validation) <- `rules`
 //! and `linalg` (what each instruction computes, for any number type) <-
-//! `lanes` (forward mode in struct-of-arrays lanes) <- `tiles` (tiled execution
+//! `lanes` (forward mode in struct-of-arrays lanes; `gemm` its products, `cost`
+//! its forward/reverse cost model) <- `tiles` (tiled execution
 //! of array programs) <- `eval` (drivers, nested duals) <- `reverse` (VJPs,
 //! HVPs); `sparsity` and `entries` read the program and the rules.
 //!
@@ -76,6 +77,7 @@
 //! ```
 
 mod buffers;
+mod cost;
 mod entries;
 mod eval;
 mod gemm;

@@ -26,7 +26,7 @@ use super::buffers::{
     with_contiguous,
 };
 use super::eval::Workspace;
-use super::gemm::{gemm, has_gemm, Mat, MatMut, MIN_GEMM_WORK};
+use super::gemm::{gemm, has_gemm, Mat, MatMut};
 use super::layout::roots;
 use super::linalg::linalg;
 use super::ops::{BinaryFn, IrError, Op, ReduceFn, UnaryFn};
@@ -154,7 +154,7 @@ impl Program {
             let kept = self.scratch.take(|s: &Sweep<D>| s.ws.c == c);
             match kept {
                 Some(mut s) => {
-                    self.fill_leaves(&mut s.ws, params);
+                    self.fill_leaves(&mut s.ws, params, false);
                     s
                 }
                 None => Sweep {
@@ -165,6 +165,25 @@ impl Program {
             }
         };
         for_each_with_state(items, fresh, body, |s| self.scratch.give(s));
+    }
+
+    /// Zeroes (and marks untouched) the adjoint blocks of the active nodes: the
+    /// sweep writes no other (a large constant's block is left alone).
+    fn clear_adjoints<D: Elementary>(
+        &self,
+        active: &[bool],
+        (adj, touched): (&mut [D], &mut [bool]),
+        c: usize,
+    ) {
+        for (i, _) in active
+            .iter()
+            .enumerate()
+            .filter(|(i, &a)| a && !self.alias[*i])
+        {
+            let (o, l) = (self.offsets[i] * c, self.lens[i] * c);
+            adj[o..o + l].fill(D::zero());
+            touched[o..o + l].fill(false);
+        }
     }
 
     /// Adds `w(r)` to the adjoint of output `r` of the first `count` points
@@ -483,11 +502,7 @@ impl Program {
                     let (sa, sb) = (val(*a), val(*b));
                     let (ba, bb) = (at(*a), at(*b));
                     let (m, k, n) = (*m, *k, *n);
-                    if c == 1
-                        && has_gemm::<D>()
-                        && m * k * n >= MIN_GEMM_WORK
-                        && yt.iter().all(|&t| t)
-                    {
+                    if c == 1 && has_gemm::<D>() && yt.iter().all(|&t| t) {
                         // every output adjoint touched: abar += ybar b^T, bbar += a^T ybar
                         for bt in 0..*batch {
                             let g = Mat::new(&ybar[bt * m * n..], n, 1);
@@ -622,8 +637,7 @@ impl Program {
             tape.execute(&mut st.ws);
             tape.extract(&st.ws, count, |p, r, d| v[p * m + r] = *d);
             for l in 0..lanes {
-                st.adj.fill(T::zero());
-                st.touched.fill(false);
+                tape.clear_adjoints(active, (&mut st.adj, &mut st.touched), c);
                 tape.seed_adjoint((&mut st.adj, &mut st.touched), c, count, |r| cot[l * m + r]);
                 tape.sweep(active, &st.ws.buf, (&mut st.adj, &mut st.touched), c);
                 tape.extract_adjoint(&st.adj, c, count, |p, j, g| {
@@ -696,8 +710,7 @@ impl Program {
                         Dual::new(pts[p * n + j], block[j])
                     });
                     tape.execute(&mut st.ws);
-                    st.adj.fill(Dual::zero());
-                    st.touched.fill(false);
+                    tape.clear_adjoints(active, (&mut st.adj, &mut st.touched), c);
                     let seed = |_| Dual::constant(T::one());
                     tape.seed_adjoint((&mut st.adj, &mut st.touched), c, count, seed);
                     tape.sweep(active, &st.ws.buf, (&mut st.adj, &mut st.touched), c);

@@ -13,7 +13,7 @@
 //! every node a group reads stays alive until the group's last member.
 
 use super::buffers::{arg, split};
-use super::lanes::{is_elementwise, Lanes, Rows};
+use super::lanes::{is_elementwise, LaneMask, Lanes, Rows};
 use super::layout::{layout_with, roots, TileStep, TileSteps, MIN_GROUP_LEN, TILE};
 use super::ops::Op;
 use super::program::Program;
@@ -185,7 +185,7 @@ impl Program {
     /// Runs every non-leaf instruction on the whole chunk: values, and the lanes
     /// that `live` ([`Program::live_lanes`]) marks; tile by tile where this is a
     /// tiled form.
-    pub(crate) fn run_lanes<T: IrReal>(&self, ws: &mut Lanes<T>, live: &[u64]) {
+    pub(crate) fn run_lanes<T: IrReal>(&self, ws: &mut Lanes<T>, live: &[LaneMask]) {
         if let Some(tiles) = &self.tiles {
             return self.run_tiles(tiles, ws, live);
         }
@@ -197,7 +197,7 @@ impl Program {
     }
 
     /// Runs the tiled program's steps on one point.
-    fn run_tiles<T: IrReal>(&self, tiles: &TileSteps, ws: &mut Lanes<T>, live: &[u64]) {
+    fn run_tiles<T: IrReal>(&self, tiles: &TileSteps, ws: &mut Lanes<T>, live: &[LaneMask]) {
         for step in &tiles.steps {
             match step {
                 TileStep::Node(i) => self.run_op(*i, ws, live),
@@ -221,7 +221,7 @@ impl Program {
         i: usize,
         (first, t): (usize, usize),
         ws: &mut Lanes<T>,
-        live: &[u64],
+        live: &[LaneMask],
     ) {
         let w = ws.w;
         let size = w * TILE;
