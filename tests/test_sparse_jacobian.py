@@ -134,9 +134,9 @@ def test_brusselator_known_pattern_gives_the_same(framework: str, make: Any, rto
 
 @pytest.fixture(scope="module")
 def brusselator32() -> Any:
-    """The N = 32 Brusselator, JAX forward, best coloring with a 2 s improvement pass."""
+    """The N = 32 Brusselator, JAX forward, best coloring (the default work budget)."""
     need("jax")
-    backend = SparseBackend(anydiff.JaxBackend("forward"), coloring="best", time_budget=2.0)
+    backend = SparseBackend(anydiff.JaxBackend("forward"), coloring="best")
     f = brusselator(32, "jax")
     x = point(32, "jax")
     return f, x, anydiff.prepare_jacobian(backend, f, x)
@@ -161,9 +161,11 @@ def test_brusselator32_jax_equals_dense(brusselator32: Any) -> None:
 def test_brusselator32_best_coloring_has_at_most_8_colors(brusselator32: Any) -> None:
     _, _, plan = brusselator32
     assert plan.coloring.kind == "column"  # forward mode: JVPs
-    assert plan.coloring.is_valid()
-    # 6 nonzeros in a row need 6 colors; DESIGN.md's minimum is 7
-    assert 6 <= plan.coloring.ncolors <= 8, plan.coloring
+    assert plan.coloring.is_valid() and plan.coloring.ncolors <= 9
+    # with ten times the default work (deterministic, unlike a wall-clock budget): 6
+    # nonzeros in a row need 6 colors; 7 is the best known
+    more = anydiff.coloring.color_columns(plan.pattern, "best", work_budget=4 * 10**8)
+    assert more.is_valid() and 6 <= more.ncolors <= 8, more
 
 
 # --- formats, values, prepared plans -----------------------------------------------------
