@@ -36,9 +36,10 @@ def _groups(results: Sequence[Result]) -> dict[tuple[str, str], list[Result]]:
     return groups
 
 
-TIE_TOLERANCE = 0.10
+TIE_TOLERANCE = 0.20
 """Contenders within this fraction of the fastest (or within their rounds' own noise, when
-larger) tie with it."""
+larger) tie with it. Separate runs on one machine differ by this much even when each run's
+rounds agree (a fresh process, another memory layout)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class Recommendation:
         lead, *tied = self.fastest
         text = lead
         if tied:
-            text += f" (ties with {', '.join(tied)}: within {self.tolerance:.0%}, this run's noise)"
+            text += f" (ties with {', '.join(tied)}: within {self.tolerance:.0%}, run-to-run noise)"
         if self.best_anydiff is not None:
             name, ratio = self.best_anydiff
             if f"anydiff {name}" not in self.fastest:
