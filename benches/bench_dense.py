@@ -7,7 +7,8 @@
 * gradient of sum(f) at n = 200: prepared DualBackend gradient / jax.jit(jax.grad)
                                                                           (target <= 1.5)
 
-Float64, best of repeated calls. Writes benches/results/dense.json.
+Float64, interleaved rounds (the fastest round of each contender).
+Writes benches/results/dense.json.
 Usage: python benches/bench_dense.py [--repeats N]
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,17 +26,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = [(10, 10), (60, 59), (200, 199), (200, 20), (20, 200)]
 
 
-def best_of(call: Callable[[Any], Any], x: Any, repeats: int) -> float:
-    """Fewest seconds of ``repeats`` calls ``call(x)`` (after one warm-up call)."""
-    call(x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = call(x)
-        if hasattr(out, "block_until_ready"):
-            out.block_until_ready()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def best_of(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Seconds per call of each contender in its fastest round: ``repeats`` interleaved
+    rounds, each the mean of enough calls to take about 10 ms (anydiff's bench timing)."""
+    from anydiff.bench.timing import measure
+
+    return {name: t.best for name, t in measure(calls, target=0.01, rounds=repeats).items()}
 
 
 def issue_f(a: Any, xp: Any) -> Callable[[Any], Any]:
@@ -78,16 +74,17 @@ def main() -> int:
         fwd, rev = jax.jit(jax.jacfwd(fj)), jax.jit(jax.jacrev(fj))
         err = np.abs(np.asarray(plan(x)) - np.asarray(fwd(xj))).max()
         assert err < 1e-9, f"Jacobian {n}->{m} differs from JAX's by {err}"
-        jax_best = min(best_of(fwd, xj, repeats), best_of(rev, xj, repeats))
-        row(f"jacobian {n}->{m}", best_of(plan, x, repeats), jax_best, 1.2, "best JAX")
+        calls = {"ours": partial(plan, x), "fwd": partial(fwd, xj), "rev": partial(rev, xj)}
+        t = best_of(calls, repeats)
+        row(f"jacobian {n}->{m}", t["ours"], min(t["fwd"], t["rev"]), 1.2, "best JAX")
 
     mlp = get_problem("mlp")
     f, x = mlp.function("numpy"), mlp.point("numpy")
     fj, xj = mlp.function("jax"), mlp.point("jax")
     plan = anydiff.prepare_jacobian(DualBackend(), f, x)
     fwd = jax.jit(jax.jacfwd(fj))
-    row("mlp 256 jacobian", best_of(plan, x, repeats), best_of(fwd, xj, repeats),
-        1.2, "jacfwd  ")  # fmt: skip
+    t = best_of({"ours": partial(plan, x), "jax": partial(fwd, xj)}, repeats)
+    row("mlp 256 jacobian", t["ours"], t["jax"], 1.2, "jacfwd  ")
 
     n = 200
     a = rng.normal(size=(n - 1, n)) / np.sqrt(n)
@@ -96,8 +93,8 @@ def main() -> int:
     gplan = anydiff.prepare_gradient(DualBackend(), lambda z: np.sum(f(z)), x)
     grad = jax.jit(jax.grad(lambda z: jnp.sum(fj(z))))
     xj = jnp.asarray(x)
-    row("gradient sum(f) n=200", best_of(gplan, x, repeats),
-        best_of(grad, xj, repeats), 1.5, "grad    ")  # fmt: skip
+    t = best_of({"ours": partial(gplan, x), "jax": partial(grad, xj)}, repeats)
+    row("gradient sum(f) n=200", t["ours"], t["jax"], 1.5, "grad    ")
 
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "dense.json").write_text(json.dumps(rows, indent=2) + "\n")
