@@ -66,7 +66,7 @@ def test_best_is_reproducible() -> None:
 def test_bicoloring_of_an_arrowhead_recovers_the_matrix(n: int, dense: int) -> None:
     p = arrowhead(n, dense)
     bi = C.bicoloring(p)
-    assert bi.nproducts <= 2 * dense + 2 < C.color_columns(p, "best").ncolors
+    assert bi.ncolors <= 2 * dense + 2 < C.color_columns(p, "best").ncolors
     rng = np.random.default_rng(0)
     rows, cols = p.coo()
     j = np.zeros(p.shape)

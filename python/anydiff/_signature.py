@@ -10,7 +10,7 @@ import numpy as np
 
 from anydiff._arrays import ArrayOps, dtype_of, kind_name, ops_named
 from anydiff._errors import PreparationMismatchError
-from anydiff._tree import ArgTree, is_tree
+from anydiff._tree import ArgTree, describe_tree, is_tree
 
 __all__ = ["Constant", "Signature"]
 
@@ -28,10 +28,7 @@ def _describe(a: Any) -> str:
     if isinstance(a, Constant):
         return "Constant"
     if is_tree(a):
-        try:
-            return ArgTree(a, "").describe()
-        except TypeError:
-            return f"{type(a).__name__} with non-array leaves"
+        return describe_tree(a)
     shape = tuple(getattr(a, "shape", np.shape(a)))
     return f"{kind_name(a)} array of shape {shape} and dtype {dtype_of(a)}"
 

@@ -16,7 +16,16 @@ import numpy as np
 
 from anydiff._arrays import cast, dtype_of, kind_name, ops_named
 
-__all__ = ["ArgTree", "OutputTree", "is_multi", "is_tree", "leaves", "map_leaves", "rebuild"]
+__all__ = [
+    "ArgTree",
+    "OutputTree",
+    "describe_tree",
+    "is_multi",
+    "is_tree",
+    "leaves",
+    "map_leaves",
+    "rebuild",
+]
 
 
 def is_multi(out: Any) -> bool:
@@ -276,12 +285,18 @@ def _collect(node: _Node, x: Any, out: list) -> None:
         _collect(child, item, out)
 
 
+def describe_tree(t: Any) -> str:
+    """A dict/list/tuple for error messages: its structure with each leaf's shape and
+    dtype, or that it holds something other than arrays."""
+    try:
+        return ArgTree(t, "").describe()
+    except TypeError:
+        return f"a {type(t).__name__} with non-array leaves"
+
+
 def _describe_any(t: Any) -> str:
     if isinstance(t, (dict, list, tuple)):
-        try:
-            return ArgTree(t, "").describe()
-        except TypeError:
-            return f"a {type(t).__name__} with non-array leaves"
+        return describe_tree(t)
     return f"{type(t).__name__} of shape {tuple(getattr(t, 'shape', np.shape(t)))}"
 
 

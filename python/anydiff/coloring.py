@@ -437,14 +437,9 @@ class Bicoloring:
         return int(self._core.nrow_colors)
 
     @property
-    def nproducts(self) -> int:
-        """JVPs plus VJPs."""
-        return self.ncolumn_colors + self.nrow_colors
-
-    @property
     def ncolors(self) -> int:
-        """JVPs plus VJPs: the products, as :attr:`Coloring.ncolors` counts them."""
-        return self.nproducts
+        """The products: JVPs plus VJPs (as :attr:`Coloring.ncolors` counts them)."""
+        return self.ncolumn_colors + self.nrow_colors
 
     kind = "bicoloring"
 
