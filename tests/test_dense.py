@@ -114,6 +114,34 @@ def test_traced_operands_and_batches(rng, k):
     np.testing.assert_allclose(hv, hw, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("lanes", [1, 3, 17])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_hvp_lanes_through_products(rng, lanes, dtype):
+    """Forward over reverse at one point multiplies dual numbers by real GEMMs of their
+    parts (a pass over the matrix for few lanes, one packed product for many): HVPs along
+    several directions and the Hessian against JAX, with constant and traced operands."""
+    k = 8
+    a = rng.normal(size=(30, k * k + k)) / 9.0
+    fs = [
+        (lambda z: np.sum(issue_f(a, np)(z)), lambda z: jnp.sum(issue_f(jnp.asarray(a), jnp)(z))),
+        (
+            lambda z: np.sum(traced_products(np, k)(z) ** 2),
+            lambda z: jnp.sum(traced_products(jnp, k)(z) ** 2),
+        ),
+    ]
+    x = rng.normal(size=k * k + k) * 0.5
+    vs = rng.normal(size=(lanes, x.size))
+    tol = 1e-10 if dtype == np.float64 else 2e-3
+    for f, fj in fs:
+        hv = anydiff.hvp(DualBackend(), f, x.astype(dtype), vs.astype(dtype), batched=True)
+        assert hv.dtype == dtype
+        hess = np.asarray(jax.hessian(fj)(jnp.asarray(x)))
+        scale = np.abs(hess).max()
+        np.testing.assert_allclose(hv, vs @ hess, rtol=tol, atol=tol * scale)
+        h = anydiff.hessian(DualBackend(), f, x.astype(dtype))
+        np.testing.assert_allclose(h, hess, rtol=tol, atol=tol * scale)
+
+
 @pytest.mark.parametrize("n,m", [(33, 40), (64, 64), (100, 7)])
 def test_forward_reverse_hvp_and_float32_agree(rng, n, m):
     a = rng.normal(size=(m, n)) / np.sqrt(n)
@@ -135,6 +163,83 @@ def test_forward_reverse_hvp_and_float32_agree(rng, n, m):
     np.testing.assert_allclose(j32, jac, rtol=2e-4, atol=2e-4)
     _, vj32 = prog.vjp(pts.astype(np.float32), params, w.astype(np.float32))
     np.testing.assert_allclose(vj32, vj, rtol=2e-4, atol=2e-4)
+
+
+def mixed_ops(a, xp):
+    """Selects, a max with ties, a sort, a solve and products of traced operands: every
+    instruction of the reverse lane sweep at one point."""
+
+    def f(x):
+        k = a.shape[0]
+        s = xp.reshape(x[: k * k], (k, k)) + 3.0 * xp.eye(k)
+        v = x[k * k :]
+        y = xp.where(v > 0, xp.sqrt(xp.abs(v)), v**3)  # the untaken side has inf partials at 0
+        top = xp.max(xp.stack([v, v[::-1]]), axis=0)  # ties in the middle
+        srt = xp.sort(xp.sin(v))
+        sol = xp.linalg.solve(s, a @ v)
+        return xp.concatenate([y * xp.sum(v**2), top, srt, sol, s @ (s @ v)])
+
+    return f
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 127, 128, 129, 260])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_many_cotangents_at_one_point(rng, lanes, dtype):
+    """VJPs of many cotangents at one point (one sweep of lane rows, blocks of 128) equal
+    ``w @ J`` from JAX, on the issue's function and on every instruction kind. The truth is
+    ``jax.jacfwd``: JAX's reverse mode makes the untaken branch's ``0 * inf`` a NaN."""
+    k = 5
+    a = rng.normal(size=(k, k))
+    x = rng.normal(size=k * k + k) * 0.5
+    x[-1] = 0.0  # sqrt(|0|) in the untaken branch of the where
+    x[k * k + 1] = x[-2]  # a tie in the max of v and its reverse
+    for f, fj, z in [
+        (mixed_ops(a, np), mixed_ops(jnp.asarray(a), jnp), x),
+        (issue_f(a[:, :3], np), issue_f(jnp.asarray(a[:, :3]), jnp), x[:3]),
+    ]:
+        want = np.asarray(jax.jacfwd(fj)(jnp.asarray(z)))
+        prog, params = program(f, z)
+        w = rng.normal(size=(lanes, want.shape[0]))
+        _, vj = prog.vjp(z[None, :].astype(dtype), params, w.astype(dtype))
+        assert vj.dtype == dtype
+        tol = 1e-10 if dtype == np.float64 else 2e-3
+        np.testing.assert_allclose(vj[0], w @ want, rtol=tol, atol=tol)
+        # several points at once go through the per-chunk sweeps: the same numbers
+        _, vj2 = prog.vjp(np.stack([z, z]).astype(dtype), params, w[:3].astype(dtype))
+        np.testing.assert_allclose(vj2[1], vj[0][:3], rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("n,m", [(200, 20), (300, 40), (100, 30), (129, 3)])
+def test_reverse_jacobian_plans_match_jax(rng, n, m):
+    """Wide Jacobians (the cost model picks reverse) against jax.jacrev, in float64 and
+    float32, both modes."""
+    a = rng.normal(size=(m, n)) / np.sqrt(n)
+    x = rng.normal(size=n)
+    f, fj = issue_f(a, np), issue_f(jnp.asarray(a), jnp)
+    want = np.asarray(jax.jacrev(fj)(jnp.asarray(x)))
+    plan = anydiff.prepare_jacobian(DualBackend(), f, x)
+    assert plan.mode == "reverse"
+    np.testing.assert_allclose(plan(x), want, rtol=1e-11, atol=1e-12)
+    plan.mode = "forward"
+    np.testing.assert_allclose(plan(x), want, rtol=1e-11, atol=1e-12)
+    x32 = x.astype(np.float32)
+    j32 = anydiff.jacobian(DualBackend(), f, x32)
+    assert j32.dtype == np.float32
+    np.testing.assert_allclose(j32, want, rtol=1e-3, atol=1e-3)
+
+
+def test_reverse_lanes_skip_unreached_infinite_rows():
+    """Only row 1 of ``a @ x`` is read, and row 0 holds an infinity: its zero adjoint must
+    not meet it (a GEMM over the whole block would make inf * 0 = NaN in every lane)."""
+    n = 40
+    a = np.ones((2, n))
+    a[0, 3] = np.inf
+    x = np.linspace(0.1, 1.0, n)
+    prog, params = program(lambda z: np.concatenate([(a @ z)[1:], z[:2] * 2.0]), x)
+    w = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    _, vj = prog.vjp(x[None, :], params, w)
+    assert np.all(np.isfinite(vj))
+    np.testing.assert_array_equal(vj[0][0], np.ones(n))
 
 
 def test_infinite_matrix_keeps_zero_tangents_zero():
@@ -239,7 +344,14 @@ def test_mlp_jacobian_and_gradient(rng):
 
 @pytest.mark.parametrize(
     "n,m,mode",
-    [(10, 10, "forward"), (200, 199, "forward"), (200, 20, "reverse"), (20, 200, "forward")],
+    [
+        (10, 10, "forward"),
+        (60, 59, "forward"),
+        (200, 199, "forward"),
+        (200, 20, "reverse"),
+        (20, 200, "forward"),
+        (128, 64, "reverse"),
+    ],
 )
 def test_cost_model_counts_products(rng, n, m, mode):
     """The program's cost model (products by their multiply-adds, unit lanes through a

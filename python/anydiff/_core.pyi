@@ -221,7 +221,7 @@ class Program:
         """Number of live nodes."""
     @property
     def vjp_cost(self) -> float:
-        """What one VJP (reverse sweep) costs in JVP lanes at one point, products counted
+        """What one VJP (a reverse lane) costs in JVP lanes at one point, products counted
         by their multiply-adds: the ``vjp_cost`` of ``pick_mode``."""
     def eval(
         self,

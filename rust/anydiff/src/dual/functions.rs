@@ -66,6 +66,26 @@ pub trait Elementary:
         self.is_zero()
     }
 
+    /// Whether matrices of these numbers multiply by real GEMM kernels
+    /// ([`Elementary::matmul_into`]): `f32`, `f64` and dual numbers of them.
+    #[doc(hidden)]
+    const HAS_MATMUL: bool = false;
+    /// `c = a b (+ c)` for an `m x k` by `k x n` product of strided matrices
+    /// (`(data, row stride, column stride, constant)`, constant where the
+    /// entries are known to have zero tangents) by real GEMM kernels, or false
+    /// (nothing written) where this type has none. The `ir` engine's matrix
+    /// products call it; a dual number splits into products of its parts.
+    #[doc(hidden)]
+    fn matmul_into(
+        _dims: (usize, usize, usize),
+        _a: (&[Self], usize, usize, bool),
+        _b: (&[Self], usize, usize, bool),
+        _accumulate: bool,
+        _c: (&mut [Self], usize, usize),
+    ) -> bool {
+        false
+    }
+
     /// `1 / x`.
     fn recip(&self) -> Self;
     /// `x^n` for an integer `n`.
@@ -218,6 +238,22 @@ macro_rules! impl_elementary_real {
     ($t:ident) => {
         impl Elementary for $t {
             type Real = $t;
+            const HAS_MATMUL: bool = cfg!(feature = "ir");
+            #[cfg(feature = "ir")]
+            fn matmul_into(
+                dims: (usize, usize, usize),
+                a: (&[$t], usize, usize, bool),
+                b: (&[$t], usize, usize, bool),
+                accumulate: bool,
+                c: (&mut [$t], usize, usize),
+            ) -> bool {
+                use crate::ir::gemm::{gemm, Mat, MatMut};
+                let (a, b) = (
+                    Mat::new(a.0, a.1, a.2).constant(a.3),
+                    Mat::new(b.0, b.1, b.2).constant(b.3),
+                );
+                gemm(dims, a, b, accumulate, MatMut::new(c.0, c.1, c.2))
+            }
             #[inline]
             fn re(&self) -> $t {
                 *self

@@ -448,6 +448,24 @@ impl<T: Elementary, const N: usize> Elementary for Dual<T, N> {
         Self::constant(T::from_re(re))
     }
 
+    const HAS_MATMUL: bool = T::HAS_MATMUL;
+
+    #[cfg(feature = "ir")]
+    fn matmul_into(
+        dims: (usize, usize, usize),
+        a: (&[Self], usize, usize, bool),
+        b: (&[Self], usize, usize, bool),
+        accumulate: bool,
+        c: (&mut [Self], usize, usize),
+    ) -> bool {
+        use crate::ir::gemm::{gemm_dual, Mat, MatMut};
+        let (a, b) = (
+            Mat::new(a.0, a.1, a.2).constant(a.3),
+            Mat::new(b.0, b.1, b.2).constant(b.3),
+        );
+        gemm_dual(dims, a, b, accumulate, MatMut::new(c.0, c.1, c.2))
+    }
+
     elementary_via_rules!();
 }
 

@@ -1,40 +1,43 @@
 //! The cost model that picks forward or reverse mode for a dense Jacobian at
-//! one point: what one reverse sweep costs in forward tangent lanes, counting
+//! one point: what one reverse lane costs in forward tangent lanes, counting
 //! each matrix product's multiply-adds (`batch * m * k * n`).
 //!
-//! A forward lane pays every instruction's tangent row; a product's lane is a
-//! whole product (`m * k * n`) unless its traced operand carries unit lanes
-//! (an elementwise chain of one input under unit seeds: each lane row has one
-//! nonzero, [`super::gemm`] takes a column of the constant), where it is
-//! `m * n`. Each pass of up to [`MAX_POINT_LANES`] lanes also recomputes the
-//! values. A reverse sweep pays every instruction's adjoint, a product's the
-//! whole product, and the sweeps share one evaluation of the values.
+//! Both modes carry lane rows at one point ([`super::lanes`] forward,
+//! [`super::reverse_lanes`] reverse): a lane pays every active instruction's
+//! row once. A product's forward lane is a whole product (`m * k * n`) unless
+//! its traced operand carries unit lanes (an elementwise chain of one input
+//! under unit seeds: each lane row has one nonzero, [`super::gemm`] takes a
+//! column of the constant), where it is `m * n`; its reverse lane is a whole
+//! product per traced operand. Each block of up to [`MAX_POINT_LANES`] lanes
+//! also evaluates the values (and, in reverse, every partial derivative once).
 
 use super::lanes::MAX_POINT_LANES;
 use super::ops::Op;
 use super::program::Program;
 
-/// A reverse sweep's instructions against the forward evaluation's (the
-/// touched flags and per-element bookkeeping of the sweep).
-const SWEEP_OVER_VALUES: f64 = 1.5;
-/// One multiply-add of a product kernel (vectorised, blocked) against one
-/// element of an elementwise instruction: fitted so that the picks on the
-/// issue's dense table (10 -> 10 ... 200 -> 20) are the faster modes.
-const PRODUCT_WEIGHT: f64 = 0.25;
+/// A reverse lane's row against a forward lane's: the partial derivatives
+/// computed per element, the reached flags, and the adjoints cleared before
+/// each block. Fitted with [`PRODUCT_WEIGHT`] on eleven shapes of the issue's
+/// function (`benches/bench_dense.py` and held-out ones: 10 -> 10 ...
+/// 300 -> 40) and the MLP, so that every pick is the faster mode.
+const REVERSE_OVER_FORWARD: f64 = 1.5;
+/// One multiply-add of a product kernel (packed, vectorised, over a whole
+/// block of lanes) against one element of an elementwise lane instruction.
+const PRODUCT_WEIGHT: f64 = 0.02;
 
 impl Program {
-    /// What one VJP (a reverse sweep) costs in JVP lanes of this program at one
+    /// What one VJP (a reverse lane) costs in JVP lanes of this program at one
     /// point: `pick_mode(n, m, vjp_cost)` goes forward when `n <= m * vjp_cost`.
     pub fn vjp_cost(&self) -> f64 {
         let (_, active) = self.tape();
         let unit = self.unit_lanes(active);
-        let (mut values, mut lane) = (0.0f64, 0.0f64);
+        let (mut values, mut forward, mut reverse) = (0.0f64, 0.0f64, 0.0f64);
         for (i, op) in self.ops.iter().enumerate() {
             if op.args().is_empty() || self.alias[i] {
                 continue;
             }
             let len = self.lens[i] as f64;
-            let (v, t) = match op {
+            let (v, f, r) = match op {
                 Op::Dot {
                     a,
                     b,
@@ -45,24 +48,33 @@ impl Program {
                 } => {
                     let full = PRODUCT_WEIGHT * (batch * m * k * n) as f64;
                     let outer = (batch * m * n) as f64;
-                    let side = |x: usize| match (active[x], unit[x]) {
+                    let fwd = |x: usize| match (active[x], unit[x]) {
                         (false, _) => 0.0,
                         (true, true) => outer,
                         (true, false) => full,
                     };
-                    (full, side(*a) + side(*b))
+                    let rev = |x: usize| if active[x] { full } else { 0.0 };
+                    (full, fwd(*a) + fwd(*b), rev(*a) + rev(*b))
                 }
-                Op::Reduce { indices, .. } => (indices.len() as f64, indices.len() as f64),
-                _ => (len, if active[i] { len } else { 0.0 }),
+                Op::Reduce { indices, .. } => {
+                    let l = if active[i] { indices.len() as f64 } else { 0.0 };
+                    (indices.len() as f64, l, l)
+                }
+                _ => {
+                    let l = if active[i] { len } else { 0.0 };
+                    (len, l, l)
+                }
             };
             values += v;
-            lane += t;
+            forward += f;
+            reverse += r;
         }
-        let lane = lane + values / MAX_POINT_LANES as f64;
-        if lane <= 0.0 {
+        let per_lane = values / MAX_POINT_LANES as f64;
+        let (forward, reverse) = (forward + per_lane, reverse + 2.0 * per_lane);
+        if forward <= 0.0 {
             return 1.0;
         }
-        (SWEEP_OVER_VALUES * values / lane).max(f64::MIN_POSITIVE)
+        (REVERSE_OVER_FORWARD * reverse / forward).max(f64::MIN_POSITIVE)
     }
 
     /// Nodes whose lanes are unit rows under unit seeds: an input, or an

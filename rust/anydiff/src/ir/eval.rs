@@ -295,7 +295,9 @@ impl Program {
                         && (0..*batch).all(|bt| {
                             let (x, z) = (&sa[bt * m * k..], &sb[bt * k * n..]);
                             let y = MatMut::new(&mut out[bt * m * n..], n, 1);
-                            gemm((m, k, n), Mat::new(x, k, 1), Mat::new(z, n, 1), false, y)
+                            let x = Mat::new(x, k, 1).constant(!self.active[*a]);
+                            let z = Mat::new(z, n, 1).constant(!self.active[*b]);
+                            gemm((m, k, n), x, z, false, y)
                         });
                     if by_gemm {
                         continue;

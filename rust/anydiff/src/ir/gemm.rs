@@ -1,6 +1,7 @@
 //! Matrix products over whole blocks of numbers (values, tangent lanes,
 //! adjoints) through `matrixmultiply`'s packed GEMM kernels, for the engines
-//! that run on `f32` or `f64`.
+//! that run on `f32` or `f64`, and on dual numbers of them (forward over
+//! reverse HVPs, Hessians) as products of their parts.
 //!
 //! The tangent block of `A @ x` for `L` lanes is one product of `A` with the
 //! `L` tangent rows (instead of `L` matrix-vector loops); the adjoint of `x`
@@ -13,13 +14,16 @@ use std::any::TypeId;
 
 use super::lanes::LaneMask;
 use super::rules::IrReal;
-use crate::dual::Elementary;
+use crate::dual::{Dual, Elementary};
 
-/// A read-only matrix: `data[r * rs + k * cs]` is entry `(r, k)`.
+/// A read-only matrix: `data[r * rs + k * cs]` is entry `(r, k)`;
+/// `constant` where its entries are known to have no tangent lanes (a node
+/// that depends on no input), so a product of dual numbers need not look.
 pub(crate) struct Mat<'a, T> {
     pub(crate) data: &'a [T],
     pub(crate) rs: usize,
     pub(crate) cs: usize,
+    pub(crate) constant: bool,
 }
 
 impl<T> Clone for Mat<'_, T> {
@@ -32,15 +36,25 @@ impl<T> Copy for Mat<'_, T> {}
 
 impl<'a, T> Mat<'a, T> {
     pub(crate) fn new(data: &'a [T], rs: usize, cs: usize) -> Self {
-        Mat { data, rs, cs }
+        Mat {
+            data,
+            rs,
+            cs,
+            constant: false,
+        }
+    }
+
+    /// The same matrix, marked constant where `constant` (no tangent lanes).
+    pub(crate) fn constant(self, constant: bool) -> Self {
+        Mat { constant, ..self }
     }
 
     /// The same entries read as the transposed matrix.
     pub(crate) fn t(self) -> Self {
         Mat {
-            data: self.data,
             rs: self.cs,
             cs: self.rs,
+            ..self
         }
     }
 
@@ -75,16 +89,23 @@ fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
     matches!(last, Some(l) if l < len) && isize::try_from(rs.max(cs)).is_ok()
 }
 
-/// Whether `T` has a GEMM kernel here (`f32` or `f64`).
-pub(crate) fn has_gemm<T: 'static>() -> bool {
+/// Whether matrices of `T` multiply by GEMM kernels here (`f32`, `f64` and
+/// dual numbers of them, [`gemm_dual`]).
+pub(crate) fn has_gemm<T: Elementary>() -> bool {
+    T::HAS_MATMUL
+}
+
+/// Whether `T` is `f32` or `f64`, the types of the kernels themselves.
+fn is_real<T: 'static>() -> bool {
     let t = TypeId::of::<T>();
     t == TypeId::of::<f64>() || t == TypeId::of::<f32>()
 }
 
 /// `c = a b + beta c` for `a` (`m x k`), `b` (`k x n`), `c` (`m x n`), with
 /// `beta` 0 (`c` is overwritten, NaN in it included) or 1 (accumulate).
-/// Returns false, doing nothing, when `T` is neither `f32` nor `f64` or a
-/// matrix does not lie within its slice (the caller then loops itself).
+/// Dual numbers go through [`Elementary::matmul_into`] ([`gemm_dual`]).
+/// Returns false, doing nothing, when `T` has no kernel or a matrix does not
+/// lie within its slice (the caller then loops itself).
 pub(crate) fn gemm<T: Elementary>(
     (m, k, n): (usize, usize, usize),
     a: Mat<'_, T>,
@@ -92,7 +113,14 @@ pub(crate) fn gemm<T: Elementary>(
     accumulate: bool,
     c: MatMut<'_, T>,
 ) -> bool {
-    if !has_gemm::<T>() || !a.fits(m, k) || !b.fits(k, n) || !fits(c.data.len(), m, n, c.rs, c.cs) {
+    if !is_real::<T>() {
+        let (a, b) = (
+            (a.data, a.rs, a.cs, a.constant),
+            (b.data, b.rs, b.cs, b.constant),
+        );
+        return T::matmul_into((m, k, n), a, b, accumulate, (c.data, c.rs, c.cs));
+    }
+    if !a.fits(m, k) || !b.fits(k, n) || !fits(c.data.len(), m, n, c.rs, c.cs) {
         return false;
     }
     if m == 0 || n == 0 {
@@ -171,6 +199,189 @@ pub(crate) fn gemm<T: Elementary>(
         }
     }
     true
+}
+
+/// `c = a b (+ c)` for matrices of dual numbers by real products of their
+/// parts, `(a + a' e)(b + b' e) = a b + (a b' + a' b) e`: `a b` and every
+/// lane of `a b'` in one product (each entry of `b` laid out as its value and
+/// its lanes side by side; its value alone where `b` is constant), and `a' b`
+/// (every lane of `a'` stacked in rows) only where `a` has a nonzero lane
+/// (never looked for where `a` is constant). Returns false, doing nothing,
+/// when the parts have no kernel or a matrix does not lie within its slice.
+pub(crate) fn gemm_dual<T: Elementary, const N: usize>(
+    (m, k, n): (usize, usize, usize),
+    a: Mat<'_, Dual<T, N>>,
+    b: Mat<'_, Dual<T, N>>,
+    accumulate: bool,
+    c: MatMut<'_, Dual<T, N>>,
+) -> bool {
+    if !has_gemm::<T>() || !a.fits(m, k) || !b.fits(k, n) || !fits(c.data.len(), m, n, c.rs, c.cs) {
+        return false;
+    }
+    if m == 0 || n == 0 {
+        return true;
+    }
+    let add = |to: &mut Dual<T, N>, v: Dual<T, N>| {
+        *to = if accumulate { to.clone() + v } else { v };
+    };
+    if n == 1 && N < 4 && (a.cs == 1 || a.rs == 1) {
+        let mut y = vec![Dual::constant(T::zero()); m];
+        dual_gemv((m, k), a, b, &mut y);
+        for (r, v) in y.into_iter().enumerate() {
+            add(&mut c.data[r * c.rs], v);
+        }
+        return true;
+    }
+    // b's parts per entry: its value, then its lanes unless b is constant
+    let wb = if b.constant { 1 } else { N + 1 };
+    let w = n * wb;
+    let mut parts = Vec::with_capacity(k * w);
+    for q in 0..k {
+        for j in 0..n {
+            let x = &b.data[q * b.rs + j * b.cs];
+            parts.push(x.re.clone());
+            if !b.constant {
+                parts.extend(x.eps.iter().cloned());
+            }
+        }
+    }
+    let (mut re, mut moving) = (Vec::with_capacity(m * k), false);
+    for r in 0..m {
+        for q in 0..k {
+            let x = &a.data[r * a.rs + q * a.cs];
+            re.push(x.re.clone());
+            moving |= !a.constant && has_lanes(x);
+        }
+    }
+    let mut prod = vec![T::zero(); m * w];
+    let (re, parts_m) = (Mat::new(&re, k, 1), Mat::new(&parts, w, 1));
+    if !gemm((m, k, w), re, parts_m, false, MatMut::new(&mut prod, w, 1)) {
+        return false;
+    }
+    let mut cross = Vec::new();
+    if moving {
+        let mut lanes = Vec::with_capacity(N * m * k);
+        for l in 0..N {
+            for r in 0..m {
+                lanes.extend((0..k).map(|q| a.data[r * a.rs + q * a.cs].eps[l].clone()));
+            }
+        }
+        cross = vec![T::zero(); N * m * n];
+        let b_re = Mat::new(&parts, w, wb);
+        let ok = gemm(
+            (N * m, k, n),
+            Mat::new(&lanes, k, 1),
+            b_re,
+            false,
+            MatMut::new(&mut cross, n, 1),
+        );
+        debug_assert!(ok, "the parts have a kernel and fit their buffers");
+    }
+    for r in 0..m {
+        for j in 0..n {
+            let p = &prod[r * w + j * wb..][..wb];
+            let eps = std::array::from_fn(|l| {
+                let own = p.get(1 + l).cloned().unwrap_or_else(T::zero);
+                match cross.get((l * m + r) * n + j) {
+                    Some(x) => own + x.clone(),
+                    None => own,
+                }
+            });
+            add(
+                &mut c.data[r * c.rs + j * c.cs],
+                Dual::new(p[0].clone(), eps),
+            );
+        }
+    }
+    true
+}
+
+/// Whether a dual number has a nonzero lane.
+fn has_lanes<T: Elementary, const N: usize>(x: &Dual<T, N>) -> bool {
+    x.eps.iter().any(|e| !e.is_zero())
+}
+
+/// `acc += s x` for a real `s` and a dual `x`.
+#[inline]
+fn add_scaled<T: Elementary, const N: usize>(acc: &mut Dual<T, N>, s: &T, x: &Dual<T, N>) {
+    acc.re += s.clone() * x.re.clone();
+    for (e, v) in acc.eps.iter_mut().zip(&x.eps) {
+        *e += s.clone() * v.clone();
+    }
+}
+
+/// `y = a x` for a column `x` of dual numbers with few lanes (one packed
+/// GEMM pays where they are many) and `a` with contiguous rows
+/// or columns, in one pass over `a` (no copy of its values): rows as dot
+/// products in four interleaved dual sums, columns as `axpy` updates; the
+/// lanes of `a` (a constant matrix has none) in a second pass where any is
+/// nonzero.
+fn dual_gemv<T: Elementary, const N: usize>(
+    (m, k): (usize, usize),
+    a: Mat<'_, Dual<T, N>>,
+    x: Mat<'_, Dual<T, N>>,
+    y: &mut [Dual<T, N>],
+) {
+    let xs = |q: usize| &x.data[q * x.rs];
+    let mut moving = false;
+    if a.cs == 1 {
+        for (r, yr) in y.iter_mut().enumerate() {
+            let row = &a.data[r * a.rs..][..k];
+            let zero = || Dual::constant(T::zero());
+            let (mut s0, mut s1, mut s2, mut s3) = (zero(), zero(), zero(), zero());
+            let quads = row.chunks_exact(4);
+            let body = k - quads.remainder().len();
+            for (j, c) in row[body..].iter().enumerate() {
+                moving |= !a.constant && has_lanes(c);
+                add_scaled(&mut s0, &c.re, xs(body + j));
+            }
+            for (j, c) in quads.enumerate() {
+                let q = 4 * j;
+                moving |= !a.constant
+                    && (has_lanes(&c[0]) | has_lanes(&c[1]) | has_lanes(&c[2]) | has_lanes(&c[3]));
+                add_scaled(&mut s0, &c[0].re, xs(q));
+                add_scaled(&mut s1, &c[1].re, xs(q + 1));
+                add_scaled(&mut s2, &c[2].re, xs(q + 2));
+                add_scaled(&mut s3, &c[3].re, xs(q + 3));
+            }
+            *yr = (s0 + s2) + (s1 + s3);
+        }
+    } else {
+        // four columns per sweep over y: a quarter of its loads and stores
+        let col = |q: usize| (&a.data[q * a.cs..][..m], xs(q));
+        let mut q = 0;
+        while q + 4 <= k {
+            let ((c0, x0), (c1, x1), (c2, x2), (c3, x3)) =
+                (col(q), col(q + 1), col(q + 2), col(q + 3));
+            for (r, yr) in y.iter_mut().enumerate() {
+                let (a0, a1, a2, a3) = (&c0[r], &c1[r], &c2[r], &c3[r]);
+                moving |=
+                    !a.constant && (has_lanes(a0) | has_lanes(a1) | has_lanes(a2) | has_lanes(a3));
+                add_scaled(yr, &a0.re, x0);
+                add_scaled(yr, &a1.re, x1);
+                add_scaled(yr, &a2.re, x2);
+                add_scaled(yr, &a3.re, x3);
+            }
+            q += 4;
+        }
+        for q in q..k {
+            let (cq, xq) = col(q);
+            for (yr, ar) in y.iter_mut().zip(cq) {
+                moving |= !a.constant && has_lanes(ar);
+                add_scaled(yr, &ar.re, xq);
+            }
+        }
+    }
+    if moving {
+        for (r, yr) in y.iter_mut().enumerate() {
+            for q in 0..k {
+                let (ar, xr) = (&a.data[r * a.rs + q * a.cs], &xs(q).re);
+                for (e, d) in yr.eps.iter_mut().zip(&ar.eps) {
+                    *e += d.clone() * xr.clone();
+                }
+            }
+        }
+    }
 }
 
 /// `c = a x + beta c` for `a` (`m x k`) and the column `x` (`k x 1`, entries

@@ -14,10 +14,12 @@
 //! `ops` (the instruction set and its function tables) <- `layout` (workspace
 //! layouts) <- `buffers` (chunk plumbing) <- `program` (validation) <- `rules`
 //! and `linalg` (what each instruction computes, for any number type) <-
-//! `lanes` (forward mode in struct-of-arrays lanes; `gemm` its products, `cost`
-//! its forward/reverse cost model) <- `tiles` (tiled execution
-//! of array programs) <- `eval` (drivers, nested duals) <- `reverse` (VJPs,
-//! HVPs); `sparsity` and `entries` read the program and the rules.
+//! `lanes` (forward mode in struct-of-arrays lanes; `gemm` the products of
+//! every engine, dual numbers' as products of their parts; `cost` the
+//! forward/reverse cost model) <- `tiles` (tiled execution of array programs)
+//! <- `eval` (drivers, nested duals) <- `reverse` (VJPs, HVPs) and
+//! `reverse_lanes` (many cotangents at one point in one sweep of lane rows);
+//! `sparsity` and `entries` read the program and the rules.
 //!
 //! # Conventions
 //!
@@ -80,13 +82,14 @@ mod buffers;
 mod cost;
 mod entries;
 mod eval;
-mod gemm;
+pub(crate) mod gemm;
 mod lanes;
 mod layout;
 mod linalg;
 mod ops;
 mod program;
 mod reverse;
+mod reverse_lanes;
 mod rules;
 mod runs;
 mod sparsity;

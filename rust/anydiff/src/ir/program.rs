@@ -38,9 +38,10 @@ pub struct Program {
     /// The sources as runs `(node, first element, length)` of consecutive
     /// elements of one node, in output order.
     pub(crate) source_runs: Vec<(usize, usize, usize)>,
-    /// The keep-every-node layout of the reverse sweeps and which nodes are
-    /// active, made on first use.
-    pub(crate) tape: std::sync::OnceLock<Box<(Program, Vec<bool>)>>,
+    /// Which nodes depend on an input ([`super::reverse::active_nodes`]).
+    pub(crate) active: Vec<bool>,
+    /// The keep-every-node layout of the reverse sweeps, made on first use.
+    pub(crate) tape: std::sync::OnceLock<Box<Program>>,
     /// Workspaces of finished calls, for the next call.
     pub(crate) scratch: Scratch,
     /// The tiled form of this program ([`super::tiles`]), made on first use.
@@ -386,6 +387,7 @@ impl Program {
             })
             .collect();
         Program {
+            active: super::reverse::active_nodes(&kept_ops),
             ops: kept_ops,
             lens: kept_lens,
             offsets,
@@ -421,6 +423,7 @@ impl Program {
     ) -> Program {
         Program {
             ops: self.ops.clone(),
+            active: self.active.clone(),
             lens: self.lens.clone(),
             offsets,
             work_len,

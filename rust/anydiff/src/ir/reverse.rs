@@ -44,7 +44,7 @@ struct Sweep<D> {
 
 /// `f'(x)`: the tangent of `func` at `x` seeded with 1.
 #[inline]
-fn unary_derivative<D: Elementary>(func: UnaryFn, x: &D) -> D {
+pub(super) fn unary_derivative<D: Elementary>(func: UnaryFn, x: &D) -> D {
     let arg = [Dual::<D, 1>::new(x.clone(), [D::one()])];
     let mut out = [Dual::<D, 1>::constant(D::zero())];
     unary(func, &arg, &mut out);
@@ -56,7 +56,13 @@ fn unary_derivative<D: Elementary>(func: UnaryFn, x: &D) -> D {
 /// its argument is treated as a constant, which selects the forward rule
 /// for constant arguments, e.g. `x^c`).
 #[inline]
-fn binary_partials<D: Elementary>(func: BinaryFn, x: &D, y: &D, da: bool, db: bool) -> (D, D) {
+pub(super) fn binary_partials<D: Elementary>(
+    func: BinaryFn,
+    x: &D,
+    y: &D,
+    da: bool,
+    db: bool,
+) -> (D, D) {
     match (da, db) {
         (true, true) => {
             let a = [Dual::<D, 2>::new(x.clone(), [D::one(), D::zero()])];
@@ -86,15 +92,28 @@ fn binary_partials<D: Elementary>(func: BinaryFn, x: &D, y: &D, da: bool, db: bo
     }
 }
 
+/// Which nodes depend on an input through a path of nonzero derivative
+/// (comparisons cut the path; a select's condition does too): the others
+/// carry no tangents and no adjoints.
+pub(super) fn active_nodes(ops: &[Op]) -> Vec<bool> {
+    let mut active = vec![false; ops.len()];
+    for (i, op) in ops.iter().enumerate() {
+        active[i] = match op {
+            Op::Input { .. } => true,
+            op if op.has_zero_derivative() => false,
+            Op::Select { t, f, .. } => active[*t] || active[*f],
+            Op::Sort { a, .. } => active[*a],
+            other => other.args().iter().any(|&a| active[a]),
+        };
+    }
+    active
+}
+
 impl Program {
     /// [`Program::tape_layout`] and its active nodes, made once per program.
     pub(crate) fn tape(&self) -> (&Program, &[bool]) {
-        let cached = self.tape.get_or_init(|| {
-            let tape = self.tape_layout();
-            let active = tape.active_nodes();
-            Box::new((tape, active))
-        });
-        (&cached.0, &cached.1)
+        let tape = self.tape.get_or_init(|| Box::new(self.tape_layout()));
+        (tape, &tape.active)
     }
 
     /// The same program with a layout that keeps every node's block alive
@@ -123,22 +142,6 @@ impl Program {
         }
         let root = roots(&self.ops, &alias);
         self.with_layout(offsets, top, alias, root)
-    }
-
-    /// Which nodes depend on an input through a path of nonzero derivative
-    /// (comparisons cut the path; a select's condition does too).
-    fn active_nodes(&self) -> Vec<bool> {
-        let mut active = vec![false; self.ops.len()];
-        for (i, op) in self.ops.iter().enumerate() {
-            active[i] = match op {
-                Op::Input { .. } => true,
-                op if op.has_zero_derivative() => false,
-                Op::Select { t, f, .. } => active[*t] || active[*f],
-                Op::Sort { a, .. } => active[*a],
-                other => other.args().iter().any(|&a| active[a]),
-            };
-        }
-        active
     }
 
     /// Runs `body` on every item, in parallel, with one forward workspace
@@ -508,7 +511,7 @@ impl Program {
                             let g = Mat::new(&ybar[bt * m * n..], n, 1);
                             if da {
                                 let (to, len) = (ba + bt * m * k, m * k);
-                                let b_t = Mat::new(&sb[bt * k * n..], n, 1).t();
+                                let b_t = Mat::new(&sb[bt * k * n..], n, 1).t().constant(!db);
                                 let ok =
                                     gemm((m, n, k), g, b_t, true, MatMut::new(&mut lo[to..], k, 1));
                                 debug_assert!(ok, "the blocks of a product fit their buffers");
@@ -516,7 +519,7 @@ impl Program {
                             }
                             if db {
                                 let (to, len) = (bb + bt * k * n, k * n);
-                                let a_t = Mat::new(&sa[bt * m * k..], k, 1).t();
+                                let a_t = Mat::new(&sa[bt * m * k..], k, 1).t().constant(!da);
                                 let ok =
                                     gemm((k, m, n), a_t, g, true, MatMut::new(&mut lo[to..], n, 1));
                                 debug_assert!(ok, "the blocks of a product fit their buffers");
@@ -627,6 +630,11 @@ impl Program {
         let (n, m) = (self.n, self.m);
         let (tape, active) = self.tape();
         let c = tape.chunk_size(np, 2 * std::mem::size_of::<T>());
+        if c == 1 && lanes > 1 {
+            // a point at a time: all cotangents in one sweep of lane rows
+            let cot = (lanes, cot);
+            return tape.reverse_lanes(active, (np, points), params, cot, values, out);
+        }
         let items: Vec<_> = chunk_rows(points, np, n, c)
             .into_iter()
             .zip(chunk_rows_mut(values, np, m, c))
