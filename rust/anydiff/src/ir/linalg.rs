@@ -14,7 +14,7 @@
 //! by their zero difference.
 
 use super::ops::LinalgFn;
-use crate::dual::Elementary;
+use crate::dual::{DualVec, Elementary};
 
 /// Jacobi sweeps on the numbers after the real decomposition.
 const REFINE_SWEEPS: usize = 3;
@@ -27,6 +27,35 @@ fn re64<D: Elementary>(x: &D) -> f64 {
 
 fn konst<D: Elementary>(x: f64) -> D {
     D::from_f64(x)
+}
+
+/// One item of a linear-algebra instruction by forward mode over all its
+/// inputs (numbered in argument order): `res[e].lane(q)` is the derivative of
+/// output `e` by input `q`. `x(i, e)` is element `e` of argument `i`'s item
+/// (`arg_lens[i]` elements). The reverse sweeps apply these Jacobians.
+pub(crate) fn linalg_item_jacobian<D: Elementary>(
+    func: LinalgFn,
+    dims: (usize, usize, usize),
+    arg_lens: &[usize],
+    x: impl Fn(usize, usize) -> D,
+    res: &mut [DualVec<D>],
+) {
+    let total: usize = arg_lens.iter().sum();
+    let mut lane = 0;
+    let items: Vec<Vec<DualVec<D>>> = arg_lens
+        .iter()
+        .enumerate()
+        .map(|(i, &la)| {
+            (0..la)
+                .map(|e| {
+                    lane += 1;
+                    DualVec::seeded(x(i, e), lane - 1, total)
+                })
+                .collect()
+        })
+        .collect();
+    let views: Vec<&[DualVec<D>]> = items.iter().map(|v| v.as_slice()).collect();
+    linalg(func, dims, &views, res);
 }
 
 /// Evaluates `func` on one batch item: `args` holds the item's arguments (their

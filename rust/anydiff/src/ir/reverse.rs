@@ -28,7 +28,7 @@ use super::buffers::{
 use super::eval::Workspace;
 use super::gemm::{gemm, has_gemm, Mat, MatMut};
 use super::layout::roots;
-use super::linalg::linalg;
+use super::linalg::linalg_item_jacobian;
 use super::ops::{BinaryFn, IrError, Op, ReduceFn, UnaryFn};
 use super::program::Program;
 use super::rules::{binary, reduce_partials, sort_permutation, unary, IrReal};
@@ -451,24 +451,10 @@ impl Program {
                             if !(0..per).any(|e| yt[(b * per + e) * c + p]) {
                                 continue;
                             }
-                            // the item's Jacobian by forward mode over all its inputs
-                            let mut lane = 0;
-                            let items: Vec<Vec<DualVec<D>>> = args
-                                .iter()
-                                .zip(&arg_lens)
-                                .map(|(&a, &la)| {
-                                    let x = val(a);
-                                    (b * la..(b + 1) * la)
-                                        .map(|e| {
-                                            lane += 1;
-                                            DualVec::seeded(x[e * c + p].clone(), lane - 1, total)
-                                        })
-                                        .collect()
-                                })
-                                .collect();
-                            let views: Vec<&[DualVec<D>]> =
-                                items.iter().map(|v| v.as_slice()).collect();
-                            linalg(*func, (*m, *n, *k), &views, &mut res);
+                            let x = |i: usize, e: usize| {
+                                val(args[i])[(b * arg_lens[i] + e) * c + p].clone()
+                            };
+                            linalg_item_jacobian(*func, (*m, *n, *k), &arg_lens, x, &mut res);
                             scratch.clear();
                             scratch.resize(total, D::zero());
                             for (e, y) in res.iter().enumerate() {

@@ -20,7 +20,7 @@ use super::buffers::{chunk_rows, chunk_rows_mut, for_each_with_state};
 use super::eval::Workspace;
 use super::gemm::{gemm, has_gemm, Mat, MatMut};
 use super::lanes::MAX_POINT_LANES;
-use super::linalg::linalg;
+use super::linalg::linalg_item_jacobian;
 use super::ops::{BinaryFn, Op, ReduceFn, UnaryFn};
 use super::program::Program;
 use super::reverse::{binary_partials, unary_derivative};
@@ -315,31 +315,14 @@ impl Program {
                     k,
                 } => {
                     let arg_lens: Vec<usize> = args.iter().map(|&a| self.lens[a] / batch).collect();
-                    let total: usize = arg_lens.iter().sum();
                     let per = len / batch;
                     let mut res = vec![DualVec::constant(T::zero()); per];
                     for b in 0..*batch {
                         if !yr[b * per..(b + 1) * per].iter().any(|&r| r) {
                             continue;
                         }
-                        // the item's Jacobian by forward mode over all its inputs
-                        let mut lane = 0;
-                        let items: Vec<Vec<DualVec<T>>> = args
-                            .iter()
-                            .zip(&arg_lens)
-                            .map(|(&a, &la)| {
-                                val(a)[b * la..(b + 1) * la]
-                                    .iter()
-                                    .map(|&x| {
-                                        lane += 1;
-                                        DualVec::seeded(x, lane - 1, total)
-                                    })
-                                    .collect()
-                            })
-                            .collect();
-                        let views: Vec<&[DualVec<T>]> =
-                            items.iter().map(|v| v.as_slice()).collect();
-                        linalg(*func, (*m, *n, *k), &views, &mut res);
+                        let x = |i: usize, e: usize| val(args[i])[b * arg_lens[i] + e];
+                        linalg_item_jacobian(*func, (*m, *n, *k), &arg_lens, x, &mut res);
                         for (e, y) in res.iter().enumerate() {
                             let at_y = b * per + e;
                             if !yr[at_y] {
