@@ -682,7 +682,8 @@ proptest! {
 
 /// A scalar program of matrix products: `t . (X @ T)` with `t = tanh(W x)`,
 /// `X` and `T` the 4 x 4 matrices of `x` and `t` (two traced operands), plus
-/// `sum(sin(x))`; `W` (16 x 16) a parameter.
+/// `sum(sin(x))` and `sum(t @ cos(C))`; `W` (16 x 16) a parameter, `C`
+/// (16 x 4) a constant (a constant operand on either side).
 fn products_of_traced_operands() -> Program {
     let n = 16;
     let dot = |a, b, m, k, n| Op::Dot {
@@ -711,8 +712,18 @@ fn products_of_traced_operands() -> Program {
             indices: (0..n).collect(),
         },
         bin(BinaryFn::Add, 5, 7),
+        Op::Const(uniform(n * 4, 25, -1.0, 1.0)),
+        un(UnaryFn::Cos, 9), // a computed constant
+        dot(3, 10, 1, n, 4), // a constant on the right
+        Op::Reduce {
+            func: ReduceFn::Sum,
+            a: 11,
+            offsets: vec![0, 4],
+            indices: (0..4).collect(),
+        },
+        bin(BinaryFn::Add, 8, 12),
     ];
-    Program::new(ops, &[n], &[n * n], &[8]).unwrap()
+    Program::new(ops, &[n], &[n * n], &[13]).unwrap()
 }
 
 #[test]

@@ -85,6 +85,18 @@ pub trait Elementary:
     ) -> bool {
         false
     }
+    /// `c = a b (+ c)` as [`Elementary::matmul_into`] with `a` a matrix of
+    /// reals (the values of a constant operand, so its tangents are zero).
+    #[doc(hidden)]
+    fn matmul_real_left(
+        _dims: (usize, usize, usize),
+        _a: (&[Self::Real], usize, usize),
+        _b: (&[Self], usize, usize),
+        _accumulate: bool,
+        _c: (&mut [Self], usize, usize),
+    ) -> bool {
+        false
+    }
 
     /// `1 / x`.
     fn recip(&self) -> Self;
@@ -252,6 +264,18 @@ macro_rules! impl_elementary_real {
                     Mat::new(a.0, a.1, a.2).constant(a.3),
                     Mat::new(b.0, b.1, b.2).constant(b.3),
                 );
+                gemm(dims, a, b, accumulate, MatMut::new(c.0, c.1, c.2))
+            }
+            #[cfg(feature = "ir")]
+            fn matmul_real_left(
+                dims: (usize, usize, usize),
+                a: (&[$t], usize, usize),
+                b: (&[$t], usize, usize),
+                accumulate: bool,
+                c: (&mut [$t], usize, usize),
+            ) -> bool {
+                use crate::ir::gemm::{gemm, Mat, MatMut};
+                let (a, b) = (Mat::new(a.0, a.1, a.2), Mat::new(b.0, b.1, b.2));
                 gemm(dims, a, b, accumulate, MatMut::new(c.0, c.1, c.2))
             }
             #[inline]

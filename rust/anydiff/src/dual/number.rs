@@ -466,6 +466,19 @@ impl<T: Elementary, const N: usize> Elementary for Dual<T, N> {
         gemm_dual(dims, a, b, accumulate, MatMut::new(c.0, c.1, c.2))
     }
 
+    #[cfg(feature = "ir")]
+    fn matmul_real_left(
+        dims: (usize, usize, usize),
+        a: (&[T::Real], usize, usize),
+        b: (&[Self], usize, usize),
+        accumulate: bool,
+        c: (&mut [Self], usize, usize),
+    ) -> bool {
+        use crate::ir::gemm::{gemm_dual_real_left, Mat, MatMut};
+        let (a, b) = (Mat::new(a.0, a.1, a.2), Mat::new(b.0, b.1, b.2));
+        gemm_dual_real_left(dims, a, b, accumulate, MatMut::new(c.0, c.1, c.2))
+    }
+
     elementary_via_rules!();
 }
 

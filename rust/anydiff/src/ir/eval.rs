@@ -19,7 +19,7 @@ use super::buffers::{
     arg, check_dims, chunk_rows, chunk_rows_mut, for_each_with_state, opt_chunks, split, standard,
     with_contiguous, Scratch,
 };
-use super::gemm::{gemm, has_gemm, Mat, MatMut};
+use super::gemm::{gemm, gemm_real_left, has_gemm, Mat, MatMut};
 use super::lanes::{LaneMask, Lanes, MAX_PASS_LANES, MAX_POINT_LANES};
 use super::linalg::linalg;
 use super::ops::{IrError, Op, ReduceFn};
@@ -64,9 +64,20 @@ const MAX_CHUNK: usize = 64;
 const MAX_LANES_2: usize = 8;
 
 /// A worker's scratch space: every node's block for `c` points.
-pub(crate) struct Workspace<D> {
+pub(crate) struct Workspace<D: Elementary> {
     pub(crate) buf: Vec<D>,
     pub(crate) c: usize,
+    /// At one point on dual numbers, the real values of the constant operands
+    /// of matrix products (per node, made on first use; cleared with the
+    /// leaves): the products then read reals, not dual numbers whose lanes
+    /// are all zero, in every pass of a call.
+    pub(crate) reals: Vec<Option<Vec<D::Real>>>,
+}
+
+/// Whether products of `D` at one point take their constant operands as reals
+/// ([`super::gemm::gemm_real_left`]): dual numbers with GEMM kernels.
+pub(crate) fn reals_for_constants<D: Elementary>() -> bool {
+    has_gemm::<D>() && std::any::TypeId::of::<D>() != std::any::TypeId::of::<D::Real>()
 }
 
 impl Program {
@@ -75,6 +86,7 @@ impl Program {
         let mut ws = Workspace {
             buf: vec![D::zero(); self.work_len * c],
             c,
+            reals: vec![None; self.ops.len()],
         };
         self.fill_leaves(&mut ws, params, true);
         ws
@@ -88,6 +100,7 @@ impl Program {
         params: &[D::Real],
         consts: bool,
     ) {
+        ws.reals.iter_mut().for_each(|r| *r = None);
         let (buf, c) = (&mut ws.buf, ws.c);
         for (i, op) in self.ops.iter().enumerate() {
             let base = self.offsets[i] * c;
@@ -288,15 +301,50 @@ impl Program {
                     k,
                     n,
                 } => {
-                    let (sa, sb) = (get(*a), get(*b));
                     let (m, k, n) = (*m, *k, *n);
+                    let (ca, cb) = (!self.active[*a], !self.active[*b]);
+                    if c == 1 && ca != cb && reals_for_constants::<D>() {
+                        // one constant operand: its reals times the other's dual numbers
+                        let (konst, other) = if ca { (*a, *b) } else { (*b, *a) };
+                        let values = &ws.buf[self.offsets[konst]..][..self.lens[konst]];
+                        let reals = ws.reals[konst]
+                            .get_or_insert_with(|| values.iter().map(|x| x.re()).collect());
+                        let (lo, out, hi) = split(&mut ws.buf, o, l);
+                        let x = arg(lo, hi, o, l, self.offsets[other], self.lens[other]);
+                        let ok = (0..*batch).all(|bt| {
+                            if ca {
+                                let (r, z) = (&reals[bt * m * k..], &x[bt * k * n..]);
+                                let y = MatMut::new(&mut out[bt * m * n..], n, 1);
+                                gemm_real_left(
+                                    (m, k, n),
+                                    Mat::new(r, k, 1),
+                                    Mat::new(z, n, 1),
+                                    false,
+                                    y,
+                                )
+                            } else {
+                                // y^T = b^T a^T
+                                let (r, z) = (&reals[bt * k * n..], &x[bt * m * k..]);
+                                let y = MatMut::new(&mut out[bt * m * n..], 1, n);
+                                let (r, z) = (Mat::new(r, n, 1).t(), Mat::new(z, k, 1).t());
+                                gemm_real_left((n, k, m), r, z, false, y)
+                            }
+                        });
+                        debug_assert!(ok, "the blocks of a product fit their buffers");
+                        continue;
+                    }
+                    let (lo, out, hi) = split(&mut ws.buf, o, l);
+                    let get = |node: usize| {
+                        arg(lo, hi, o, l, self.offsets[node] * c, self.lens[node] * c)
+                    };
+                    let (sa, sb) = (get(*a), get(*b));
                     let by_gemm = c == 1
                         && has_gemm::<D>()
                         && (0..*batch).all(|bt| {
                             let (x, z) = (&sa[bt * m * k..], &sb[bt * k * n..]);
                             let y = MatMut::new(&mut out[bt * m * n..], n, 1);
-                            let x = Mat::new(x, k, 1).constant(!self.active[*a]);
-                            let z = Mat::new(z, n, 1).constant(!self.active[*b]);
+                            let x = Mat::new(x, k, 1).constant(ca);
+                            let z = Mat::new(z, n, 1).constant(cb);
                             gemm((m, k, n), x, z, false, y)
                         });
                     if by_gemm {

@@ -235,16 +235,7 @@ pub(crate) fn gemm_dual<T: Elementary, const N: usize>(
     // b's parts per entry: its value, then its lanes unless b is constant
     let wb = if b.constant { 1 } else { N + 1 };
     let w = n * wb;
-    let mut parts = Vec::with_capacity(k * w);
-    for q in 0..k {
-        for j in 0..n {
-            let x = &b.data[q * b.rs + j * b.cs];
-            parts.push(x.re.clone());
-            if !b.constant {
-                parts.extend(x.eps.iter().cloned());
-            }
-        }
-    }
+    let parts = dual_parts(b, (k, n), !b.constant);
     let (mut re, mut moving) = (Vec::with_capacity(m * k), false);
     for r in 0..m {
         for q in 0..k {
@@ -277,9 +268,101 @@ pub(crate) fn gemm_dual<T: Elementary, const N: usize>(
         );
         debug_assert!(ok, "the parts have a kernel and fit their buffers");
     }
+    write_dual(c, (m, n), (&prod, wb), &cross, accumulate);
+    true
+}
+
+/// `c = a b (+ c)` for a matrix of reals `a` (the values of a constant
+/// operand, kept by the caller so that its dual numbers are not read) and
+/// matrices of numbers `b`, `c`: [`Elementary::matmul_real_left`].
+pub(crate) fn gemm_real_left<D: Elementary>(
+    dims: (usize, usize, usize),
+    a: Mat<'_, D::Real>,
+    b: Mat<'_, D>,
+    accumulate: bool,
+    c: MatMut<'_, D>,
+) -> bool {
+    let (a, b) = ((a.data, a.rs, a.cs), (b.data, b.rs, b.cs));
+    D::matmul_real_left(dims, a, b, accumulate, (c.data, c.rs, c.cs))
+}
+
+/// `c = a b (+ c)` for reals `a` and dual numbers `b`: `a` times `b`'s parts
+/// (value and lanes side by side) in one product of the parts' type, or
+/// column by column (matrix-vector kernels) where the parts are few.
+pub(crate) fn gemm_dual_real_left<T: Elementary, const N: usize>(
+    (m, k, n): (usize, usize, usize),
+    a: Mat<'_, T::Real>,
+    b: Mat<'_, Dual<T, N>>,
+    accumulate: bool,
+    c: MatMut<'_, Dual<T, N>>,
+) -> bool {
+    if !has_gemm::<T>() || !a.fits(m, k) || !b.fits(k, n) || !fits(c.data.len(), m, n, c.rs, c.cs) {
+        return false;
+    }
+    if m == 0 || n == 0 {
+        return true;
+    }
+    let w = n * (N + 1);
+    let parts = dual_parts(b, (k, n), true);
+    let mut prod = vec![T::zero(); m * w];
+    if w <= 4 {
+        let (mut col, mut y) = (vec![T::zero(); k], vec![T::zero(); m]);
+        for t in 0..w {
+            for (x, p) in col.iter_mut().zip(parts.iter().skip(t).step_by(w)) {
+                *x = p.clone();
+            }
+            let (x, out) = (Mat::new(&col, 1, 1), MatMut::new(&mut y, 1, 1));
+            if !gemm_real_left::<T>((m, k, 1), a, x, false, out) {
+                return false;
+            }
+            for (p, v) in prod.iter_mut().skip(t).step_by(w).zip(&y) {
+                *p = v.clone();
+            }
+        }
+    } else {
+        let (x, out) = (Mat::new(&parts, w, 1), MatMut::new(&mut prod, w, 1));
+        if !gemm_real_left::<T>((m, k, w), a, x, false, out) {
+            return false;
+        }
+    }
+    write_dual(c, (m, n), (&prod, N + 1), &[], accumulate);
+    true
+}
+
+/// The parts of a `k x n` matrix of dual numbers as a `k x n w` matrix:
+/// each entry's value, then (`lanes`) its lanes.
+fn dual_parts<T: Elementary, const N: usize>(
+    b: Mat<'_, Dual<T, N>>,
+    (k, n): (usize, usize),
+    lanes: bool,
+) -> Vec<T> {
+    let w = if lanes { N + 1 } else { 1 };
+    let mut parts = Vec::with_capacity(k * n * w);
+    for q in 0..k {
+        for j in 0..n {
+            let x = &b.data[q * b.rs + j * b.cs];
+            parts.push(x.re.clone());
+            if lanes {
+                parts.extend(x.eps.iter().cloned());
+            }
+        }
+    }
+    parts
+}
+
+/// Writes (or adds, with `accumulate`) the `m x n` dual numbers whose parts
+/// `prod` holds (`wb` per entry: the value, then the lanes if `wb > 1`),
+/// plus the lanes `cross` (`N x m x n`, lane-major) where given.
+fn write_dual<T: Elementary, const N: usize>(
+    c: MatMut<'_, Dual<T, N>>,
+    (m, n): (usize, usize),
+    (prod, wb): (&[T], usize),
+    cross: &[T],
+    accumulate: bool,
+) {
     for r in 0..m {
         for j in 0..n {
-            let p = &prod[r * w + j * wb..][..wb];
+            let p = &prod[(r * n + j) * wb..][..wb];
             let eps = std::array::from_fn(|l| {
                 let own = p.get(1 + l).cloned().unwrap_or_else(T::zero);
                 match cross.get((l * m + r) * n + j) {
@@ -287,13 +370,13 @@ pub(crate) fn gemm_dual<T: Elementary, const N: usize>(
                     None => own,
                 }
             });
-            add(
+            let (to, v) = (
                 &mut c.data[r * c.rs + j * c.cs],
                 Dual::new(p[0].clone(), eps),
             );
+            *to = if accumulate { to.clone() + v } else { v };
         }
     }
-    true
 }
 
 /// Whether a dual number has a nonzero lane.

@@ -26,7 +26,7 @@ use super::buffers::{
     with_contiguous,
 };
 use super::eval::Workspace;
-use super::gemm::{gemm, has_gemm, Mat, MatMut};
+use super::gemm::{gemm, gemm_real_left, has_gemm, Mat, MatMut};
 use super::layout::roots;
 use super::linalg::linalg_item_jacobian;
 use super::ops::{BinaryFn, IrError, Op, ReduceFn, UnaryFn};
@@ -35,7 +35,7 @@ use super::rules::{binary, reduce_partials, sort_permutation, unary, IrReal};
 use crate::dual::{Dual, DualVec, Elementary};
 
 /// A worker's state: the forward workspace and the adjoint buffer.
-struct Sweep<D> {
+struct Sweep<D: Elementary> {
     ws: Workspace<D>,
     adj: Vec<D>,
     /// Which adjoints a path from a seeded output reached ([`Program::sweep`]).
@@ -247,10 +247,11 @@ impl Program {
     fn sweep<D: Elementary>(
         &self,
         active: &[bool],
-        vals: &[D],
+        ws: &Workspace<D>,
         (adj, touched): (&mut [D], &mut [bool]),
         c: usize,
     ) {
+        let vals = &ws.buf[..];
         let mut scratch: Vec<D> = Vec::new();
         for (j, op) in self.ops.iter().enumerate().rev() {
             if self.alias[j] || !active[j] {
@@ -493,21 +494,49 @@ impl Program {
                     let (m, k, n) = (*m, *k, *n);
                     if c == 1 && has_gemm::<D>() && yt.iter().all(|&t| t) {
                         // every output adjoint touched: abar += ybar b^T, bbar += a^T ybar
+                        // a constant operand's reals, where the forward pass kept them
+                        let (ra, rb) = (ws.reals[*a].as_deref(), ws.reals[*b].as_deref());
                         for bt in 0..*batch {
                             let g = Mat::new(&ybar[bt * m * n..], n, 1);
                             if da {
                                 let (to, len) = (ba + bt * m * k, m * k);
-                                let b_t = Mat::new(&sb[bt * k * n..], n, 1).t().constant(!db);
-                                let ok =
-                                    gemm((m, n, k), g, b_t, true, MatMut::new(&mut lo[to..], k, 1));
+                                let ok = match rb.filter(|_| !db) {
+                                    // abar^T += b g^T
+                                    Some(r) => {
+                                        let (r, out) = (&r[bt * k * n..], &mut lo[to..]);
+                                        let out = MatMut::new(out, 1, k);
+                                        gemm_real_left(
+                                            (k, n, m),
+                                            Mat::new(r, n, 1),
+                                            g.t(),
+                                            true,
+                                            out,
+                                        )
+                                    }
+                                    None => {
+                                        let b_t =
+                                            Mat::new(&sb[bt * k * n..], n, 1).t().constant(!db);
+                                        let out = MatMut::new(&mut lo[to..], k, 1);
+                                        gemm((m, n, k), g, b_t, true, out)
+                                    }
+                                };
                                 debug_assert!(ok, "the blocks of a product fit their buffers");
                                 lt[to..to + len].fill(true);
                             }
                             if db {
                                 let (to, len) = (bb + bt * k * n, k * n);
-                                let a_t = Mat::new(&sa[bt * m * k..], k, 1).t().constant(!da);
-                                let ok =
-                                    gemm((k, m, n), a_t, g, true, MatMut::new(&mut lo[to..], n, 1));
+                                let out = MatMut::new(&mut lo[to..], n, 1);
+                                let ok = match ra.filter(|_| !da) {
+                                    Some(r) => {
+                                        let a_t = Mat::new(&r[bt * m * k..], k, 1).t();
+                                        gemm_real_left((k, m, n), a_t, g, true, out)
+                                    }
+                                    None => {
+                                        let a_t =
+                                            Mat::new(&sa[bt * m * k..], k, 1).t().constant(!da);
+                                        gemm((k, m, n), a_t, g, true, out)
+                                    }
+                                };
                                 debug_assert!(ok, "the blocks of a product fit their buffers");
                                 lt[to..to + len].fill(true);
                             }
@@ -633,7 +662,7 @@ impl Program {
             for l in 0..lanes {
                 tape.clear_adjoints(active, (&mut st.adj, &mut st.touched), c);
                 tape.seed_adjoint((&mut st.adj, &mut st.touched), c, count, |r| cot[l * m + r]);
-                tape.sweep(active, &st.ws.buf, (&mut st.adj, &mut st.touched), c);
+                tape.sweep(active, &st.ws, (&mut st.adj, &mut st.touched), c);
                 tape.extract_adjoint(&st.adj, c, count, |p, j, g| {
                     o[(p * lanes + l) * n + j] = *g;
                 });
@@ -707,7 +736,7 @@ impl Program {
                     tape.clear_adjoints(active, (&mut st.adj, &mut st.touched), c);
                     let seed = |_| Dual::constant(T::one());
                     tape.seed_adjoint((&mut st.adj, &mut st.touched), c, count, seed);
-                    tape.sweep(active, &st.ws.buf, (&mut st.adj, &mut st.touched), c);
+                    tape.sweep(active, &st.ws, (&mut st.adj, &mut st.touched), c);
                     let width = N.min(lanes.saturating_sub(b * N));
                     tape.extract_adjoint(&st.adj, c, count, |p, j, d| {
                         if b == 0 {

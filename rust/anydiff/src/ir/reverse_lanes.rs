@@ -29,7 +29,7 @@ use crate::dual::{Dual, DualVec, Elementary};
 
 /// A worker's state: the values at one point and room for the adjoint rows
 /// of up to `lanes` cotangents.
-struct LaneSweep<T> {
+struct LaneSweep<T: IrReal> {
     ws: Workspace<T>,
     adj: Vec<T>,
     /// Which elements' adjoints a path from an output reached.
