@@ -6,8 +6,12 @@
                                                                           (target <= 1.2)
 * gradient of sum(f) at n = 200: prepared DualBackend gradient / jax.jit(jax.grad)
                                                                           (target <= 1.5)
+* held-out shapes of f (100 -> 30, 30 -> 100, 128 -> 64, 64 -> 128, 300 -> 40), and the
+  issue's table in float32 (both sides float32)                          (target <= 1.2)
+* HVP and Hessian of sum(f) at n = 200: DualBackend / jax.jit(jvp(grad)) and
+  jax.jit(jax.hessian), forward over reverse through the products        (target <= 1.5)
 
-Float64, interleaved rounds (the fastest round of each contender).
+Float64 unless named, interleaved rounds (the fastest round of each contender).
 Writes benches/results/dense.json.
 Usage: python benches/bench_dense.py [--repeats N]
 """
@@ -24,6 +28,7 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = [(10, 10), (60, 59), (200, 199), (200, 20), (20, 200)]
+HELD_OUT = [(100, 30), (30, 100), (128, 64), (64, 128), (300, 40)]
 
 
 def best_of(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
@@ -61,22 +66,30 @@ def main() -> int:
         rows[name] = {"anydiff_s": ours, "jax_s": theirs, "ratio": ratio, "target": target}
         mark = "ok" if ratio <= target else "MISSED"
         print(
-            f"{name:28s} anydiff {ours * 1e6:9.1f} us  {against} {theirs * 1e6:9.1f} us"
+            f"{name:34s} anydiff {ours * 1e6:9.1f} us  {against} {theirs * 1e6:9.1f} us"
             f"  ratio {ratio:6.2f} (target <= {target}) {mark}",
             flush=True,
         )
 
-    for n, m in SIZES:
-        a = rng.normal(size=(m, n)) / np.sqrt(n)
-        x = rng.normal(size=n)
+    def jacobian_row(n: int, m: int, dtype: type, label: str) -> None:
+        a = (rng.normal(size=(m, n)) / np.sqrt(n)).astype(dtype)
+        x = rng.normal(size=n).astype(dtype)
         plan = anydiff.prepare_jacobian(DualBackend(), issue_f(a, np), x)
         fj, xj = issue_f(jnp.asarray(a), jnp), jnp.asarray(x)
         fwd, rev = jax.jit(jax.jacfwd(fj)), jax.jit(jax.jacrev(fj))
         err = np.abs(np.asarray(plan(x)) - np.asarray(fwd(xj))).max()
-        assert err < 1e-9, f"Jacobian {n}->{m} differs from JAX's by {err}"
+        tol = 1e-9 if dtype == np.float64 else 1e-3
+        assert err < tol, f"Jacobian {n}->{m} ({label}) differs from JAX's by {err}"
         calls = {"ours": partial(plan, x), "fwd": partial(fwd, xj), "rev": partial(rev, xj)}
         t = best_of(calls, repeats)
-        row(f"jacobian {n}->{m}", t["ours"], min(t["fwd"], t["rev"]), 1.2, "best JAX")
+        row(f"jacobian {n}->{m}{label}", t["ours"], min(t["fwd"], t["rev"]), 1.2, "best JAX")
+
+    for n, m in SIZES:
+        jacobian_row(n, m, np.float64, "")
+    for n, m in HELD_OUT:
+        jacobian_row(n, m, np.float64, " (held out)")
+    for n, m in SIZES:
+        jacobian_row(n, m, np.float32, " float32")
 
     mlp = get_problem("mlp")
     f, x = mlp.function("numpy"), mlp.point("numpy")
@@ -95,6 +108,26 @@ def main() -> int:
     xj = jnp.asarray(x)
     t = best_of({"ours": partial(gplan, x), "jax": partial(grad, xj)}, repeats)
     row("gradient sum(f) n=200", t["ours"], t["jax"], 1.5, "grad    ")
+
+    def total(z: Any, xp: Any, mat: Any) -> Any:
+        return xp.sum(issue_f(mat, xp)(z))
+
+    v = rng.normal(size=n)
+    fs, aj = partial(total, xp=np, mat=a), jnp.asarray(a)
+    fjs = partial(total, xp=jnp, mat=aj)
+    hplan = anydiff.prepare_hvp(DualBackend(), fs, x)
+    hvp = jax.jit(lambda z, t: jax.jvp(jax.grad(fjs), (z,), (t,))[1])
+    vj = jnp.asarray(v)
+    err = np.abs(np.asarray(hplan(x, v=v)) - np.asarray(hvp(xj, vj))).max()
+    assert err < 1e-9, f"HVP differs from JAX's by {err}"
+    t = best_of({"ours": partial(hplan, x, v=v), "jax": partial(hvp, xj, vj)}, repeats)
+    row("hvp sum(f) n=200", t["ours"], t["jax"], 1.5, "jvp(grad)")
+    Hplan = anydiff.prepare_hessian(DualBackend(), fs, x)
+    hess = jax.jit(jax.hessian(fjs))
+    err = np.abs(np.asarray(Hplan(x)) - np.asarray(hess(xj))).max()
+    assert err < 1e-9, f"Hessian differs from JAX's by {err}"
+    t = best_of({"ours": partial(Hplan, x), "jax": partial(hess, xj)}, repeats)
+    row("hessian sum(f) n=200", t["ours"], t["jax"], 1.5, "hessian ")
 
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "dense.json").write_text(json.dumps(rows, indent=2) + "\n")
