@@ -850,15 +850,21 @@ mod tests {
             MatMut::new(&mut c, 2, 1),
         );
         assert!(!bad);
-        // dual numbers have no kernel here (the engines loop for them)
-        let ints = [crate::dual::Dual::<f64, 1>::constant(1.0); 4];
-        let mut ci = ints;
+        // dual numbers multiply by the kernels of their parts: (1 + e)(1 + e) summed twice
+        let ones = [crate::dual::Dual::<f64, 1>::new(1.0, [1.0]); 4];
+        let mut c1 = [crate::dual::Dual::<f64, 1>::constant(0.0); 4];
+        let (m1, m2) = (Mat::new(&ones, 2, 1), Mat::new(&ones, 2, 1));
+        assert!(gemm((2, 2, 2), m1, m2, false, MatMut::new(&mut c1, 2, 1)));
+        assert!(c1.iter().all(|y| y.re == 2.0 && y.eps == [4.0]));
+        // dynamic dual numbers have none (the engines loop for them)
+        let dynamic = vec![crate::dual::DualVec::<f64>::constant(1.0); 4];
+        let mut cd = dynamic.clone();
         let no_kernel = gemm(
             (2, 2, 2),
-            Mat::new(&ints, 2, 1),
-            Mat::new(&ints, 2, 1),
+            Mat::new(&dynamic, 2, 1),
+            Mat::new(&dynamic, 2, 1),
             false,
-            MatMut::new(&mut ci, 2, 1),
+            MatMut::new(&mut cd, 2, 1),
         );
         assert!(!no_kernel);
         let a32 = [1.0f32, 2.0, 3.0, 4.0];
