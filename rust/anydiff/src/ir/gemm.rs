@@ -89,6 +89,17 @@ fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
     matches!(last, Some(l) if l < len) && isize::try_from(rs.max(cs)).is_ok()
 }
 
+/// Whether the three matrices of an `m x k` by `k x n` product lie within
+/// their slices.
+fn product_fits<A, B, C>(
+    (m, k, n): (usize, usize, usize),
+    a: &Mat<'_, A>,
+    b: &Mat<'_, B>,
+    c: &MatMut<'_, C>,
+) -> bool {
+    a.fits(m, k) && b.fits(k, n) && fits(c.data.len(), m, n, c.rs, c.cs)
+}
+
 /// Whether matrices of `T` multiply by GEMM kernels here (`f32`, `f64` and
 /// dual numbers of them, [`gemm_dual`]).
 pub(crate) fn has_gemm<T: Elementary>() -> bool {
@@ -120,7 +131,7 @@ pub(crate) fn gemm<T: Elementary>(
         );
         return T::matmul_into((m, k, n), a, b, accumulate, (c.data, c.rs, c.cs));
     }
-    if !a.fits(m, k) || !b.fits(k, n) || !fits(c.data.len(), m, n, c.rs, c.cs) {
+    if !product_fits((m, k, n), &a, &b, &c) {
         return false;
     }
     if m == 0 || n == 0 {
@@ -215,7 +226,7 @@ pub(crate) fn gemm_dual<T: Elementary, const N: usize>(
     accumulate: bool,
     c: MatMut<'_, Dual<T, N>>,
 ) -> bool {
-    if !has_gemm::<T>() || !a.fits(m, k) || !b.fits(k, n) || !fits(c.data.len(), m, n, c.rs, c.cs) {
+    if !has_gemm::<T>() || !product_fits((m, k, n), &a, &b, &c) {
         return false;
     }
     if m == 0 || n == 0 {
@@ -296,7 +307,7 @@ pub(crate) fn gemm_dual_real_left<T: Elementary, const N: usize>(
     accumulate: bool,
     c: MatMut<'_, Dual<T, N>>,
 ) -> bool {
-    if !has_gemm::<T>() || !a.fits(m, k) || !b.fits(k, n) || !fits(c.data.len(), m, n, c.rs, c.cs) {
+    if !has_gemm::<T>() || !product_fits((m, k, n), &a, &b, &c) {
         return false;
     }
     if m == 0 || n == 0 {
