@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use anydiff::sparse::{
     bicolor, color_acyclic, color_columns, color_columns_best, color_hessian, color_rows,
-    color_rows_best, color_star, color_symmetric_best, decompress_acyclic,
-    decompression_gather_indices, improve, is_valid, Bicoloring, Coloring, ColoringKind,
-    ImproveOptions, Order, Pattern, DEFAULT_WORK,
+    color_rows_best, color_star, color_symmetric_best, decompression_gather_indices, improve,
+    is_valid, AcyclicSubstitution, Bicoloring, Coloring, ColoringKind, ImproveOptions, Order,
+    Pattern, DEFAULT_WORK,
 };
 use anydiff::{Scalar, StopFlag};
 use ndarray::{Array1, ArrayView2};
@@ -344,8 +344,15 @@ fn is_valid_py(
 pub struct Decompressor {
     pattern: Arc<Pattern>,
     coloring: Coloring,
-    /// Flat index into the block for each nonzero (direct recoveries only).
-    gather: Option<Vec<usize>>,
+    recovery: Recovery,
+}
+
+/// How a decompressor recovers the nonzeros, found at construction.
+enum Recovery {
+    /// Direct: the flat index into the block of each nonzero.
+    Gather(Vec<usize>),
+    /// Acyclic colorings: by substitution, in an order fixed in advance.
+    Substitution(AcyclicSubstitution),
 }
 
 #[pymethods]
@@ -361,7 +368,7 @@ impl Decompressor {
             let p = pattern.inner.clone();
             let colors = args::index_array(colors, "colors")?;
             let coloring = coloring_of(py, &p, &colors, kind)?;
-            let gather = py.detach(|| -> PyResult<Option<Vec<usize>>> {
+            let recovery = py.detach(|| -> PyResult<Recovery> {
                 match coloring.kind {
                     ColoringKind::Acyclic => {
                         if !p.is_symmetric() || !is_valid(&p, &coloring) {
@@ -369,7 +376,8 @@ impl Decompressor {
                                 "the acyclic coloring is not valid for this pattern (which must be symmetric)",
                             ));
                         }
-                        Ok(None) // recovery by substitution needs no index table
+                        let order = AcyclicSubstitution::new(&p, &coloring).map_err(core_err)?;
+                        Ok(Recovery::Substitution(order))
                     }
                     kind => {
                         let nc = coloring.ncolors;
@@ -378,7 +386,7 @@ impl Decompressor {
                         // The core indexes B = J S (rows x nc) for column and star; the block
                         // is its transpose, so (r, c) moves to c * rows + r. Row blocks are
                         // already S^T J.
-                        Ok(Some(match kind {
+                        Ok(Recovery::Gather(match kind {
                             ColoringKind::Row => idx,
                             _ => idx.into_iter().map(|k| (k % nc) * rows + k / nc).collect(),
                         }))
@@ -388,7 +396,7 @@ impl Decompressor {
             Ok(Self {
                 pattern: p,
                 coloring,
-                gather,
+                recovery,
             })
         })
     }
@@ -402,7 +410,10 @@ impl Decompressor {
     /// For each nonzero, its flat index in the block (None for acyclic colorings).
     #[getter]
     fn gather_indices<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<i64>>> {
-        self.gather.as_ref().map(|g| to_numpy(py, g))
+        match &self.recovery {
+            Recovery::Gather(g) => Some(to_numpy(py, g)),
+            Recovery::Substitution(_) => None,
+        }
     }
 
     /// The nonzeros in CSR order from a `(ncolors, m or n)` block of products.
@@ -464,15 +475,15 @@ impl Decompressor {
             )));
         }
         let values: Vec<T> = py
-            .detach(|| match &self.gather {
-                Some(gather) => Ok(match b.as_slice() {
+            .detach(|| match &self.recovery {
+                Recovery::Gather(gather) => Ok(match b.as_slice() {
                     Some(flat) => gather.iter().map(|&k| flat[k]).collect(),
                     None => {
                         let flat: Vec<T> = b.iter().copied().collect();
                         gather.iter().map(|&k| flat[k]).collect()
                     }
                 }),
-                None => decompress_acyclic(&self.pattern, &self.coloring, b.t()),
+                Recovery::Substitution(order) => order.apply(b.t()),
             })
             .map_err(core_err)?;
         Ok(into_numpy(py, values))

@@ -184,72 +184,125 @@ pub fn decompress_acyclic<T: Scalar>(
     coloring: &Coloring,
     b: ArrayView2<'_, T>,
 ) -> Result<Vec<T>, Error> {
-    check(pattern, coloring, ColoringKind::Acyclic)?;
-    let n = pattern.nrows();
-    let nc = coloring.ncolors;
-    check_dim("compressed matrix B = H S", &b, n, nc)?;
-    let color = &coloring.colors;
-    let ptr = pattern.row_ptr();
-    let idx = pattern.col_idx();
-    let mirror = pattern.mirror_positions();
-    let mut out = vec![T::zero(); idx.len()];
-    // residual[i * nc + c]: B[i, c] minus the edges already recovered;
-    // degree and xor of the unrecovered neighbours of i with color c
-    let what = "the acyclic substitution's table";
-    let cells = checked_len(what, &[n, nc], std::mem::size_of::<usize>())?;
-    let mut residual: Vec<T> = Vec::new();
-    reserve(&mut residual, cells, what)?;
-    for i in 0..n {
-        residual.extend(b.row(i).iter().copied());
-    }
-    let mut degree = try_vec(what, cells, 0usize)?;
-    let mut xor = try_vec(what, cells, 0usize)?;
-    for i in 0..n {
-        for p in ptr[i]..ptr[i + 1] {
-            let j = idx[p];
-            if j == i {
-                out[p] = residual[i * nc + color[i]];
-            } else {
-                degree[i * nc + color[j]] += 1;
-                xor[i * nc + color[j]] ^= j;
+    AcyclicSubstitution::new(pattern, coloring)?.apply(b)
+}
+
+/// The recovery of an acyclic coloring by substitution, which depends on the
+/// pattern and the coloring only: found once (validating the coloring), then
+/// applied to each `B = H S` in one pass over the nonzeros, with no search.
+///
+/// ```
+/// use anydiff::sparse::{color_acyclic, seed_matrix, AcyclicSubstitution, Order, Pattern};
+/// use ndarray::array;
+/// let h = array![[1.0, 2.0, 0.0], [2.0, 3.0, 4.0], [0.0, 4.0, 5.0]];
+/// let p = Pattern::from_dense(3, 3, &h.iter().map(|&x| x != 0.0).collect::<Vec<_>>()).unwrap();
+/// let a = color_acyclic(&p, Order::Natural).unwrap();
+/// let recover = AcyclicSubstitution::new(&p, &a).unwrap();
+/// let vals = recover.apply(h.dot(&seed_matrix::<f64>(&a)).view()).unwrap();
+/// assert_eq!(p.to_dense(&vals).unwrap(), h);
+/// ```
+#[derive(Clone, Debug)]
+pub struct AcyclicSubstitution {
+    n: usize,
+    ncolors: usize,
+    nnz: usize,
+    /// `(position, cell)`: a diagonal entry (CSR position) is its row's cell
+    /// of its own color (`i * ncolors + color[i]`) of `B`.
+    diagonal: Vec<(usize, usize)>,
+    /// `[cell, position, mirror, target]` in order: the cell holds exactly
+    /// the entry at `position` (and at `mirror`, `usize::MAX` for none),
+    /// which is then subtracted from the cell `target` at the edge's other end.
+    steps: Vec<[usize; 4]>,
+}
+
+impl AcyclicSubstitution {
+    /// The substitution order of `coloring` (acyclic, valid for the
+    /// symmetric `pattern`): within each two-colored tree, a leaf's cell of
+    /// `B` holds exactly its one remaining edge.
+    pub fn new(pattern: &Pattern, coloring: &Coloring) -> Result<Self, Error> {
+        check(pattern, coloring, ColoringKind::Acyclic)?;
+        let n = pattern.nrows();
+        let nc = coloring.ncolors;
+        let color = &coloring.colors;
+        let ptr = pattern.row_ptr();
+        let idx = pattern.col_idx();
+        let mirror = pattern.mirror_positions();
+        // degree and xor of the unrecovered neighbours of i with color c
+        let what = "the acyclic substitution's table";
+        let cells = checked_len(what, &[n, nc], std::mem::size_of::<usize>())?;
+        let mut degree = try_vec(what, cells, 0usize)?;
+        let mut xor = try_vec(what, cells, 0usize)?;
+        let mut diagonal = Vec::new();
+        for i in 0..n {
+            for p in ptr[i]..ptr[i + 1] {
+                let j = idx[p];
+                if j == i {
+                    diagonal.push((p, i * nc + color[i]));
+                } else {
+                    degree[i * nc + color[j]] += 1;
+                    xor[i * nc + color[j]] ^= j;
+                }
             }
         }
-    }
-    let mut leaves: Vec<usize> = (0..n * nc).filter(|&k| degree[k] == 1).collect();
-    let mut solved = 0usize;
-    while let Some(k) = leaves.pop() {
-        if degree[k] != 1 {
-            continue;
+        let edges = (idx.len() - diagonal.len()) / 2;
+        let mut steps = Vec::new();
+        reserve(&mut steps, edges, what)?;
+        let mut leaves: Vec<usize> = (0..n * nc).filter(|&k| degree[k] == 1).collect();
+        while let Some(k) = leaves.pop() {
+            if degree[k] != 1 {
+                continue;
+            }
+            let (i, j) = (k / nc, xor[k]);
+            let Some(p) = pattern.position(i, j) else {
+                return Err(Error::invalid("inconsistent acyclic substitution"));
+            };
+            degree[k] = 0;
+            xor[k] = 0;
+            let target = j * nc + color[i];
+            steps.push([k, p, mirror[p], target]);
+            degree[target] -= 1;
+            xor[target] ^= i;
+            if degree[target] == 1 {
+                leaves.push(target);
+            }
         }
-        let i = k / nc;
-        let j = xor[k];
-        let value = residual[k];
-        let Some(p) = pattern.position(i, j) else {
-            return Err(Error::invalid("inconsistent acyclic substitution"));
-        };
-        out[p] = value;
-        if let Some(o) = out.get_mut(mirror[p]) {
-            *o = value;
+        if steps.len() != edges {
+            return Err(Error::invalid(
+                "acyclic substitution left edges unresolved (coloring not acyclic)",
+            ));
         }
-        solved += 1;
-        degree[k] = 0;
-        xor[k] = 0;
-        let kj = j * nc + color[i];
-        residual[kj] = residual[kj] - value;
-        degree[kj] -= 1;
-        xor[kj] ^= i;
-        if degree[kj] == 1 {
-            leaves.push(kj);
+        Ok(AcyclicSubstitution {
+            n,
+            ncolors: nc,
+            nnz: idx.len(),
+            diagonal,
+            steps,
+        })
+    }
+
+    /// The nonzeros (CSR order, both triangles) from `B = H S` (`n x ncolors`).
+    pub fn apply<T: Scalar>(&self, b: ArrayView2<'_, T>) -> Result<Vec<T>, Error> {
+        check_dim("compressed matrix B = H S", &b, self.n, self.ncolors)?;
+        let what = "the acyclic substitution's residuals";
+        let mut residual: Vec<T> = Vec::new();
+        reserve(&mut residual, self.n * self.ncolors, what)?;
+        for row in b.rows() {
+            residual.extend(row.iter().copied());
         }
+        let mut out = try_vec("the recovered nonzeros", self.nnz, T::zero())?;
+        for &(p, k) in &self.diagonal {
+            out[p] = residual[k];
+        }
+        for &[k, p, mirror, target] in &self.steps {
+            let value = residual[k];
+            out[p] = value;
+            if let Some(o) = out.get_mut(mirror) {
+                *o = value;
+            }
+            residual[target] = residual[target] - value;
+        }
+        Ok(out)
     }
-    let diagonal = (0..n).filter(|&i| pattern.contains(i, i)).count();
-    let edges = (idx.len() - diagonal) / 2;
-    if solved != edges {
-        return Err(Error::invalid(
-            "acyclic substitution left edges unresolved (coloring not acyclic)",
-        ));
-    }
-    Ok(out)
 }
 
 /// Flat indices for decompression by one gather: nonzero `k` (CSR order)

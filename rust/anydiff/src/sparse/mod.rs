@@ -53,7 +53,7 @@ pub use coloring::{
 };
 pub use decompress::{
     decompress_acyclic, decompress_columns, decompress_rows, decompress_star,
-    decompression_gather_indices, seed_matrix,
+    decompression_gather_indices, seed_matrix, AcyclicSubstitution,
 };
 pub use order::{order_columns, order_rows, order_symmetric, Order};
 pub use pattern::Pattern;
