@@ -5,7 +5,7 @@ mod sparse_support;
 use anydiff::sparse::{
     color_acyclic, color_columns, color_rows, color_star, decompress_acyclic, decompress_columns,
     decompress_rows, decompress_star, decompression_gather_indices, is_valid, seed_matrix,
-    Coloring, ColoringKind, Order, Pattern,
+    AcyclicSubstitution, Coloring, ColoringKind, Order, Pattern,
 };
 use ndarray::{Array2, ArrayView2};
 use proptest::prelude::*;
@@ -106,6 +106,12 @@ proptest! {
             let b = h.dot(&seed_matrix::<f64>(&a));
             let vals = decompress_acyclic(&p, &a, b.view()).unwrap();
             prop_assert_eq!(&p.to_dense(&vals).unwrap(), &h);
+            // the substitution order is the pattern's: one order recovers other values too
+            let order_once = AcyclicSubstitution::new(&p, &a).unwrap();
+            let h2 = h.mapv(|v| if v == 0.0 { 0.0 } else { 3.0 - 2.0 * v });
+            let b2 = h2.dot(&seed_matrix::<f64>(&a));
+            prop_assert_eq!(&p.to_dense(&order_once.apply(b2.view()).unwrap()).unwrap(), &h2);
+            prop_assert_eq!(order_once.apply(b.view()).unwrap(), vals);
             // a star coloring is acyclic: substitution works with it too
             let sa = Coloring { kind: ColoringKind::Acyclic, ..s.clone() };
             let b = h.dot(&seed_matrix::<f64>(&sa));
