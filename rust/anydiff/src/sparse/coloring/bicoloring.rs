@@ -281,8 +281,9 @@ fn seed<T: Scalar>(colors: &[Option<usize>], k: usize) -> Array2<T> {
 /// [`BEST_ORDERS`], the best improved within the budget of `opts`, each
 /// turned into a bicoloring by reading every nonzero where its star reads
 /// it; the one with the fewest products `p + q` is kept. One-sided
-/// colorings are not tried here: compare with [`color_columns_best`]
-/// (super::color_columns_best) and [`color_rows_best`](super::color_rows_best).
+/// colorings are not tried here: compare with
+/// [`color_columns_best`](super::color_columns_best) and
+/// [`color_rows_best`](super::color_rows_best).
 pub fn bicolor(
     pattern: &Pattern,
     opts: &ImproveOptions,
