@@ -29,7 +29,7 @@ impl Program {
     /// What one VJP (a reverse lane) costs in JVP lanes of this program at one
     /// point: `pick_mode(n, m, vjp_cost)` goes forward when `n <= m * vjp_cost`.
     pub fn vjp_cost(&self) -> f64 {
-        let (_, active) = self.tape();
+        let active = &self.active;
         let unit = self.unit_lanes(active);
         let (mut values, mut forward, mut reverse) = (0.0f64, 0.0f64, 0.0f64);
         for (i, op) in self.ops.iter().enumerate() {

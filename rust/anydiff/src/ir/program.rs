@@ -38,7 +38,7 @@ pub struct Program {
     /// The sources as runs `(node, first element, length)` of consecutive
     /// elements of one node, in output order.
     pub(crate) source_runs: Vec<(usize, usize, usize)>,
-    /// Which nodes depend on an input ([`super::reverse::active_nodes`]).
+    /// Which nodes depend on an input ([`active_nodes`]).
     pub(crate) active: Vec<bool>,
     /// The keep-every-node layout of the reverse sweeps, made on first use.
     pub(crate) tape: std::sync::OnceLock<Box<Program>>,
@@ -387,7 +387,7 @@ impl Program {
             })
             .collect();
         Program {
-            active: super::reverse::active_nodes(&kept_ops),
+            active: active_nodes(&kept_ops),
             ops: kept_ops,
             lens: kept_lens,
             offsets,
@@ -502,4 +502,21 @@ impl Program {
     pub(crate) fn last_use(&self) -> Vec<Option<usize>> {
         last_use(&self.ops)
     }
+}
+
+/// Which nodes depend on an input through a path of nonzero derivative
+/// (comparisons cut the path; a select's condition does too): the others
+/// carry no tangents and no adjoints.
+fn active_nodes(ops: &[Op]) -> Vec<bool> {
+    let mut active = vec![false; ops.len()];
+    for (i, op) in ops.iter().enumerate() {
+        active[i] = match op {
+            Op::Input { .. } => true,
+            op if op.has_zero_derivative() => false,
+            Op::Select { t, f, .. } => active[*t] || active[*f],
+            Op::Sort { a, .. } => active[*a],
+            other => other.args().iter().any(|&a| active[a]),
+        };
+    }
+    active
 }

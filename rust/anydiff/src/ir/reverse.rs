@@ -92,23 +92,6 @@ pub(super) fn binary_partials<D: Elementary>(
     }
 }
 
-/// Which nodes depend on an input through a path of nonzero derivative
-/// (comparisons cut the path; a select's condition does too): the others
-/// carry no tangents and no adjoints.
-pub(super) fn active_nodes(ops: &[Op]) -> Vec<bool> {
-    let mut active = vec![false; ops.len()];
-    for (i, op) in ops.iter().enumerate() {
-        active[i] = match op {
-            Op::Input { .. } => true,
-            op if op.has_zero_derivative() => false,
-            Op::Select { t, f, .. } => active[*t] || active[*f],
-            Op::Sort { a, .. } => active[*a],
-            other => other.args().iter().any(|&a| active[a]),
-        };
-    }
-    active
-}
-
 impl Program {
     /// [`Program::tape_layout`] and its active nodes, made once per program.
     pub(crate) fn tape(&self) -> (&Program, &[bool]) {
