@@ -213,3 +213,23 @@ def test_prepared_sparse_plan_at_a_point_of_another_shape() -> None:
     plan = anydiff.prepare_jacobian(SparseBackend(forward()), f3, X)
     with pytest.raises(anydiff.PreparationMismatchError):
         plan(np.ones(4))
+
+
+def test_acyclic_decompressor_refuses_what_substitution_cannot_recover():
+    """The substitution order is found when the decompressor is made: a 2-coloring of a
+    4-cycle (not acyclic) and a pattern that is not symmetric are refused there, each
+    with what was expected."""
+    from anydiff import _core
+
+    ring = np.array([[1, 1, 0, 1], [1, 1, 1, 0], [0, 1, 1, 1], [1, 0, 1, 1]], dtype=bool)
+    rows, cols = np.nonzero(ring)
+    cycle = _core.Pattern.from_coo(4, 4, rows, cols)
+    with pytest.raises(ValueError, match="acyclic coloring is not valid"):
+        _core.Decompressor(cycle, np.array([0, 1, 0, 1]), "acyclic")
+    lower = _core.Pattern.from_coo(2, 2, np.array([0, 1, 1]), np.array([0, 0, 1]))
+    with pytest.raises(ValueError, match="symmetric"):
+        _core.Decompressor(lower, np.array([0, 1]), "acyclic")
+    ok = _core.Decompressor(_core.Pattern.from_coo(4, 4, rows, cols), np.arange(4), "acyclic")
+    h = np.where(ring, np.arange(1.0, 17.0).reshape(4, 4), 0.0)
+    h = h + h.T
+    np.testing.assert_array_equal(ok(h.T.copy()), h[ring])

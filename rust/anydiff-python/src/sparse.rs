@@ -370,15 +370,10 @@ impl Decompressor {
             let coloring = coloring_of(py, &p, &colors, kind)?;
             let recovery = py.detach(|| -> PyResult<Recovery> {
                 match coloring.kind {
-                    ColoringKind::Acyclic => {
-                        if !p.is_symmetric() || !is_valid(&p, &coloring) {
-                            return Err(PyValueError::new_err(
-                                "the acyclic coloring is not valid for this pattern (which must be symmetric)",
-                            ));
-                        }
-                        let order = AcyclicSubstitution::new(&p, &coloring).map_err(core_err)?;
-                        Ok(Recovery::Substitution(order))
-                    }
+                    // validates: a symmetric pattern, a valid acyclic coloring
+                    ColoringKind::Acyclic => AcyclicSubstitution::new(&p, &coloring)
+                        .map(Recovery::Substitution)
+                        .map_err(core_err),
                     kind => {
                         let nc = coloring.ncolors;
                         let rows = p.nrows();
