@@ -11,7 +11,9 @@
 * HVP and Hessian of sum(f) at n = 200: DualBackend / jax.jit(jvp(grad)) and
   jax.jit(jax.hessian), forward over reverse through the products        (target <= 1.5)
 
-Float64 unless named, interleaved rounds (the fastest round of each contender).
+Float64 unless named, interleaved rounds (the fastest round of each contender). Each
+Jacobian row also records its cold call: anydiff's preparation and first call against the
+first (tracing and compiling) call of the faster JAX transform.
 Writes benches/results/dense.json.
 Usage: python benches/bench_dense.py [--repeats N]
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
@@ -37,6 +40,13 @@ def best_of(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, floa
     from anydiff.bench.timing import measure
 
     return {name: t.best for name, t in measure(calls, target=0.01, rounds=repeats).items()}
+
+
+def first_call(call: Callable[[], Any]) -> tuple[Any, float]:
+    """``call()`` and the seconds it took."""
+    start = time.perf_counter()
+    out = call()
+    return out, time.perf_counter() - start
 
 
 def issue_f(a: Any, xp: Any) -> Callable[[Any], Any]:
@@ -74,15 +84,27 @@ def main() -> int:
     def jacobian_row(n: int, m: int, dtype: type, label: str) -> None:
         a = (rng.normal(size=(m, n)) / np.sqrt(n)).astype(dtype)
         x = rng.normal(size=n).astype(dtype)
-        plan = anydiff.prepare_jacobian(DualBackend(), issue_f(a, np), x)
         fj, xj = issue_f(jnp.asarray(a), jnp), jnp.asarray(x)
+
+        # cold: preparation and first call (ours), tracing and compilation (JAX's)
+        def prepare_and_call() -> tuple[Any, Any]:
+            plan = anydiff.prepare_jacobian(DualBackend(), issue_f(a, np), x)
+            return plan, plan(x)
+
+        (plan, ours), cold = first_call(prepare_and_call)
         fwd, rev = jax.jit(jax.jacfwd(fj)), jax.jit(jax.jacrev(fj))
-        err = np.abs(np.asarray(plan(x)) - np.asarray(fwd(xj))).max()
+        jac_fwd, cold_fwd = first_call(lambda: np.asarray(fwd(xj)))
+        _, cold_rev = first_call(lambda: np.asarray(rev(xj)))
+        err = np.abs(np.asarray(ours) - jac_fwd).max()
         tol = 1e-9 if dtype == np.float64 else 1e-3
         assert err < tol, f"Jacobian {n}->{m} ({label}) differs from JAX's by {err}"
         calls = {"ours": partial(plan, x), "fwd": partial(fwd, xj), "rev": partial(rev, xj)}
         t = best_of(calls, repeats)
-        row(f"jacobian {n}->{m}{label}", t["ours"], min(t["fwd"], t["rev"]), 1.2, "best JAX")
+        name = f"jacobian {n}->{m}{label}"
+        row(name, t["ours"], min(t["fwd"], t["rev"]), 1.2, "best JAX")
+        jax_cold = cold_fwd if t["fwd"] <= t["rev"] else cold_rev
+        rows[name].update(anydiff_cold_s=cold, jax_cold_s=jax_cold)
+        print(f"{'':34s} cold: anydiff {cold * 1e3:7.2f} ms  JAX {jax_cold * 1e3:7.2f} ms")
 
     for n, m in SIZES:
         jacobian_row(n, m, np.float64, "")
